@@ -1,0 +1,112 @@
+// Apps, their API keys and their users. An API key is shown once and stored only as its sha256.
+import { newId, randomSecret, type Clock } from '../clock.js';
+import { notFound } from '../errors.js';
+import { sha256 } from '../idempotency/fingerprint.js';
+import type { Store } from '../store/store.js';
+
+export const apiKeyPrefix = 'oky_';
+
+export interface AppView {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface UserView {
+  id: string;
+  displayName: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function createApps({ store, clock }: { store: Store; clock: Clock }) {
+  const { db } = store;
+
+  return {
+    async createApp(name: string): Promise<AppView & { apiKey: string }> {
+      const id = newId();
+      const apiKey = `${apiKeyPrefix}${randomSecret(32)}`;
+      const now = clock.now();
+      await store.transaction(async (tx) => {
+        await tx
+          .insertInto('apps')
+          .values({ id, name, token_secret: randomSecret(32), created_at: now })
+          .execute();
+        await tx.insertInto('api_keys').values({ key_hash: sha256(apiKey), app_id: id, created_at: now }).execute();
+      });
+      return { id, name, apiKey, createdAt: new Date(now).toISOString() };
+    },
+
+    /** The app an API key belongs to. Looked up by hash: the key itself is never compared or stored. */
+    async appForApiKey(apiKey: string): Promise<string | undefined> {
+      const row = await db
+        .selectFrom('api_keys')
+        .select('app_id')
+        .where('key_hash', '=', sha256(apiKey))
+        .executeTakeFirst();
+      return row?.app_id;
+    },
+
+    async tokenSecret(appId: string): Promise<string | undefined> {
+      const row = await db.selectFrom('apps').select('token_secret').where('id', '=', appId).executeTakeFirst();
+      return row?.token_secret;
+    },
+
+    /** Creates or updates a user; returns whether it was created. */
+    async upsertUser(
+      appId: string,
+      userId: string,
+      displayName: string | null | undefined,
+    ): Promise<{ user: UserView; created: boolean }> {
+      const now = clock.now();
+      return store.transaction(async (tx) => {
+        const existing = await tx
+          .selectFrom('users')
+          .selectAll()
+          .where('app_id', '=', appId)
+          .where('id', '=', userId)
+          .executeTakeFirst();
+        if (existing) {
+          if (displayName !== undefined) {
+            await tx
+              .updateTable('users')
+              .set({ display_name: displayName, updated_at: now })
+              .where('app_id', '=', appId)
+              .where('id', '=', userId)
+              .execute();
+          }
+          const name = displayName === undefined ? existing.display_name : displayName;
+          return {
+            created: false,
+            user: userView({ ...existing, display_name: name, updated_at: displayName === undefined ? existing.updated_at : now }),
+          };
+        }
+        const row = { app_id: appId, id: userId, display_name: displayName ?? null, created_at: now, updated_at: now };
+        await tx.insertInto('users').values(row).execute();
+        return { created: true, user: userView(row) };
+      });
+    },
+
+    async getUser(appId: string, userId: string): Promise<UserView> {
+      const row = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('app_id', '=', appId)
+        .where('id', '=', userId)
+        .executeTakeFirst();
+      if (!row) throw notFound('user_not_found', `user ${userId} does not exist`);
+      return userView(row);
+    },
+  };
+}
+
+function userView(row: { id: string; display_name: string | null; created_at: number; updated_at: number }): UserView {
+  return {
+    id: row.id,
+    displayName: row.display_name,
+    createdAt: new Date(Number(row.created_at)).toISOString(),
+    updatedAt: new Date(Number(row.updated_at)).toISOString(),
+  };
+}
+
+export type Apps = ReturnType<typeof createApps>;

@@ -1,0 +1,109 @@
+// Environment → one typed, validated Config object. Fails fast with a message naming the variable.
+import { readFileSync, existsSync } from 'node:fs';
+
+export type Durability = 'full' | 'normal';
+export type BatchMode = 'partial' | 'atomic';
+
+export interface Config {
+  host: string;
+  port: number;
+  databaseUrl: string;
+  /** Directory for the generated admin token and other local state. */
+  dataDir: string;
+  redisUrl: string | undefined;
+  adminToken: string | undefined;
+  durability: Durability;
+  idempotencyTtlSeconds: number;
+  recallWindowSeconds: number;
+  batchMaxItems: number;
+  batchDefaultMode: BatchMode;
+  bodyLimitBytes: number;
+  messageBodyMaxBytes: number;
+  userTokenDefaultTtlSeconds: number;
+  userTokenMaxTtlSeconds: number;
+  sweepIntervalMs: number;
+  sweepBatchSize: number;
+  groupCommitMaxSize: number;
+  logLevel: string;
+  plugin: string | undefined;
+  demo: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {}
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
+}
+
+/** Reads `ONCELY_CONFIG_FILE` (JSON of ONCELY_* keys) under the environment, which wins. */
+function withConfigFile(env: Env): Env {
+  const file = env.ONCELY_CONFIG_FILE;
+  if (!file) return env;
+  if (!existsSync(file)) throw new ConfigError(`ONCELY_CONFIG_FILE names a missing file: ${file}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`ONCELY_CONFIG_FILE is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw new ConfigError('ONCELY_CONFIG_FILE must hold an object');
+  const fromFile: Env = {};
+  for (const [k, v] of Object.entries(parsed)) fromFile[k] = v === null ? undefined : String(v);
+  return { ...fromFile, ...env };
+}
+
+export function loadConfig(rawEnv: Env = process.env): Config {
+  const env = withConfigFile(rawEnv);
+  const databaseUrl = env.ONCELY_DATABASE_URL || 'sqlite:./data/oncely.db';
+  if (!databaseUrl.startsWith('sqlite:') && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(`ONCELY_DATABASE_URL must start with sqlite: or postgres://, got "${databaseUrl}"`);
+  }
+  return {
+    host: env.ONCELY_HOST || '127.0.0.1',
+    port: int(env, 'ONCELY_PORT', 8080, 0, 65535),
+    databaseUrl,
+    dataDir: env.ONCELY_DATA_DIR || './data',
+    redisUrl: env.ONCELY_REDIS_URL || undefined,
+    adminToken: env.ONCELY_ADMIN_TOKEN || undefined,
+    durability: oneOf(env, 'ONCELY_DURABILITY', ['full', 'normal'] as const, 'full'),
+    idempotencyTtlSeconds: int(env, 'ONCELY_IDEMPOTENCY_TTL_SECONDS', 604800, 1),
+    recallWindowSeconds: int(env, 'ONCELY_RECALL_WINDOW_SECONDS', 120, 0),
+    batchMaxItems: int(env, 'ONCELY_BATCH_MAX_ITEMS', 1000, 1, 100000),
+    batchDefaultMode: oneOf(env, 'ONCELY_BATCH_DEFAULT_MODE', ['partial', 'atomic'] as const, 'partial'),
+    bodyLimitBytes: int(env, 'ONCELY_BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024),
+    messageBodyMaxBytes: int(env, 'ONCELY_MESSAGE_MAX_BYTES', 64 * 1024, 16),
+    userTokenDefaultTtlSeconds: int(env, 'ONCELY_USER_TOKEN_TTL_SECONDS', 3600, 1),
+    userTokenMaxTtlSeconds: int(env, 'ONCELY_USER_TOKEN_MAX_TTL_SECONDS', 30 * 86400, 1),
+    sweepIntervalMs: int(env, 'ONCELY_SWEEP_INTERVAL_MS', 60_000, 10),
+    sweepBatchSize: int(env, 'ONCELY_SWEEP_BATCH_SIZE', 500, 1),
+    groupCommitMaxSize: int(env, 'ONCELY_GROUP_COMMIT_MAX', 512, 1, 10000),
+    logLevel: env.ONCELY_LOG_LEVEL || 'info',
+    plugin: env.ONCELY_PLUGIN || undefined,
+    demo: bool(env, 'ONCELY_DEMO', false),
+  };
+}

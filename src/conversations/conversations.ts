@@ -1,0 +1,296 @@
+// Conversations and their members. A direct conversation of two users exists once per app (a unique
+// index on the sorted pair); adding and removing members are sequenced events, so every device learns
+// of them in order.
+import { newId, type Clock } from '../clock.js';
+import { OncelyError, badRequest, conflict, notFound } from '../errors.js';
+import type { Bus } from '../realtime/bus.js';
+import type { ConversationsTable } from '../store/schema.js';
+import type { Store, Tx } from '../store/store.js';
+import { appendEvent, toWireEvent, type WireEvent } from './events.js';
+import { memberIds, requireConversation } from './membership.js';
+
+export interface ConversationView {
+  id: string;
+  kind: 'direct' | 'group';
+  title: string | null;
+  members: string[];
+  lastSeq: number;
+  createdAt: string;
+}
+
+export interface CreateConversation {
+  id?: string | undefined;
+  kind: 'direct' | 'group';
+  title?: string | null | undefined;
+  members: string[];
+  admins?: string[] | undefined;
+}
+
+export const directKey = (a: string, b: string) => (a < b ? `${a}\n${b}` : `${b}\n${a}`);
+
+export function createConversations({ store, bus, clock }: { store: Store; bus: Bus; clock: Clock }) {
+  async function view(db: Store['db'] | Tx, conv: ConversationsTable): Promise<ConversationView> {
+    return {
+      id: conv.id,
+      kind: conv.kind,
+      title: conv.title,
+      members: await memberIds(db, conv.app_id, conv.id),
+      lastSeq: Number(conv.last_seq),
+      createdAt: new Date(Number(conv.created_at)).toISOString(),
+    };
+  }
+
+  async function requireUsers(tx: Tx, appId: string, userIds: string[]): Promise<void> {
+    const found = await tx
+      .selectFrom('users')
+      .select('id')
+      .where('app_id', '=', appId)
+      .where('id', 'in', userIds)
+      .execute();
+    const known = new Set(found.map((u) => u.id));
+    const missing = userIds.filter((u) => !known.has(u));
+    if (missing.length > 0) throw notFound('user_not_found', `unknown users: ${missing.join(', ')}`);
+  }
+
+  async function findDirect(db: Store['db'] | Tx, appId: string, a: string, b: string) {
+    return db
+      .selectFrom('conversations')
+      .selectAll()
+      .where('app_id', '=', appId)
+      .where('direct_key', '=', directKey(a, b))
+      .executeTakeFirst();
+  }
+
+  /** Creates a conversation; a direct pair that exists already is returned with created=false. */
+  async function create(appId: string, input: CreateConversation, tx?: Tx) {
+    const members = [...new Set(input.members)];
+    const admins = new Set(input.admins ?? []);
+    if (input.kind === 'direct' && members.length !== 2) {
+      throw badRequest('invalid_members', 'a direct conversation has exactly two distinct members');
+    }
+    if (input.kind === 'group' && members.length === 0) {
+      throw badRequest('invalid_members', 'a group needs at least one member');
+    }
+    for (const admin of admins) {
+      if (!members.includes(admin)) throw badRequest('invalid_members', `admin ${admin} is not among the members`);
+    }
+    const run = async (tx: Tx) => {
+      if (input.kind === 'direct') {
+        const existing = await findDirect(tx, appId, members[0]!, members[1]!);
+        if (existing) return { created: false, conversation: await view(tx, existing) };
+      }
+      await requireUsers(tx, appId, members);
+      const now = clock.now();
+      const row: ConversationsTable = {
+        app_id: appId,
+        id: input.id ?? newId(),
+        kind: input.kind,
+        title: input.title ?? null,
+        direct_key: input.kind === 'direct' ? directKey(members[0]!, members[1]!) : null,
+        last_seq: 0,
+        created_at: now,
+      };
+      const inserted = await tx
+        .insertInto('conversations')
+        .values(row)
+        .onConflict((oc) => oc.doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) {
+        // Either the id is taken, or a concurrent create of the same direct pair won the unique index.
+        const pair = input.kind === 'direct' ? await findDirect(tx, appId, members[0]!, members[1]!) : undefined;
+        if (pair) return { created: false, conversation: await view(tx, pair) };
+        throw conflict('conversation_exists', `conversation ${row.id} already exists`);
+      }
+      // Founding members see the conversation from its beginning (position 0).
+      await tx
+        .insertInto('members')
+        .values(
+          members.map((userId) => ({
+            app_id: appId,
+            conversation_id: row.id,
+            user_id: userId,
+            role: admins.has(userId) ? ('admin' as const) : ('member' as const),
+            delivered_seq: 0,
+            read_seq: 0,
+            joined_pos: 0,
+            left_pos: null,
+            joined_at: now,
+          })),
+        )
+        .execute();
+      return { created: true, conversation: await view(tx, row) };
+    };
+    return tx ? run(tx) : store.transaction(run);
+  }
+
+  /** The direct conversation of two users, created if needed (batch `to`, callbacks). */
+  async function ensureDirect(appId: string, a: string, b: string, tx?: Tx): Promise<string> {
+    const existing = await findDirect(tx ?? store.db, appId, a, b);
+    if (existing) return existing.id;
+    try {
+      return (await create(appId, { kind: 'direct', members: [a, b] }, tx)).conversation.id;
+    } catch (err) {
+      // Two first sends of a pair race: the loser finds the winner's row.
+      if (err instanceof OncelyError) throw err;
+      const again = await findDirect(tx ?? store.db, appId, a, b);
+      if (again) return again.id;
+      throw err;
+    }
+  }
+
+  async function publish(appId: string, rows: Array<{ event: WireEvent; pos: number }>) {
+    for (const { event, pos } of rows) await bus.publish({ kind: 'event', appId, event, pos });
+  }
+
+  return {
+    create,
+    ensureDirect,
+
+    async get(appId: string, conversationId: string): Promise<ConversationView> {
+      return view(store.db, await requireConversation(store.db, appId, conversationId));
+    },
+
+    async addMembers(appId: string, conversationId: string, userIds: string[], actorId: string | null) {
+      const events: Array<{ event: WireEvent; pos: number }> = [];
+      const conversation = await store.transaction(async (tx) => {
+        const conv = await requireConversation(tx, appId, conversationId);
+        if (conv.kind === 'direct') throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
+        const wanted = [...new Set(userIds)];
+        await requireUsers(tx, appId, wanted);
+        const current = new Set(await memberIds(tx, appId, conversationId));
+        for (const userId of wanted.filter((u) => !current.has(u))) {
+          const now = clock.now();
+          const row = await appendEvent(tx, {
+            appId,
+            conversationId,
+            type: 'member.added',
+            senderId: actorId,
+            body: null,
+            subjectId: userId,
+            now,
+          });
+          const member = {
+            role: 'member' as const,
+            delivered_seq: Number(row.seq),
+            read_seq: Number(row.seq),
+            joined_pos: Number(row.pos),
+            left_pos: null,
+            joined_at: now,
+          };
+          await tx
+            .insertInto('members')
+            .values({ app_id: appId, conversation_id: conversationId, user_id: userId, ...member })
+            .onConflict((oc) => oc.columns(['app_id', 'conversation_id', 'user_id']).doUpdateSet(member))
+            .execute();
+          events.push({ event: toWireEvent(row), pos: Number(row.pos) });
+        }
+        return view(tx, await requireConversation(tx, appId, conversationId));
+      });
+      await publish(appId, events);
+      return { conversation, events: events.map((e) => e.event) };
+    },
+
+    async removeMember(appId: string, conversationId: string, userId: string, actorId: string | null) {
+      let published: { event: WireEvent; pos: number } | undefined;
+      const conversation = await store.transaction(async (tx) => {
+        const conv = await requireConversation(tx, appId, conversationId);
+        if (conv.kind === 'direct') throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
+        const current = await memberIds(tx, appId, conversationId);
+        if (!current.includes(userId)) throw notFound('member_not_found', `${userId} is not a member`);
+        const row = await appendEvent(tx, {
+          appId,
+          conversationId,
+          type: 'member.removed',
+          senderId: actorId,
+          body: null,
+          subjectId: userId,
+          now: clock.now(),
+        });
+        await tx
+          .updateTable('members')
+          .set({ left_pos: Number(row.pos) })
+          .where('app_id', '=', appId)
+          .where('conversation_id', '=', conversationId)
+          .where('user_id', '=', userId)
+          .execute();
+        published = { event: toWireEvent(row), pos: Number(row.pos) };
+        return view(tx, await requireConversation(tx, appId, conversationId));
+      });
+      if (published) await publish(appId, [published]);
+      return { conversation, event: published?.event };
+    },
+
+    /** A user's conversations with unread counts and last message: three queries, whatever the count. */
+    async listForUser(appId: string, userId: string) {
+      const convs = await store.db
+        .selectFrom('members as m')
+        .innerJoin('conversations as c', (j) => j.onRef('c.app_id', '=', 'm.app_id').onRef('c.id', '=', 'm.conversation_id'))
+        .select(['c.id', 'c.kind', 'c.title', 'c.last_seq', 'c.created_at', 'm.read_seq', 'm.delivered_seq'])
+        .where('m.app_id', '=', appId)
+        .where('m.user_id', '=', userId)
+        .where('m.left_pos', 'is', null)
+        .orderBy('c.created_at')
+        .execute();
+      if (convs.length === 0) return [];
+      const ids = convs.map((c) => c.id);
+      const members = await store.db
+        .selectFrom('members')
+        .select(['conversation_id', 'user_id'])
+        .where('app_id', '=', appId)
+        .where('conversation_id', 'in', ids)
+        .where('left_pos', 'is', null)
+        .orderBy('joined_pos')
+        .orderBy('user_id')
+        .execute();
+      const unread = await store.db
+        .selectFrom('events as e')
+        .innerJoin('members as m', (j) =>
+          j.onRef('m.app_id', '=', 'e.app_id').onRef('m.conversation_id', '=', 'e.conversation_id').on('m.user_id', '=', userId),
+        )
+        .select(['e.conversation_id', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('e.app_id', '=', appId)
+        .where('e.conversation_id', 'in', ids)
+        .where('e.type', '=', 'message.created')
+        .where('e.recalled_at', 'is', null)
+        .where('e.sender_id', '!=', userId)
+        .whereRef('e.seq', '>', 'm.read_seq')
+        .groupBy('e.conversation_id')
+        .execute();
+      const lastMessages = await store.db
+        .selectFrom('events')
+        .selectAll()
+        .where('app_id', '=', appId)
+        .where('type', '=', 'message.created')
+        .where((eb) =>
+          eb(
+            eb.refTuple('conversation_id', 'seq'),
+            'in',
+            eb
+              .selectFrom('events as l')
+              .select(['l.conversation_id', (x) => x.fn.max('l.seq').as('s')])
+              .where('l.app_id', '=', appId)
+              .where('l.conversation_id', 'in', ids)
+              .where('l.type', '=', 'message.created')
+              .groupBy('l.conversation_id')
+              .$asTuple('conversation_id', 's'),
+          ),
+        )
+        .execute();
+      const unreadBy = new Map(unread.map((u) => [u.conversation_id, Number(u.n)]));
+      const lastBy = new Map(lastMessages.map((e) => [e.conversation_id, toWireEvent(e)]));
+      return convs.map((c) => ({
+        id: c.id,
+        kind: c.kind,
+        title: c.title,
+        members: members.filter((m) => m.conversation_id === c.id).map((m) => m.user_id),
+        lastSeq: Number(c.last_seq),
+        deliveredSeq: Number(c.delivered_seq),
+        readSeq: Number(c.read_seq),
+        unread: unreadBy.get(c.id) ?? 0,
+        lastMessage: lastBy.get(c.id) ?? null,
+      }));
+    },
+  };
+}
+
+export type Conversations = ReturnType<typeof createConversations>;

@@ -1,0 +1,96 @@
+// Events: the sequenced records of a conversation, and the one place a seq and a stream position are taken.
+import { newId } from '../clock.js';
+import { notFound } from '../errors.js';
+import type { EventType, EventsTable } from '../store/schema.js';
+import type { Tx } from '../store/store.js';
+
+export type MessageBody = { type: 'text'; text: string } | { type: 'custom'; data: unknown };
+
+/** An event as every transport and the history API show it. */
+export interface WireEvent {
+  id: string;
+  type: EventType;
+  conversationId: string;
+  seq: number;
+  senderId: string | null;
+  body: MessageBody | null;
+  clientMsgId?: string;
+  createdAt: string;
+  recalled?: boolean;
+  recalledAt?: string;
+  /** message.recalled: the message recalled. */
+  messageId?: string;
+  /** member.added / member.removed: the member. */
+  userId?: string;
+}
+
+export function toWireEvent(row: EventsTable): WireEvent {
+  const event: WireEvent = {
+    id: row.id,
+    type: row.type,
+    conversationId: row.conversation_id,
+    seq: Number(row.seq),
+    senderId: row.sender_id,
+    body: row.body === null ? null : (JSON.parse(row.body) as MessageBody),
+    createdAt: new Date(Number(row.created_at)).toISOString(),
+  };
+  if (row.client_msg_id !== null) event.clientMsgId = row.client_msg_id;
+  if (row.type === 'message.created' && row.recalled_at !== null) {
+    event.recalled = true;
+    event.recalledAt = new Date(Number(row.recalled_at)).toISOString();
+  }
+  if (row.type === 'message.recalled' && row.subject_id !== null) event.messageId = row.subject_id;
+  if ((row.type === 'member.added' || row.type === 'member.removed') && row.subject_id !== null) {
+    event.userId = row.subject_id;
+  }
+  return event;
+}
+
+export interface NewEvent {
+  appId: string;
+  conversationId: string;
+  type: EventType;
+  senderId: string | null;
+  body: MessageBody | null;
+  clientMsgId?: string | undefined;
+  subjectId?: string | undefined;
+  now: number;
+}
+
+/**
+ * Takes the conversation's next seq and the stream's next position and inserts the event, all inside the
+ * caller's transaction. Invariant 3: the conversation row's update holds its lock until commit, so seqs
+ * are gapless and in commit order; the single `pos` counter row does the same for the global stream.
+ */
+export async function appendEvent(tx: Tx, e: NewEvent): Promise<EventsTable> {
+  const conv = await tx
+    .updateTable('conversations')
+    .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
+    .where('app_id', '=', e.appId)
+    .where('id', '=', e.conversationId)
+    .returning('last_seq')
+    .executeTakeFirst();
+  if (!conv) throw notFound('conversation_not_found', `conversation ${e.conversationId} does not exist`);
+  const counter = await tx
+    .updateTable('counters')
+    .set((eb) => ({ value: eb('value', '+', 1) }))
+    .where('name', '=', 'pos')
+    .returning('value')
+    .executeTakeFirstOrThrow();
+  const row: EventsTable = {
+    id: newId(),
+    app_id: e.appId,
+    conversation_id: e.conversationId,
+    seq: Number(conv.last_seq),
+    pos: Number(counter.value),
+    type: e.type,
+    sender_id: e.senderId,
+    body: e.body === null ? null : JSON.stringify(e.body),
+    client_msg_id: e.clientMsgId ?? null,
+    subject_id: e.subjectId ?? null,
+    created_at: e.now,
+    recalled_at: null,
+  };
+  await tx.insertInto('events').values(row).execute();
+  return row;
+}

@@ -1,0 +1,76 @@
+// Reading events: history pages by seq, and one message with its derived status.
+import { notFound } from '../errors.js';
+import type { Actor } from '../apps/principal.js';
+import type { Store } from '../store/store.js';
+import { toWireEvent, type WireEvent } from './events.js';
+import { requireConversation, requireMember } from './membership.js';
+import { deriveStatus, type DerivedStatus } from './status.js';
+
+export interface HistoryQuery {
+  after?: number | undefined;
+  before?: number | undefined;
+  limit: number;
+}
+
+export function createHistory({ store }: { store: Store }) {
+  async function authorize(actor: Actor, conversationId: string) {
+    if (actor.kind === 'user') await requireMember(store.db, actor.appId, conversationId, actor.userId);
+    else await requireConversation(store.db, actor.appId, conversationId);
+  }
+
+  return {
+    /**
+     * A page of events by seq. With `before` (and no `after`) the page is the `limit` events just before it,
+     * so a client pages back from the newest; otherwise it runs forward from `after` (default 0).
+     * Items are always in ascending seq; `hasMore` says whether the same direction has more.
+     */
+    async page(actor: Actor, conversationId: string, q: HistoryQuery): Promise<{ items: WireEvent[]; hasMore: boolean }> {
+      await authorize(actor, conversationId);
+      let query = store.db
+        .selectFrom('events')
+        .selectAll()
+        .where('app_id', '=', actor.appId)
+        .where('conversation_id', '=', conversationId);
+      if (q.after !== undefined) query = query.where('seq', '>', q.after);
+      if (q.before !== undefined) query = query.where('seq', '<', q.before);
+      const backwards = q.before !== undefined && q.after === undefined;
+      const rows = await query
+        .orderBy('seq', backwards ? 'desc' : 'asc')
+        .limit(q.limit + 1)
+        .execute();
+      const hasMore = rows.length > q.limit;
+      const page = rows.slice(0, q.limit);
+      if (backwards) page.reverse();
+      return { items: page.map(toWireEvent), hasMore };
+    },
+
+    /** One message with its status; readable by the app and by members of its conversation. */
+    async message(actor: Actor, messageId: string): Promise<WireEvent & DerivedStatus> {
+      const row = await store.db
+        .selectFrom('events')
+        .selectAll()
+        .where('app_id', '=', actor.appId)
+        .where('id', '=', messageId)
+        .executeTakeFirst();
+      if (!row) throw notFound('message_not_found', `message ${messageId} does not exist`);
+      await authorize(actor, row.conversation_id);
+      const recipients = await store.db
+        .selectFrom('members')
+        .select(['delivered_seq', 'read_seq'])
+        .where('app_id', '=', actor.appId)
+        .where('conversation_id', '=', row.conversation_id)
+        .where('left_pos', 'is', null)
+        .where('user_id', '!=', row.sender_id ?? '')
+        .execute();
+      const event = toWireEvent(row);
+      const status = deriveStatus(
+        event.seq,
+        row.recalled_at !== null,
+        recipients.map((r) => ({ deliveredSeq: Number(r.delivered_seq), readSeq: Number(r.read_seq) })),
+      );
+      return { ...event, ...status };
+    },
+  };
+}
+
+export type History = ReturnType<typeof createHistory>;

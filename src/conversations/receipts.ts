@@ -1,0 +1,60 @@
+// Delivered/read markers per (conversation, member). They only move forward: each update is conditional
+// on the stored value being lower, so concurrent receipts can never move a marker back.
+import { badRequest } from '../errors.js';
+import type { UserPrincipal } from '../apps/principal.js';
+import type { Bus } from '../realtime/bus.js';
+import type { Store } from '../store/store.js';
+import { requireConversation, requireMember } from './membership.js';
+
+export interface Receipt {
+  conversationId: string;
+  userId: string;
+  deliveredSeq: number;
+  readSeq: number;
+}
+
+export function createReceipts({ store, bus }: { store: Store; bus: Bus }) {
+  return {
+    async update(
+      user: UserPrincipal,
+      conversationId: string,
+      marks: { deliveredSeq?: number | undefined; readSeq?: number | undefined },
+    ): Promise<Receipt> {
+      const { appId, userId } = user;
+      const { before, after } = await store.transaction(async (tx) => {
+        const before = await requireMember(tx, appId, conversationId, userId);
+        const conv = await requireConversation(tx, appId, conversationId);
+        const lastSeq = Number(conv.last_seq);
+        for (const [name, value] of Object.entries(marks)) {
+          if (value !== undefined && value > lastSeq) {
+            throw badRequest('seq_out_of_range', `${name} ${value} is past the conversation's last seq ${lastSeq}`);
+          }
+        }
+        // Reading a message implies it was delivered.
+        const delivered = Math.max(marks.deliveredSeq ?? 0, marks.readSeq ?? 0);
+        const member = (q: ReturnType<typeof tx.updateTable<'members'>>) =>
+          q.where('app_id', '=', appId).where('conversation_id', '=', conversationId).where('user_id', '=', userId);
+        if (delivered > 0) {
+          await member(tx.updateTable('members').set({ delivered_seq: delivered })).where('delivered_seq', '<', delivered).execute();
+        }
+        if (marks.readSeq !== undefined) {
+          await member(tx.updateTable('members').set({ read_seq: marks.readSeq })).where('read_seq', '<', marks.readSeq).execute();
+        }
+        const after = await requireMember(tx, appId, conversationId, userId);
+        return { before, after };
+      });
+      const receipt: Receipt = {
+        conversationId,
+        userId,
+        deliveredSeq: Number(after.delivered_seq),
+        readSeq: Number(after.read_seq),
+      };
+      if (Number(before.delivered_seq) !== receipt.deliveredSeq || Number(before.read_seq) !== receipt.readSeq) {
+        await bus.publish({ kind: 'receipt', appId, ...receipt });
+      }
+      return receipt;
+    },
+  };
+}
+
+export type Receipts = ReturnType<typeof createReceipts>;

@@ -1,0 +1,21 @@
+// The one error type of oncely: a stable snake_case `code` plus the HTTP status it maps to.
+// Thrown where a rule lives; turned into {"error":{code,message}} in one place (http/error-mapper.ts).
+
+export class OncelyError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'OncelyError';
+  }
+}
+
+export const badRequest = (code: string, message: string) => new OncelyError(400, code, message);
+export const unauthorized = (code: string, message: string) => new OncelyError(401, code, message);
+export const forbidden = (code: string, message: string) => new OncelyError(403, code, message);
+export const notFound = (code: string, message: string) => new OncelyError(404, code, message);
+export const conflict = (code: string, message: string) => new OncelyError(409, code, message);
+export const unprocessable = (code: string, message: string) => new OncelyError(422, code, message);

@@ -1,0 +1,75 @@
+// Bearer authentication. Three kinds of token: the admin token (compared in constant time), app API keys
+// (`oky_…`, looked up by their sha256) and user tokens (JWTs). Each route states which it accepts.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { apiKeyPrefix, type Apps } from '../apps/apps.js';
+import type { Actor, AppPrincipal, Principal, UserPrincipal } from '../apps/principal.js';
+import type { UserTokens } from '../apps/user-tokens.js';
+import { forbidden, unauthorized } from '../errors.js';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw unauthorized('invalid_authorization', 'use "Authorization: Bearer <token>"');
+  return match[1];
+}
+
+export function createAuth({ apps, userTokens, adminToken }: { apps: Apps; userTokens: UserTokens; adminToken: string }) {
+  const adminDigest = digest(adminToken);
+  // API key hash → app id; keys are never revoked in this version, so the cache cannot go stale.
+  const keyCache = new Map<string, string>();
+
+  async function principalOf(token: string): Promise<Principal> {
+    if (token.startsWith(apiKeyPrefix)) {
+      let appId = keyCache.get(token);
+      if (!appId) {
+        appId = await apps.appForApiKey(token);
+        if (!appId) throw unauthorized('invalid_api_key', 'the API key is not valid');
+        if (keyCache.size > 10_000) keyCache.clear();
+        keyCache.set(token, appId);
+      }
+      return { kind: 'app', appId };
+    }
+    if (timingSafeEqual(digest(token), adminDigest)) return { kind: 'admin' };
+    if (token.split('.').length === 3) {
+      const claims = await userTokens.verify(token);
+      return { kind: 'user', ...claims };
+    }
+    throw unauthorized('invalid_token', 'the token is not valid');
+  }
+
+  async function principal(request: FastifyRequest): Promise<Principal> {
+    const token = bearerToken(request);
+    if (!token) throw unauthorized('missing_token', 'this endpoint needs "Authorization: Bearer <token>"');
+    return principalOf(token);
+  }
+
+  return {
+    principal,
+    principalOf,
+    async admin(request: FastifyRequest): Promise<void> {
+      const p = await principal(request);
+      if (p.kind !== 'admin') throw forbidden('admin_only', 'this endpoint needs the admin token');
+    },
+    async app(request: FastifyRequest): Promise<AppPrincipal> {
+      const p = await principal(request);
+      if (p.kind !== 'app') throw forbidden('app_key_required', 'this endpoint needs an app API key');
+      return p;
+    },
+    async user(request: FastifyRequest): Promise<UserPrincipal> {
+      const p = await principal(request);
+      if (p.kind !== 'user') throw forbidden('user_token_required', 'this endpoint needs a user token');
+      return p;
+    },
+    async actor(request: FastifyRequest): Promise<Actor> {
+      const p = await principal(request);
+      if (p.kind === 'admin') throw forbidden('app_or_user_required', 'this endpoint needs an app API key or a user token');
+      return p;
+    },
+  };
+}
+
+export type Auth = ReturnType<typeof createAuth>;

@@ -1,0 +1,94 @@
+// Apps (admin), users and user tokens (app).
+import { Type } from '@sinclair/typebox';
+import type { Services } from '../../services.js';
+import { badRequest } from '../../errors.js';
+import type { TypedApp } from '../server.js';
+import { Id, bearer, errors } from '../schemas.js';
+
+const User = Type.Object({
+  id: Type.String(),
+  displayName: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+
+export function registerAppRoutes(app: TypedApp, s: Services): void {
+  app.post(
+    '/v1/apps',
+    {
+      schema: {
+        summary: 'Create an app; its API key is shown once',
+        security: bearer,
+        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+        response: {
+          201: Type.Object({ id: Type.String(), name: Type.String(), apiKey: Type.String(), createdAt: Type.String() }),
+          ...errors(400, 401, 403),
+        },
+      },
+    },
+    async (request, reply) => {
+      await s.auth.admin(request);
+      const created = await s.apps.createApp(request.body.name);
+      return reply.status(201).send(created);
+    },
+  );
+
+  app.put(
+    '/v1/users/:userId',
+    {
+      schema: {
+        summary: 'Create or update a user',
+        security: bearer,
+        params: Type.Object({ userId: Id }),
+        body: Type.Object(
+          { displayName: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])) },
+          { additionalProperties: false },
+        ),
+        response: { 200: User, 201: User, ...errors(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const { appId } = await s.auth.app(request);
+      const { user, created } = await s.apps.upsertUser(appId, request.params.userId, request.body.displayName);
+      return reply.status(created ? 201 : 200).send(user);
+    },
+  );
+
+  app.get(
+    '/v1/users/:userId',
+    {
+      schema: {
+        summary: 'Read a user',
+        security: bearer,
+        params: Type.Object({ userId: Id }),
+        response: { 200: User, ...errors(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { appId } = await s.auth.app(request);
+      return s.apps.getUser(appId, request.params.userId);
+    },
+  );
+
+  app.post(
+    '/v1/users/:userId/tokens',
+    {
+      schema: {
+        summary: 'Issue a short-lived user token',
+        security: bearer,
+        params: Type.Object({ userId: Id }),
+        body: Type.Object({ ttlSeconds: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false }),
+        response: { 201: Type.Object({ token: Type.String(), expiresAt: Type.String() }), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { appId } = await s.auth.app(request);
+      const ttl = request.body.ttlSeconds ?? s.config.userTokenDefaultTtlSeconds;
+      if (ttl > s.config.userTokenMaxTtlSeconds) {
+        throw badRequest('ttl_too_long', `ttlSeconds may be at most ${s.config.userTokenMaxTtlSeconds}`);
+      }
+      await s.apps.getUser(appId, request.params.userId);
+      return reply.status(201).send(await s.userTokens.issue(appId, request.params.userId, ttl));
+    },
+  );
+}

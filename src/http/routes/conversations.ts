@@ -1,0 +1,145 @@
+// Conversations: create, read, membership, receipts, and the user's own list.
+import { Type } from '@sinclair/typebox';
+import { requireMember } from '../../conversations/membership.js';
+import type { Services } from '../../services.js';
+import type { TypedApp } from '../server.js';
+import { Conversation, Event, Id, Receipt, bearer, errors } from '../schemas.js';
+
+export function registerConversationRoutes(app: TypedApp, s: Services): void {
+  app.post(
+    '/v1/conversations',
+    {
+      schema: {
+        summary: 'Create a conversation; a direct pair that exists is returned (200)',
+        security: bearer,
+        body: Type.Object(
+          {
+            id: Type.Optional(Id),
+            kind: Type.Union([Type.Literal('direct'), Type.Literal('group')]),
+            title: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
+            members: Type.Array(Id, { minItems: 1, maxItems: 10000 }),
+            admins: Type.Optional(Type.Array(Id, { maxItems: 10000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Conversation, 201: Conversation, ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { appId } = await s.auth.app(request);
+      const { created, conversation } = await s.conversations.create(appId, request.body);
+      return reply.status(created ? 201 : 200).send(conversation);
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id',
+    {
+      schema: {
+        summary: 'Read a conversation (app or member)',
+        security: bearer,
+        params: Type.Object({ id: Id }),
+        response: { 200: Conversation, ...errors(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const actor = await s.auth.actor(request);
+      if (actor.kind === 'user') await requireMember(s.store.db, actor.appId, request.params.id, actor.userId);
+      return s.conversations.get(actor.appId, request.params.id);
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/members',
+    {
+      schema: {
+        summary: 'Add members (each a sequenced member.added event)',
+        security: bearer,
+        params: Type.Object({ id: Id }),
+        body: Type.Object({ userIds: Type.Array(Id, { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({ conversation: Conversation, events: Type.Array(Event) }),
+          ...errors(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { appId } = await s.auth.app(request);
+      return s.conversations.addMembers(appId, request.params.id, request.body.userIds, null);
+    },
+  );
+
+  app.delete(
+    '/v1/conversations/:id/members/:userId',
+    {
+      schema: {
+        summary: 'Remove a member (a sequenced member.removed event)',
+        security: bearer,
+        params: Type.Object({ id: Id, userId: Id }),
+        response: {
+          200: Type.Object({ conversation: Conversation, event: Type.Optional(Event) }),
+          ...errors(401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { appId } = await s.auth.app(request);
+      return s.conversations.removeMember(appId, request.params.id, request.params.userId, null);
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/receipts',
+    {
+      schema: {
+        summary: "Move the caller's delivered/read markers forward (never back)",
+        security: bearer,
+        params: Type.Object({ id: Id }),
+        body: Type.Object(
+          {
+            deliveredSeq: Type.Optional(Type.Integer({ minimum: 0 })),
+            readSeq: Type.Optional(Type.Integer({ minimum: 0 })),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: Receipt, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const user = await s.auth.user(request);
+      return s.receipts.update(user, request.params.id, request.body);
+    },
+  );
+
+  app.get(
+    '/v1/me/conversations',
+    {
+      schema: {
+        summary: "The caller's conversations with unread counts",
+        security: bearer,
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                kind: Type.String(),
+                title: Type.Union([Type.String(), Type.Null()]),
+                members: Type.Array(Type.String()),
+                lastSeq: Type.Integer(),
+                deliveredSeq: Type.Integer(),
+                readSeq: Type.Integer(),
+                unread: Type.Integer(),
+                lastMessage: Type.Union([Event, Type.Null()]),
+              }),
+            ),
+          }),
+          ...errors(401, 403),
+        },
+      },
+    },
+    async (request) => {
+      const user = await s.auth.user(request);
+      return { items: await s.conversations.listForUser(user.appId, user.userId) };
+    },
+  );
+}

@@ -1,0 +1,31 @@
+// Liveness, readiness, metrics and the OpenAPI document.
+import type { TypedApp } from '../server.js';
+import type { Services } from '../../services.js';
+import { errors } from '../schemas.js';
+import { Type } from '@sinclair/typebox';
+
+export function registerSystemRoutes(app: TypedApp, s: Services): void {
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    try {
+      await s.store.ping();
+      return { status: 'ready' };
+    } catch (err) {
+      s.logger.warn({ err }, 'readiness check failed');
+      return reply.status(503).send({ error: { code: 'not_ready', message: 'the store is not reachable' } });
+    }
+  });
+
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics (admin token)', security: [{ bearer: [] }], response: errors(401, 403) } },
+    async (request, reply) => {
+      await s.auth.admin(request);
+      reply.header('content-type', s.metrics.registry.contentType);
+      return s.metrics.registry.metrics();
+    },
+  );
+
+  app.get('/openapi.json', { schema: { hide: true, response: { 200: Type.Unknown() } } }, async () => app.swagger());
+}

@@ -1,0 +1,69 @@
+// Request and response schemas, defined once: they validate requests, type the handlers and make the
+// OpenAPI document.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/** Ids chosen by apps (users, conversations) and by the server. */
+export const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@+=~-]+$' });
+
+export const ErrorBody = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+});
+
+export const MessageBody = Type.Union([
+  Type.Object({ type: Type.Literal('text'), text: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('custom'), data: Type.Unknown() }, { additionalProperties: false }),
+]);
+
+export const ClientMsgId = Type.String({ minLength: 1, maxLength: 128 });
+
+export const Event = Type.Object({
+  id: Type.String(),
+  type: Type.Union([
+    Type.Literal('message.created'),
+    Type.Literal('message.recalled'),
+    Type.Literal('member.added'),
+    Type.Literal('member.removed'),
+  ]),
+  conversationId: Type.String(),
+  seq: Type.Integer(),
+  senderId: Type.Union([Type.String(), Type.Null()]),
+  body: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+  clientMsgId: Type.Optional(Type.String()),
+  createdAt: Type.String(),
+  recalled: Type.Optional(Type.Boolean()),
+  recalledAt: Type.Optional(Type.String()),
+  messageId: Type.Optional(Type.String()),
+  userId: Type.Optional(Type.String()),
+});
+
+export const SendResult = Type.Object({
+  id: Type.String(),
+  conversationId: Type.String(),
+  seq: Type.Integer(),
+  createdAt: Type.String(),
+});
+
+export const Conversation = Type.Object({
+  id: Type.String(),
+  kind: Type.Union([Type.Literal('direct'), Type.Literal('group')]),
+  title: Type.Union([Type.String(), Type.Null()]),
+  members: Type.Array(Type.String()),
+  lastSeq: Type.Integer(),
+  createdAt: Type.String(),
+});
+
+export const Receipt = Type.Object({
+  conversationId: Type.String(),
+  userId: Type.String(),
+  deliveredSeq: Type.Integer(),
+  readSeq: Type.Integer(),
+});
+
+/** The error answers a route can give, for the OpenAPI document. */
+export function errors(...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+}
+
+export const bearer = [{ bearer: [] }];
+
+export type MessageBodyT = Static<typeof MessageBody>;

@@ -1,0 +1,91 @@
+// The HTTP server: Fastify with TypeBox schemas, one error mapper, one log line per request, and the
+// routes by resource. Realtime gateways attach to the same server.
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { redactUrl } from '../observability/logger.js';
+import type { Services } from '../services.js';
+import { errorHandler, notFoundHandler } from './error-mapper.js';
+import { registerAppRoutes } from './routes/apps.js';
+import { registerConversationRoutes } from './routes/conversations.js';
+import { registerIdempotencyRoutes } from './routes/idempotency.js';
+import { registerMessageRoutes } from './routes/messages.js';
+import { registerSystemRoutes } from './routes/system.js';
+
+export type TypedApp = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** A route module: registers its routes on the app. */
+export type RouteModule = (app: TypedApp, s: Services) => void | Promise<void>;
+
+export async function buildHttpServer(s: Services, extraRoutes: RouteModule[] = []): Promise<TypedApp> {
+  const app = Fastify({
+    loggerInstance: s.logger as FastifyBaseLogger,
+    bodyLimit: s.config.bodyLimitBytes,
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // An empty JSON body is treated as no body, so bodiless POSTs (recall) work from any client.
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
+    defaultJson(request, body.toString(), done);
+  });
+
+  // A bodiless request validates as an empty object: optional-only bodies need no `{}` from the client,
+  // and a required field still gets its own clear message.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined || request.body === null) request.body = {};
+  });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // One line per request; the URL loses any token it carries, headers are never logged.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: redactUrl(request.url),
+        statusCode: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request',
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'oncely', version: '1', description: 'Exactly-once messaging server' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+
+  for (const register of [
+    registerSystemRoutes,
+    registerAppRoutes,
+    registerConversationRoutes,
+    registerMessageRoutes,
+    registerIdempotencyRoutes,
+    ...extraRoutes,
+  ]) {
+    await register(app, s);
+  }
+  return app;
+}

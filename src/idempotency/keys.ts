@@ -1,0 +1,97 @@
+// Claiming and reading idempotency records. A claim is an insert under the (app, scope, key) primary key,
+// made in the same transaction as the effect it guards (invariant 1): two claimants can never both win.
+import type { Kysely } from 'kysely';
+import type { Database, IdempotencyKeysTable } from '../store/schema.js';
+import type { Tx } from '../store/store.js';
+
+export interface KeyRef {
+  appId: string;
+  scope: string;
+  key: string;
+}
+
+export type KeyRecord = IdempotencyKeysTable;
+
+/**
+ * Inserts the key row, or takes over a row whose retention has expired (a key sent after expiry is a new
+ * request). Returns false when a live row exists: the caller replays it.
+ */
+export async function claimKey(
+  tx: Tx,
+  ref: KeyRef,
+  fingerprint: string,
+  now: number,
+  ttlMs: number,
+): Promise<boolean> {
+  const row = { fingerprint, result: '{}', created_at: now, expires_at: now + ttlMs };
+  const res = await tx
+    .insertInto('idempotency_keys')
+    .values({ app_id: ref.appId, scope: ref.scope, key: ref.key, ...row })
+    .onConflict((oc) =>
+      oc
+        .columns(['app_id', 'scope', 'key'])
+        .doUpdateSet(row)
+        .where('idempotency_keys.expires_at', '<=', now),
+    )
+    .executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+/** Stores the answer a repeat will get; same transaction as the claim. */
+export async function storeResult(tx: Tx, ref: KeyRef, result: unknown): Promise<void> {
+  await tx
+    .updateTable('idempotency_keys')
+    .set({ result: JSON.stringify(result) })
+    .where('app_id', '=', ref.appId)
+    .where('scope', '=', ref.scope)
+    .where('key', '=', ref.key)
+    .execute();
+}
+
+/** Gives a claim back when the guarded work turned out to be refused, inside the same transaction. */
+export async function releaseKey(tx: Tx, ref: KeyRef): Promise<void> {
+  await tx
+    .deleteFrom('idempotency_keys')
+    .where('app_id', '=', ref.appId)
+    .where('scope', '=', ref.scope)
+    .where('key', '=', ref.key)
+    .execute();
+}
+
+/** The live record of a key, or undefined when absent or expired. */
+export async function findKey(
+  db: Kysely<Database> | Tx,
+  ref: KeyRef,
+  now: number,
+): Promise<KeyRecord | undefined> {
+  return db
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('app_id', '=', ref.appId)
+    .where('scope', '=', ref.scope)
+    .where('key', '=', ref.key)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+}
+
+/** Looks up many keys of one scope in one query (batch: no N+1). */
+export async function findKeys(
+  db: Kysely<Database> | Tx,
+  appId: string,
+  scope: string,
+  keys: string[],
+  now: number,
+): Promise<Map<string, KeyRecord>> {
+  const found = new Map<string, KeyRecord>();
+  if (keys.length === 0) return found;
+  const rows = await db
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('app_id', '=', appId)
+    .where('scope', '=', scope)
+    .where('key', 'in', [...new Set(keys)])
+    .where('expires_at', '>', now)
+    .execute();
+  for (const row of rows) found.set(row.key, row);
+  return found;
+}

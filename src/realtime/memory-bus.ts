@@ -1,0 +1,18 @@
+// The in-process Bus: one instance, listeners called synchronously in publish order.
+import type { Bus, BusMessage } from './bus.js';
+
+export function createMemoryBus(): Bus {
+  const listeners = new Set<(message: BusMessage) => void>();
+  return {
+    async publish(message) {
+      for (const listener of listeners) listener(message);
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      listeners.clear();
+    },
+  };
+}

@@ -1,0 +1,34 @@
+// The parts the composition root builds and hands to the HTTP routes and realtime gateways.
+import type { Apps } from './apps/apps.js';
+import type { UserTokens } from './apps/user-tokens.js';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Conversations } from './conversations/conversations.js';
+import type { History } from './conversations/history.js';
+import type { Recall } from './conversations/recall.js';
+import type { Receipts } from './conversations/receipts.js';
+import type { Auth } from './http/auth.js';
+import type { Sweeper } from './idempotency/sweeper.js';
+import type { Ingest } from './ingest/ingest.js';
+import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+import type { Bus } from './realtime/bus.js';
+import type { Store } from './store/store.js';
+
+export interface Services {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  store: Store;
+  bus: Bus;
+  apps: Apps;
+  userTokens: UserTokens;
+  auth: Auth;
+  ingest: Ingest;
+  conversations: Conversations;
+  history: History;
+  receipts: Receipts;
+  recall: Recall;
+  sweeper: Sweeper;
+}

@@ -1,0 +1,102 @@
+// The tables of oncely as Kysely sees them. Times are milliseconds since the epoch; bodies and results are JSON text.
+import type { Generated } from 'kysely';
+
+export interface AppsTable {
+  id: string;
+  name: string;
+  /** HMAC key for this app's user tokens; lives in the database so every instance can verify them. */
+  token_secret: string;
+  created_at: number;
+}
+
+export interface ApiKeysTable {
+  /** sha256 of the key: the key itself is shown once and never stored. */
+  key_hash: string;
+  app_id: string;
+  created_at: number;
+}
+
+export interface UsersTable {
+  app_id: string;
+  id: string;
+  display_name: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ConversationsTable {
+  app_id: string;
+  id: string;
+  kind: 'direct' | 'group';
+  title: string | null;
+  /** For direct conversations: the two user ids, sorted and joined; unique per app, so a pair exists once. */
+  direct_key: string | null;
+  last_seq: number;
+  created_at: number;
+}
+
+export interface MembersTable {
+  app_id: string;
+  conversation_id: string;
+  user_id: string;
+  role: 'admin' | 'member';
+  delivered_seq: number;
+  read_seq: number;
+  /** Stream position of the event that added the member: it sees events from here on. */
+  joined_pos: number;
+  /** Stream position of the event that removed the member, null while a member. */
+  left_pos: number | null;
+  joined_at: number;
+}
+
+export type EventType = 'message.created' | 'message.recalled' | 'member.added' | 'member.removed';
+
+export interface EventsTable {
+  id: string;
+  app_id: string;
+  conversation_id: string;
+  /** Gapless per conversation (invariant 3). */
+  seq: number;
+  /** Position in the global commit-ordered stream; cursors are built from it. */
+  pos: number;
+  type: EventType;
+  sender_id: string | null;
+  /** JSON text; null once recalled (the body is erased). */
+  body: string | null;
+  client_msg_id: string | null;
+  /** For message.recalled: the recalled message; for member events: the user added or removed. */
+  subject_id: string | null;
+  created_at: number;
+  recalled_at: number | null;
+}
+
+export interface IdempotencyKeysTable {
+  app_id: string;
+  /** `app`, `user:{userId}` or `source:{sourceId}`. */
+  scope: string;
+  key: string;
+  /** sha256 of the canonical request payload: the same key with another payload is refused. */
+  fingerprint: string;
+  /** JSON of the first answer, replayed to every repeat. */
+  result: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface CountersTable {
+  name: string;
+  value: number;
+}
+
+export interface Database {
+  apps: AppsTable;
+  api_keys: ApiKeysTable;
+  users: UsersTable;
+  conversations: ConversationsTable;
+  members: MembersTable;
+  events: EventsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  counters: CountersTable;
+}
+
+export type { Generated };

@@ -1,0 +1,22 @@
+// The Store contract: a Kysely handle over one schema, plus the few things that differ per database.
+// Callers import this interface only; the composition root picks the adapter (sqlite/, later postgres/).
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from './schema.js';
+
+export type Tx = Transaction<Database>;
+
+export interface Store {
+  /** Which adapter this is, for the rare query that must differ. */
+  readonly kind: 'sqlite' | 'postgres';
+  /** The query handle; every query is portable Kysely. */
+  readonly db: Kysely<Database>;
+  /** Creates or upgrades the schema; safe to run at every start. */
+  migrate(): Promise<string[]>;
+  /** Runs `fn` in one transaction, committed at the configured durability before it resolves. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Makes erased rows unrecoverable from the database files (used after a recall). */
+  scrub(): Promise<void>;
+  /** Throws when the database cannot answer (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
