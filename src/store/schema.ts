@@ -88,6 +88,32 @@ export interface CountersTable {
   value: number;
 }
 
+export interface CallbackSourcesTable {
+  app_id: string;
+  id: string;
+  format: 'generic' | 'gewechat';
+  /** JSON array of `whsec_…` secrets, all accepted (rotation); kept raw because verification needs them. */
+  secrets: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CallbackRejectionsTable {
+  /** Time-ordered (UUIDv7). */
+  id: string;
+  app_id: string;
+  source_id: string;
+  /** `invalid_payload` or `conflict` (same msgId, other payload). */
+  reason: string;
+  message: string;
+  msg_id: string | null;
+  /** For conflicts: the message the first payload created. */
+  message_id: string | null;
+  /** The raw body, truncated. */
+  payload: string;
+  received_at: number;
+}
+
 export interface Database {
   apps: AppsTable;
   api_keys: ApiKeysTable;
@@ -97,6 +123,8 @@ export interface Database {
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
   counters: CountersTable;
+  callback_sources: CallbackSourcesTable;
+  callback_rejections: CallbackRejectionsTable;
 }
 
 export type { Generated };
