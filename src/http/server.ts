@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { redactUrl } from '../observability/logger.js';
 import type { Services } from '../services.js';
 import { errorHandler, notFoundHandler } from './error-mapper.js';
+import { createValidatorCompiler } from './request-validator.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerConversationRoutes } from './routes/conversations.js';
 import { registerIdempotencyRoutes } from './routes/idempotency.js';
@@ -35,11 +36,16 @@ export async function buildHttpServer(s: Services, extraRoutes: RouteModule[] = 
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Long enough for every id the schemas allow (idempotency keys: 255), so a too-long id gets the schema's 400.
+    maxParamLength: 512,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(createValidatorCompiler());
 
   // An empty JSON body is treated as no body, so bodiless POSTs (recall) work from any client.
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
+  // The API speaks JSON only: a text/plain body is refused with 415, not parsed into a string.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
     defaultJson(request, body.toString(), done);

@@ -75,8 +75,8 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
         params: Type.Object({ id: Id }),
         querystring: Type.Object(
           {
-            after: Type.Optional(Type.Integer({ minimum: 0 })),
-            before: Type.Optional(Type.Integer({ minimum: 1 })),
+            after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+            before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
           },
           { additionalProperties: false },
