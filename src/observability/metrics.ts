@@ -43,6 +43,49 @@ export function createMetrics() {
       labelNames: ['transport'] as const,
       registers: [registry],
     }),
+    // Callbacks by app and source: the duplicate rate of a source is duplicate / received.
+    callbacksReceived: new Counter({
+      name: 'oncely_callbacks_received_total',
+      help: 'Callbacks received for a known source, signed or not',
+      labelNames: ['app', 'source'] as const,
+      registers: [registry],
+    }),
+    callbacksDuplicate: new Counter({
+      name: 'oncely_callbacks_duplicate_total',
+      help: 'Callbacks repeating a msgId with the same payload (answered ignored/duplicate)',
+      labelNames: ['app', 'source'] as const,
+      registers: [registry],
+    }),
+    callbacksConflict: new Counter({
+      name: 'oncely_callbacks_conflict_total',
+      help: 'Callbacks repeating a msgId with another payload (answered ignored/duplicate, conflict:true)',
+      labelNames: ['app', 'source'] as const,
+      registers: [registry],
+    }),
+    callbacksRejected: new Counter({
+      name: 'oncely_callbacks_rejected_total',
+      help: 'Callbacks refused, by reason (invalid_signature, timestamp_out_of_tolerance, invalid_payload, …)',
+      labelNames: ['app', 'source', 'reason'] as const,
+      registers: [registry],
+    }),
+    callbacksIgnored: new Counter({
+      name: 'oncely_callbacks_ignored_total',
+      help: 'Valid callbacks carrying no message (e.g. a gewechat TypeName other than AddMsg), by reason',
+      labelNames: ['app', 'source', 'reason'] as const,
+      registers: [registry],
+    }),
+    batchItems: new Counter({
+      name: 'oncely_batch_items_total',
+      help: 'Batch items by mode and outcome (created, duplicate, failed)',
+      labelNames: ['mode', 'status'] as const,
+      registers: [registry],
+    }),
+    batchItemFailures: new Counter({
+      name: 'oncely_batch_item_failures_total',
+      help: 'Failed batch items by error code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
   };
 }
 
