@@ -63,6 +63,8 @@ export interface Ingest {
   send(cmd: SendCommand): Promise<SendOutcome>;
   /** Applies one send inside a caller's transaction (atomic batches); publish the created ones afterwards. */
   sendInTransaction(tx: Tx, cmd: SendCommand, now: number): Promise<SendOutcome>;
+  /** Size check and beforeCommit hooks, as `send` applies them; callers of sendInTransaction run it first. */
+  prepare(cmd: SendCommand): Promise<SendCommand>;
   /** Publishes committed outcomes and runs afterCommit hooks. */
   afterCommit(outcomes: Array<{ cmd: SendCommand; outcome: SendOutcome }>): Promise<void>;
   close(): Promise<void>;
@@ -202,6 +204,15 @@ export function createIngest(options: IngestOptions): Ingest {
     }
   }
 
+  async function prepare(cmd: SendCommand): Promise<SendCommand> {
+    checkBodySize(cmd.body, options.messageBodyMaxBytes);
+    for (const hook of hooks) {
+      const enriched = await hook.beforeCommit?.(cmd);
+      if (enriched) cmd = { ...cmd, body: enriched };
+    }
+    return cmd;
+  }
+
   const group = new GroupCommit<SendCommand, SendOutcome>({
     maxSize: options.groupCommitMaxSize,
     runGroup,
@@ -209,11 +220,7 @@ export function createIngest(options: IngestOptions): Ingest {
 
   return {
     async send(cmd) {
-      checkBodySize(cmd.body, options.messageBodyMaxBytes);
-      for (const hook of hooks) {
-        const enriched = await hook.beforeCommit?.(cmd);
-        if (enriched) cmd = { ...cmd, body: enriched };
-      }
+      cmd = await prepare(cmd);
       const end = metrics.ingestLatency.startTimer();
       try {
         return await group.submit(cmd);
@@ -222,6 +229,7 @@ export function createIngest(options: IngestOptions): Ingest {
       }
     },
     sendInTransaction,
+    prepare,
     afterCommit,
     close: () => group.flushed(),
   };
