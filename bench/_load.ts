@@ -1,0 +1,68 @@
+// The load generator of `bench/ingest.ts`, in its own process so that it never shares an event loop with
+// the server it measures. Reads a LoadPlan as JSON from argv[2], runs autocannon, prints the result as JSON.
+import autocannon from 'autocannon';
+
+export interface LoadPlan {
+  url: string;
+  apiKey: string;
+  connections: number;
+  /** Keys in send order; a key that occurs twice is a repeat (same body, same conversation). */
+  keys: string[];
+  /** The conversation each distinct key goes to, and its sender. */
+  conversations: Array<{ id: string; from: string }>;
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+  statuses: Record<string, number>;
+}
+
+function conversationOf(key: string, n: number): number {
+  let h = 0;
+  for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
+  return Math.abs(h) % n;
+}
+
+const plan = JSON.parse(process.argv[2]!) as LoadPlan;
+// Requests are prepared up front, so the generator spends its time on the wire, not on building bodies.
+const prepared = plan.keys.map((key) => {
+  const conv = plan.conversations[conversationOf(key, plan.conversations.length)]!;
+  return {
+    method: 'POST' as const,
+    path: `/v1/conversations/${conv.id}/messages`,
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${plan.apiKey}`,
+      'idempotency-key': key,
+    },
+    body: JSON.stringify({ from: conv.from, body: { type: 'text', text: `message ${key}` } }),
+  };
+});
+let next = 0;
+const statuses: Record<string, number> = {};
+
+const result = await autocannon({
+  url: plan.url,
+  connections: plan.connections,
+  amount: prepared.length,
+  timeout: 30,
+  requests: [
+    {
+      setupRequest: (req) => Object.assign(req, prepared[next++ % prepared.length]),
+      onResponse: (status) => {
+        statuses[status] = (statuses[status] ?? 0) + 1;
+      },
+    },
+  ],
+});
+const out: LoadResult = {
+  requests: result.requests.total,
+  seconds: (new Date(result.finish).getTime() - new Date(result.start).getTime()) / 1000,
+  p50: result.latency.p50,
+  p99: result.latency.p99,
+  statuses,
+};
+process.stdout.write(`${JSON.stringify(out)}\n`);

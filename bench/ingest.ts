@@ -1,0 +1,241 @@
+// `npm run bench -- ingest [--messages N] [--connections C] [--repeat 0.3] [--durability full|normal] [--rounds 3]
+//  [--profile DIR]` (DIR receives a V8 CPU profile of the oncely process)
+// Sends N messages over HTTP (a share of them repeats of earlier Idempotency-Keys) to oncely, and in the
+// same run the same load to a bare Fastify JSON echo route: the framework ceiling. Server, ceiling and load
+// generator each run in their own process. Prints msgs/s and p50/p99 latency of both and their ratio.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { LoadPlan, LoadResult } from './_load.js';
+
+const repoRoot = resolve(import.meta.dirname, '..');
+const adminToken = 'bench-admin-token';
+const conversations = 32;
+
+interface Options {
+  messages: number;
+  connections: number;
+  repeat: number;
+  durability: 'full' | 'normal';
+  warmup: number;
+  rounds: number;
+  profile: string | undefined;
+}
+
+function options(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      messages: { type: 'string', default: '20000' },
+      connections: { type: 'string', default: '64' },
+      repeat: { type: 'string', default: '0.3' },
+      durability: { type: 'string', default: 'full' },
+      warmup: { type: 'string', default: '3000' },
+      profile: { type: 'string' },
+      rounds: { type: 'string', default: '3' },
+    },
+  });
+  const durability = values.durability;
+  if (durability !== 'full' && durability !== 'normal') throw new Error('--durability is full or normal');
+  return {
+    messages: Number(values.messages),
+    connections: Number(values.connections),
+    repeat: Number(values.repeat),
+    durability,
+    warmup: Number(values.warmup),
+    profile: values.profile,
+    rounds: Number(values.rounds),
+  };
+}
+
+/** Keys in send order: a `repeat` share of them are earlier keys sent again. */
+function planKeys(prefix: string, n: number, repeat: number): { keys: string[]; distinct: number } {
+  const keys: string[] = [];
+  let distinct = 0;
+  for (let i = 0; i < n; i++) {
+    if (distinct > 0 && Math.random() < repeat)
+      keys.push(`${prefix}-${Math.floor(Math.random() * distinct)}`);
+    else keys.push(`${prefix}-${distinct++}`);
+  }
+  return { keys, distinct };
+}
+
+interface Child {
+  process: ChildProcess;
+  /** Resolves with the first line the child writes to stdout. */
+  firstLine: Promise<string>;
+  stop(): Promise<void>;
+}
+
+function start(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Child {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const firstLine = new Promise<string>((res, rej) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) res(out.slice(0, nl));
+    });
+    child.once('exit', (code) => rej(new Error(`${args.join(' ')} exited with ${code}: ${out}`)));
+  });
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  return {
+    process: child,
+    firstLine,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function runLoad(plan: LoadPlan): Promise<LoadResult> {
+  const load = start(['bench/_load.ts', JSON.stringify(plan)]);
+  return JSON.parse(await load.firstLine) as LoadResult;
+}
+
+async function waitHealthy(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(`${url}/healthz`)
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not become healthy`);
+}
+
+async function call(url: string, token: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.headers.get('content-type')?.includes('json')
+    ? ((await res.json()) as Record<string, unknown>)
+    : res.text();
+}
+
+/** An app with `conversations` two-member groups; each conversation's sender is its first member. */
+async function setUp(url: string): Promise<{ apiKey: string; conversations: LoadPlan['conversations'] }> {
+  const app = (await call(url, adminToken, 'POST', '/v1/apps', { name: 'bench' })) as { apiKey: string };
+  const convs: LoadPlan['conversations'] = [];
+  for (let i = 0; i < conversations; i++) {
+    const [a, b] = [`u${2 * i}`, `u${2 * i + 1}`];
+    await call(url, app.apiKey, 'PUT', `/v1/users/${a}`, {});
+    await call(url, app.apiKey, 'PUT', `/v1/users/${b}`, {});
+    const conv = (await call(url, app.apiKey, 'POST', '/v1/conversations', {
+      kind: 'group',
+      members: [a, b],
+    })) as {
+      id: string;
+    };
+    convs.push({ id: conv.id, from: a });
+  }
+  return { apiKey: app.apiKey, conversations: convs };
+}
+
+function counter(metrics: string, name: string): number {
+  let total = 0;
+  for (const line of metrics.split('\n')) if (line.startsWith(name)) total += Number(line.split(' ').pop());
+  return total;
+}
+
+function describe(r: LoadResult): string {
+  const rate = r.requests / r.seconds;
+  return `${rate.toFixed(0).padStart(7)} msgs/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   statuses ${JSON.stringify(r.statuses)}`;
+}
+
+const rate = (r: LoadResult) => r.requests / r.seconds;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export default async function ingest(args: string[]): Promise<void> {
+  const o = options(args);
+  console.log(
+    `ingest: ${o.messages} messages per round (${Math.round(o.repeat * 100)} % repeated keys), ${o.connections} ` +
+      `connections, durability ${o.durability}, ${o.rounds} rounds, ${o.warmup} warm-up requests each`,
+  );
+
+  // The ceiling: the same requests to a bare Fastify echo route.
+  const echo = start(['bench/_echo-server.ts']);
+  const echoUrl = `http://127.0.0.1:${(JSON.parse(await echo.firstLine) as { port: number }).port}`;
+  const echoSetup = {
+    apiKey: 'none',
+    conversations: Array.from({ length: conversations }, (_, i) => ({ id: `c${i}`, from: `u${2 * i}` })),
+  };
+
+  const dir = mkdtempSync(join(tmpdir(), 'oncely-bench-'));
+  const { freePort } = await import('../test/harness.js');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const server = start(
+    ['src/cli.ts', 'serve'],
+    {
+      ONCELY_HOST: '127.0.0.1',
+      ONCELY_PORT: String(port),
+      ONCELY_DATA_DIR: dir,
+      ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
+      ONCELY_ADMIN_TOKEN: adminToken,
+      ONCELY_DURABILITY: o.durability,
+      ONCELY_LOG_LEVEL: 'warn',
+    },
+    o.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(o.profile)] : [],
+  );
+  try {
+    await waitHealthy(url);
+    const setup = await setUp(url);
+    const warm = planKeys('warm', o.warmup, o.repeat).keys;
+    await runLoad({ url: echoUrl, connections: o.connections, keys: warm, ...echoSetup });
+    await runLoad({ url, connections: o.connections, keys: warm, ...setup });
+
+    // Rounds alternate between the two, so that load from elsewhere on the machine hits both alike.
+    const ceilings: LoadResult[] = [];
+    const oncelys: LoadResult[] = [];
+    let distinct = 0;
+    const before = (await call(url, adminToken, 'GET', '/metrics')) as string;
+    for (let round = 0; round < o.rounds; round++) {
+      const plan = planKeys(`r${round}`, o.messages, o.repeat);
+      distinct += plan.distinct;
+      const ceiling = await runLoad({
+        url: echoUrl,
+        connections: o.connections,
+        keys: plan.keys,
+        ...echoSetup,
+      });
+      const oncely = await runLoad({ url, connections: o.connections, keys: plan.keys, ...setup });
+      console.log(`round ${round + 1}  fastify echo ${describe(ceiling)}`);
+      console.log(`         oncely       ${describe(oncely)}`);
+      ceilings.push(ceiling);
+      oncelys.push(oncely);
+    }
+    const after = (await call(url, adminToken, 'GET', '/metrics')) as string;
+    const created =
+      counter(after, 'oncely_messages_created_total') - counter(before, 'oncely_messages_created_total');
+    const duplicates = counter(after, 'oncely_duplicates_total') - counter(before, 'oncely_duplicates_total');
+    console.log(
+      `oncely stored ${created} messages for ${distinct} distinct keys and answered ${duplicates} repeats`,
+    );
+    if (created !== distinct) console.log('WARNING: stored messages differ from distinct keys');
+
+    const summary = (name: string, rs: LoadResult[]) =>
+      `${name} median ${median(rs.map(rate)).toFixed(0)} msgs/s, p50 ${median(rs.map((r) => r.p50))} ms, ` +
+      `p99 ${median(rs.map((r) => r.p99))} ms`;
+    console.log(summary('fastify echo (ceiling)', ceilings));
+    console.log(summary('oncely                ', oncelys));
+    const ratio = median(oncelys.map(rate)) / median(ceilings.map(rate));
+    console.log(
+      `ratio: oncely reaches ${(ratio * 100).toFixed(0)} % of the ceiling's msgs/s ` +
+        `(durability ${o.durability}; goal ≥ 60 % at full)`,
+    );
+  } finally {
+    await Promise.all([server.stop(), echo.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
