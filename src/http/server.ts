@@ -37,7 +37,7 @@ export async function buildHttpServer(s: Services, extraRoutes: RouteModule[] = 
     return503OnClosing: true,
     forceCloseConnections: true,
     // Long enough for every id the schemas allow (idempotency keys: 255), so a too-long id gets the schema's 400.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(createValidatorCompiler());
 
