@@ -13,6 +13,14 @@ import { createReceipts } from './conversations/receipts.js';
 import { createAuth } from './http/auth.js';
 import { buildHttpServer, type TypedApp } from './http/server.js';
 import { createSweeper } from './idempotency/sweeper.js';
+import { createBatch } from './batch/batch.js';
+import { createCallbackSources } from './callbacks/callback-sources.js';
+import { createCallbacks } from './callbacks/callbacks.js';
+import { createParticipants } from './callbacks/participants.js';
+import { createRejections } from './callbacks/rejections.js';
+import { registerBatchRoutes } from './http/routes/batch.js';
+import { registerCallbackRoutes } from './http/routes/callbacks.js';
+import { loadPlugin } from './plugins/load-plugin.js';
 import { createIngest } from './ingest/ingest.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -60,6 +68,21 @@ export async function startOncely(config: Config, opts: { clock?: Clock; logger?
   const apps = createApps({ store, clock });
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);
+  const hooks = config.plugin ? [await loadPlugin(config.plugin, { config, logger })] : [];
+  const ingest = createIngest({
+    store,
+    bus,
+    clock,
+    metrics,
+    logger,
+    idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+    messageBodyMaxBytes: config.messageBodyMaxBytes,
+    groupCommitMaxSize: config.groupCommitMaxSize,
+    hooks,
+  });
+  const conversations = createConversations({ store, bus, clock });
+  const callbackSources = createCallbackSources({ store, clock });
+  const rejections = createRejections({ store, clock, maxPerSource: 1000 });
   const services: Services = {
     config,
     clock,
@@ -70,17 +93,8 @@ export async function startOncely(config: Config, opts: { clock?: Clock; logger?
     apps,
     userTokens,
     auth: createAuth({ apps, userTokens, adminToken: admin.token }),
-    ingest: createIngest({
-      store,
-      bus,
-      clock,
-      metrics,
-      logger,
-      idempotencyTtlSeconds: config.idempotencyTtlSeconds,
-      messageBodyMaxBytes: config.messageBodyMaxBytes,
-      groupCommitMaxSize: config.groupCommitMaxSize,
-    }),
-    conversations: createConversations({ store, bus, clock }),
+    ingest,
+    conversations,
     history: createHistory({ store }),
     receipts: createReceipts({ store, bus }),
     recall: createRecall({ store, bus, clock, recallWindowSeconds: config.recallWindowSeconds }),
@@ -91,8 +105,30 @@ export async function startOncely(config: Config, opts: { clock?: Clock; logger?
       intervalMs: config.sweepIntervalMs,
       batchSize: config.sweepBatchSize,
     }),
+    batch: createBatch({
+      store,
+      ingest,
+      conversations,
+      clock,
+      metrics,
+      idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+      maxItems: config.batchMaxItems,
+      defaultMode: config.batchDefaultMode,
+    }),
+    callbackSources,
+    rejections,
+    callbacks: createCallbacks({
+      store,
+      clock,
+      ingest,
+      sources: callbackSources,
+      participants: createParticipants({ store, conversations, clock }),
+      rejections,
+      metrics,
+      logger,
+    }),
   };
-  const http = await buildHttpServer(services);
+  const http = await buildHttpServer(services, [registerBatchRoutes, registerCallbackRoutes]);
   await http.listen({ host: config.host, port: config.port });
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

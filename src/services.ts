@@ -9,6 +9,10 @@ import type { Recall } from './conversations/recall.js';
 import type { Receipts } from './conversations/receipts.js';
 import type { Auth } from './http/auth.js';
 import type { Sweeper } from './idempotency/sweeper.js';
+import type { Batch } from './batch/batch.js';
+import type { CallbackSources } from './callbacks/callback-sources.js';
+import type { Callbacks } from './callbacks/callbacks.js';
+import type { Rejections } from './callbacks/rejections.js';
 import type { Ingest } from './ingest/ingest.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
@@ -31,4 +35,8 @@ export interface Services {
   receipts: Receipts;
   recall: Recall;
   sweeper: Sweeper;
+  batch: Batch;
+  callbackSources: CallbackSources;
+  callbacks: Callbacks;
+  rejections: Rejections;
 }

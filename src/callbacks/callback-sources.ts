@@ -1,0 +1,132 @@
+// Callback sources: who may call `POST /v1/apps/{appId}/callbacks/{sourceId}`, in which payload format,
+// signed by which secrets. Secrets are kept raw (verification needs them) and answered only as hints.
+import type { Clock } from '../clock.js';
+import { notFound } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type { CallbackFormat } from './payload-formats.js';
+import { checkSecret, createVerifier, secretHint, type Verifier } from './standard-webhooks.js';
+
+export interface CallbackSource {
+  appId: string;
+  id: string;
+  format: CallbackFormat;
+  /** Null when the source has no secret: its callbacks are accepted unsigned. */
+  verifier: Verifier | null;
+}
+
+export interface CallbackSourceView {
+  id: string;
+  format: CallbackFormat;
+  signed: boolean;
+  secrets: Array<{ hint: string }>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PutSource {
+  format: CallbackFormat;
+  /** One secret or several (rotation); null or [] removes them; undefined keeps the current ones. */
+  secret?: string | string[] | null | undefined;
+}
+
+export function createCallbackSources({ store, clock }: { store: Store; clock: Clock }) {
+  // Verifiers decode their keys once; keyed by the stored secrets, so an update elsewhere is picked up.
+  const verifiers = new Map<string, Verifier>();
+
+  function verifierFor(secretsJson: string): Verifier | null {
+    const secrets = JSON.parse(secretsJson) as string[];
+    if (secrets.length === 0) return null;
+    let verifier = verifiers.get(secretsJson);
+    if (!verifier) {
+      if (verifiers.size > 1000) verifiers.clear();
+      verifier = createVerifier(secrets);
+      verifiers.set(secretsJson, verifier);
+    }
+    return verifier;
+  }
+
+  function view(row: {
+    id: string;
+    format: CallbackFormat;
+    secrets: string;
+    created_at: number;
+    updated_at: number;
+  }): CallbackSourceView {
+    const secrets = JSON.parse(row.secrets) as string[];
+    return {
+      id: row.id,
+      format: row.format,
+      signed: secrets.length > 0,
+      secrets: secrets.map((s) => ({ hint: secretHint(s) })),
+      createdAt: new Date(Number(row.created_at)).toISOString(),
+      updatedAt: new Date(Number(row.updated_at)).toISOString(),
+    };
+  }
+
+  return {
+    /** Creates or replaces a source; returns whether it was created. */
+    async put(
+      appId: string,
+      sourceId: string,
+      input: PutSource,
+    ): Promise<{ source: CallbackSourceView; created: boolean }> {
+      const given =
+        input.secret === undefined ? undefined : input.secret === null ? [] : [input.secret].flat();
+      for (const secret of given ?? []) checkSecret(secret);
+      const now = clock.now();
+      return store.transaction(async (tx) => {
+        const existing = await tx
+          .selectFrom('callback_sources')
+          .selectAll()
+          .where('app_id', '=', appId)
+          .where('id', '=', sourceId)
+          .executeTakeFirst();
+        const secrets = given ? JSON.stringify([...new Set(given)]) : (existing?.secrets ?? '[]');
+        const row = {
+          app_id: appId,
+          id: sourceId,
+          format: input.format,
+          secrets,
+          created_at: existing?.created_at ?? now,
+          updated_at: now,
+        };
+        if (existing) {
+          await tx
+            .updateTable('callback_sources')
+            .set({ format: row.format, secrets, updated_at: now })
+            .where('app_id', '=', appId)
+            .where('id', '=', sourceId)
+            .execute();
+        } else {
+          await tx.insertInto('callback_sources').values(row).execute();
+        }
+        return { source: view(row), created: !existing };
+      });
+    },
+
+    async get(appId: string, sourceId: string): Promise<CallbackSourceView> {
+      const row = await store.db
+        .selectFrom('callback_sources')
+        .selectAll()
+        .where('app_id', '=', appId)
+        .where('id', '=', sourceId)
+        .executeTakeFirst();
+      if (!row) throw notFound('callback_source_not_found', `callback source ${sourceId} does not exist`);
+      return view(row);
+    },
+
+    /** The source a callback names, read on every callback so that updates apply at once on every instance. */
+    async resolve(appId: string, sourceId: string): Promise<CallbackSource> {
+      const row = await store.db
+        .selectFrom('callback_sources')
+        .select(['format', 'secrets'])
+        .where('app_id', '=', appId)
+        .where('id', '=', sourceId)
+        .executeTakeFirst();
+      if (!row) throw notFound('callback_source_not_found', `callback source ${sourceId} does not exist`);
+      return { appId, id: sourceId, format: row.format, verifier: verifierFor(row.secrets) };
+    },
+  };
+}
+
+export type CallbackSources = ReturnType<typeof createCallbackSources>;

@@ -1,0 +1,154 @@
+// Inbound callbacks (seeds 000 and 003): verify the signature, parse the payload, and hand the message to
+// ingest keyed by (source, msgId), so a callback retried any number of times creates one message.
+import type { Clock } from '../clock.js';
+import type { MessageBody } from '../conversations/events.js';
+import { OncelyError } from '../errors.js';
+import { sha256 } from '../idempotency/fingerprint.js';
+import { findKey } from '../idempotency/keys.js';
+import { sourceScope } from '../idempotency/scope.js';
+import type { Ingest, SendResult } from '../ingest/ingest.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Store } from '../store/store.js';
+import type { CallbackSources } from './callback-sources.js';
+import type { Participants } from './participants.js';
+import { parseCallback, type InboundMessage } from './payload-formats.js';
+import type { Rejections } from './rejections.js';
+import type { SignatureHeaders } from './standard-webhooks.js';
+
+export type CallbackAnswer =
+  | { status: 'ok'; messageId: string; conversationId: string; seq: number }
+  | { status: 'ignored'; reason: 'duplicate'; messageId: string; conflict?: true }
+  | { status: 'ignored'; reason: string; detail: string };
+
+/** A message body that remembers where it came from; still a text or custom body for every client. */
+export type CallbackBody = MessageBody & { origin: { sourceId: string; msgId: string; sentAt?: string } };
+
+export interface CallbacksOptions {
+  store: Store;
+  clock: Clock;
+  ingest: Ingest;
+  sources: CallbackSources;
+  participants: Participants;
+  rejections: Rejections;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export function createCallbacks(o: CallbacksOptions) {
+  const { metrics } = o;
+
+  async function reject(
+    labels: { app: string; source: string },
+    raw: Buffer,
+    err: OncelyError,
+    msgId?: string,
+  ) {
+    metrics.callbacksRejected.inc({ ...labels, reason: err.code });
+    await o.rejections.record({
+      appId: labels.app,
+      sourceId: labels.source,
+      reason: err.code,
+      message: err.message,
+      msgId,
+      payload: raw,
+    });
+  }
+
+  async function repeat(
+    labels: { app: string; source: string },
+    raw: Buffer,
+    msg: InboundMessage,
+    first: SendResult,
+    sameFingerprint: boolean,
+  ): Promise<CallbackAnswer> {
+    if (sameFingerprint) {
+      metrics.callbacksDuplicate.inc(labels);
+      return { status: 'ignored', reason: 'duplicate', messageId: first.id };
+    }
+    // Same msgId, other payload: a sender bug or an attack. Never merged; answered as a repeat, made visible.
+    metrics.callbacksConflict.inc(labels);
+    await o.rejections.record({
+      appId: labels.app,
+      sourceId: labels.source,
+      reason: 'conflict',
+      message: `msgId ${msg.msgId} was first received with another payload; the first is kept`,
+      msgId: msg.msgId,
+      messageId: first.id,
+      payload: raw,
+    });
+    o.logger.warn(
+      { source: labels.source, msgId: msg.msgId, messageId: first.id },
+      'callback msgId reused with another payload',
+    );
+    return { status: 'ignored', reason: 'duplicate', messageId: first.id, conflict: true };
+  }
+
+  return {
+    /** Handles one callback; throws OncelyError 4xx for refusals (after keeping malformed ones). */
+    async receive(
+      appId: string,
+      sourceId: string,
+      headers: SignatureHeaders,
+      raw: Buffer,
+    ): Promise<CallbackAnswer> {
+      const source = await o.sources.resolve(appId, sourceId);
+      const labels = { app: appId, source: sourceId };
+      metrics.callbacksReceived.inc(labels);
+      try {
+        source.verifier?.verify(raw, headers);
+      } catch (err) {
+        // A forged or stale callback leaves nothing behind but a count.
+        if (err instanceof OncelyError) metrics.callbacksRejected.inc({ ...labels, reason: err.code });
+        throw err;
+      }
+
+      let parsed;
+      try {
+        parsed = parseCallback(source.format, raw);
+      } catch (err) {
+        if (err instanceof OncelyError) await reject(labels, raw, err);
+        throw err;
+      }
+      if (parsed.kind === 'ignored') {
+        metrics.callbacksIgnored.inc({ ...labels, reason: parsed.reason });
+        return { status: 'ignored', reason: parsed.reason, detail: parsed.detail };
+      }
+
+      const ref = { appId, scope: sourceScope(sourceId), key: parsed.msgId };
+      const fingerprint = sha256(raw);
+      // Fast path for retries: answer from the record without touching the participants.
+      const known = await findKey(o.store.db, ref, o.clock.now());
+      if (known) {
+        const same = known.fingerprint === fingerprint;
+        // Ingest counts the repeats it sees itself; these never reach it.
+        (same ? metrics.duplicates : metrics.idempotencyConflicts).inc({ source: 'callback' });
+        return repeat(labels, raw, parsed, JSON.parse(known.result) as SendResult, same);
+      }
+
+      const origin: CallbackBody['origin'] = { sourceId, msgId: parsed.msgId };
+      if (parsed.sentAt) origin.sentAt = parsed.sentAt;
+      const body: CallbackBody = { ...parsed.body, origin };
+      try {
+        const conversationId = await o.participants.ensure(appId, parsed);
+        const outcome = await o.ingest.send({
+          appId,
+          conversationId,
+          senderId: parsed.from,
+          body,
+          idempotency: { ...ref, fingerprint },
+          source: 'callback',
+        });
+        // Invariant 1: a concurrent twin that lost the claim lands here with the winner's answer.
+        if (outcome.status !== 'created')
+          return repeat(labels, raw, parsed, outcome.result, outcome.status === 'duplicate');
+        return { status: 'ok', messageId: outcome.result.id, conversationId, seq: outcome.result.seq };
+      } catch (err) {
+        if (err instanceof OncelyError && err.status < 500) await reject(labels, raw, err, parsed.msgId);
+        throw err;
+      }
+    },
+  };
+}
+
+export type Callbacks = ReturnType<typeof createCallbacks>;
