@@ -3,7 +3,16 @@
 // exists exactly once, nothing exists twice, and the conversation's seqs run without gaps.
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
-import { adminToken, client, freePort, spawnServer, tempDir, text, waitFor, type ServerProcess } from './harness.js';
+import {
+  adminToken,
+  client,
+  freePort,
+  spawnServer,
+  tempDir,
+  text,
+  waitFor,
+  type ServerProcess,
+} from './harness.js';
 
 const workers = 8;
 const acksPerLife = 60;
@@ -35,7 +44,11 @@ describe('kill -9 while clients keep sending', () => {
     async function sendUntilAcked(key: string): Promise<void> {
       for (;;) {
         const res = await api
-          .post(`/v1/conversations/${convId}/messages`, { from: 'alice', body: text(key) }, { 'idempotency-key': key })
+          .post(
+            `/v1/conversations/${convId}/messages`,
+            { from: 'alice', body: text(key) },
+            { 'idempotency-key': key },
+          )
           .catch(() => undefined);
         if (res && (res.status === 201 || res.status === 200)) {
           if (res.status === 200) replayed++;
@@ -72,7 +85,7 @@ describe('kill -9 while clients keep sending', () => {
 
     const bodies: string[] = [];
     const seqs: number[] = [];
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await api.get(`/v1/conversations/${convId}/messages?after=${after}&limit=1000`);
       expect(page.status).toBe(200);
       for (const e of page.body.items as Array<{ seq: number; body: { text: string } }>) {
@@ -97,7 +110,9 @@ describe('kill -9 while clients keep sending', () => {
       expect(record.body.result.id).toBe(ack.id);
       expect(record.body.result.seq).toBe(ack.seq);
     }
-    console.info(`kill -9: ${acked.size} messages, ${failedAttempts} failed attempts retried, ${replayed} replays`);
+    console.info(
+      `kill -9: ${acked.size} messages, ${failedAttempts} failed attempts retried, ${replayed} replays`,
+    );
     await server.kill('SIGTERM');
     expect(server.child.exitCode).toBe(0);
   });
