@@ -1,11 +1,15 @@
 // The `oncely` command: `serve` (what `npm start` runs) and `migrate`.
-import { ConfigError, loadConfig } from './config.js';
-import { createStore, startOncely } from './main.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { seedDemo } from './demo/demo-seed.js';
+import { createStore, startOncely, type Oncely } from './main.js';
 
 async function serve(): Promise<void> {
-  const config = loadConfig();
+  // `serve --demo` (what `npm start` runs) turns demo mode on unless ONCELY_DEMO says otherwise.
+  const demoByDefault = process.argv.includes('--demo') && !process.env.ONCELY_DEMO;
+  const config = loadConfig(demoByDefault ? { ...process.env, ONCELY_DEMO: '1' } : process.env);
   const oncely = await startOncely(config);
   const { logger } = oncely.services;
+  if (config.demo) await printDemoSignIns(config, oncely);
   if (oncely.generatedAdminToken) {
     // Printed once, on purpose, to the terminal only (never through the logger).
     process.stdout.write(
@@ -28,6 +32,24 @@ async function serve(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** Demo mode seeds the embedded store only: a shared PostgreSQL database is never given demo users. */
+async function printDemoSignIns(config: Config, oncely: Oncely): Promise<void> {
+  const { logger, apps, conversations, userTokens } = oncely.services;
+  if (!config.databaseUrl.startsWith('sqlite:')) {
+    logger.warn('ONCELY_DEMO applies to the embedded SQLite store only: no demo data was created');
+    return;
+  }
+  const signIns = await seedDemo(
+    { apps, conversations, userTokens, dataDir: config.dataDir },
+    { baseUrl: oncely.url, tokenTtlSeconds: Math.min(7 * 86400, config.userTokenMaxTtlSeconds) },
+  );
+  // Sign-in links carry user tokens: printed to the terminal only, never through the logger.
+  const lines = signIns.map((s) => `  ${s.userId.padEnd(6)} ${s.link}`);
+  process.stdout.write(
+    `\noncely demo mode (ONCELY_DEMO=0 turns it off): open the chat as\n${lines.join('\n')}\n\n`,
+  );
 }
 
 async function migrate(): Promise<void> {

@@ -1,7 +1,7 @@
 // Delivered/read markers per (conversation, member). They only move forward: each update is conditional
 // on the stored value being lower, so concurrent receipts can never move a marker back.
 import { badRequest } from '../errors.js';
-import type { UserPrincipal } from '../apps/principal.js';
+import type { Actor, UserPrincipal } from '../apps/principal.js';
 import type { Bus } from '../realtime/bus.js';
 import type { Store } from '../store/store.js';
 import { requireConversation, requireMember } from './membership.js';
@@ -15,6 +15,28 @@ export interface Receipt {
 
 export function createReceipts({ store, bus }: { store: Store; bus: Bus }) {
   return {
+    /** Every current member's markers, so a sender's device can show its messages' status after a reload. */
+    async list(actor: Actor, conversationId: string): Promise<Receipt[]> {
+      const { appId } = actor;
+      if (actor.kind === 'user') await requireMember(store.db, appId, conversationId, actor.userId);
+      else await requireConversation(store.db, appId, conversationId);
+      const rows = await store.db
+        .selectFrom('members')
+        .select(['user_id', 'delivered_seq', 'read_seq'])
+        .where('app_id', '=', appId)
+        .where('conversation_id', '=', conversationId)
+        .where('left_pos', 'is', null)
+        .orderBy('joined_pos')
+        .orderBy('user_id')
+        .execute();
+      return rows.map((r) => ({
+        conversationId,
+        userId: r.user_id,
+        deliveredSeq: Number(r.delivered_seq),
+        readSeq: Number(r.read_seq),
+      }));
+    },
+
     async update(
       user: UserPrincipal,
       conversationId: string,

@@ -12,8 +12,10 @@ import { createValidatorCompiler } from './request-validator.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerConversationRoutes } from './routes/conversations.js';
 import { registerIdempotencyRoutes } from './routes/idempotency.js';
+import { registerMeRoutes } from './routes/me.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerWebClientRoutes } from './routes/web-client.js';
 
 export type TypedApp = FastifyInstance<
   RawServerDefault,
@@ -89,7 +91,10 @@ export async function buildHttpServer(s: Services, extraRoutes: RouteModule[] = 
     registerConversationRoutes,
     registerMessageRoutes,
     registerIdempotencyRoutes,
+    registerMeRoutes,
     ...extraRoutes,
+    // Last: the browser app's files, under every API path.
+    registerWebClientRoutes,
   ]) {
     await register(app, s);
   }

@@ -112,6 +112,22 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
   );
 
   app.get(
+    '/v1/conversations/:id/receipts',
+    {
+      schema: {
+        summary: "Every current member's delivered/read markers (app or member)",
+        security: bearer,
+        params: Type.Object({ id: Id }),
+        response: { 200: Type.Object({ items: Type.Array(Receipt) }), ...errors(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const actor = await s.auth.actor(request);
+      return { items: await s.receipts.list(actor, request.params.id) };
+    },
+  );
+
+  app.get(
     '/v1/me/conversations',
     {
       schema: {

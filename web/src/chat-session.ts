@@ -1,0 +1,251 @@
+// The page's side of the client library: one OncelyClient per signed-in tab, its events fed into the chat
+// state, delivered receipts sent as messages arrive, read receipts as they are seen, and the user's actions
+// (send, recall, page back) turned into library calls. The protocol itself lives in client/.
+import { useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
+import {
+  OncelyClient,
+  newClientMsgId,
+  type ClientState,
+  type ConnectionState,
+  type Receipt,
+  type WireEvent,
+} from '../../client/index.js';
+import { chatReducer, initialChatState, type ChatState, type ConversationSummary } from './chat-state.js';
+import { clearClientState, loadClientState, saveClientState, type Session } from './session.js';
+
+export interface Me {
+  userId: string;
+  displayName: string | null;
+  recallWindowSeconds: number;
+}
+
+export interface ChatSession {
+  state: ChatState;
+  me: Me | undefined;
+  connection: ConnectionState;
+  online: boolean;
+  /** A problem to show the user (a refused recall, an expired token), or undefined. */
+  notice: string | undefined;
+  dismissNotice(): void;
+  open(conversationId: string): void;
+  loadOlder(conversationId: string): Promise<void>;
+  send(conversationId: string, text: string, clientMsgId?: string): void;
+  recall(messageId: string): Promise<void>;
+  markRead(conversationId: string, seq: number): void;
+}
+
+const pageSize = 30;
+
+export function useChatSession(session: Session, onSignedOut: (reason: string) => void): ChatSession {
+  const [state, dispatch] = useReducer(chatReducer, session.userId, initialChatState);
+  const [me, setMe] = useState<Me>();
+  const [notice, setNotice] = useState<string>();
+  const [online, setOnline] = useState(() => navigator.onLine);
+  const client = useMemo(
+    () =>
+      new OncelyClient({
+        url: location.origin,
+        token: session.token,
+        stateStore: {
+          load: (): ClientState | undefined => loadClientState(session.userId),
+          save: (s: ClientState) => saveClientState(session.userId, s),
+        },
+      }),
+    [session.token, session.userId],
+  );
+  const [connection, setConnection] = useState<ConnectionState>(client.state);
+  // Markers this page already sent, so it sends each forward move once.
+  const sent = useRef(new Map<string, { delivered: number; read: number }>());
+  const opened = useRef(new Set<string>());
+  const knownConversations = useRef(new Set<string>());
+  const receiptsLoader = useRef<(conversationId: string) => Promise<void>>();
+
+  useEffect(() => {
+    let stopped = false;
+    const reportError = (err: unknown) => {
+      if (stopped) return;
+      const code = (err as { code?: string }).code;
+      if (code === 'token_expired' || code === 'invalid_token') {
+        clearClientState(session.userId);
+        onSignedOut(code === 'token_expired' ? 'Your sign-in has expired.' : 'That token is not valid here.');
+        return;
+      }
+      setNotice(err instanceof Error ? err.message : String(err));
+    };
+
+    const loadConversations = async () => {
+      const { items } = await client.conversations();
+      const list = items as unknown as ConversationSummary[];
+      for (const c of list) knownConversations.current.add(c.id);
+      if (!stopped) dispatch({ type: 'conversations.loaded', items: list });
+    };
+
+    // Delivered receipts: one per conversation per burst of arrivals, only ever forward.
+    const deliveredDue = new Map<string, number>();
+    let deliverTimer: ReturnType<typeof setTimeout> | undefined;
+    const flushDelivered = () => {
+      deliverTimer = undefined;
+      for (const [conversationId, seq] of deliveredDue) {
+        const marks = sent.current.get(conversationId) ?? { delivered: 0, read: 0 };
+        if (seq <= marks.delivered) continue;
+        sent.current.set(conversationId, { ...marks, delivered: seq });
+        client.markReceipt(conversationId, { deliveredSeq: seq }).catch(reportError);
+      }
+      deliveredDue.clear();
+    };
+
+    const offs = [
+      client.on('event', (event: WireEvent) => {
+        dispatch({ type: 'events.applied', events: [event] });
+        if (!knownConversations.current.has(event.conversationId)) {
+          knownConversations.current.add(event.conversationId);
+          loadConversations().catch(reportError);
+        }
+        if (event.type === 'message.created' && event.senderId !== session.userId) {
+          deliveredDue.set(
+            event.conversationId,
+            Math.max(deliveredDue.get(event.conversationId) ?? 0, event.seq),
+          );
+          deliverTimer ??= setTimeout(flushDelivered, 50);
+        }
+      }),
+      client.on('receipt', (receipt: Receipt) => dispatch({ type: 'receipt.updated', receipt })),
+      client.on('state', setConnection),
+      client.on('error', reportError),
+      // Every (re)connect: the list's unread counts and the open conversations' markers may have moved.
+      client.on('ready', () => {
+        loadConversations().catch(reportError);
+        for (const id of opened.current) loadReceipts(id).catch(reportError);
+        // A receipt sent just before a disconnect may be lost with the socket; markers only move forward,
+        // so sending the latest again is harmless.
+        for (const [conversationId, m] of sent.current) {
+          if (m.delivered > 0 || m.read > 0) {
+            client
+              .markReceipt(conversationId, { deliveredSeq: m.delivered, readSeq: m.read })
+              .catch(reportError);
+          }
+        }
+      }),
+    ];
+
+    const loadReceipts = async (conversationId: string) => {
+      const { items } = await client.http<{ items: Receipt[] }>(
+        'GET',
+        `/v1/conversations/${encodeURIComponent(conversationId)}/receipts`,
+      );
+      if (!stopped) dispatch({ type: 'receipts.loaded', conversationId, items });
+    };
+    receiptsLoader.current = loadReceipts;
+
+    client
+      .http<Me>('GET', '/v1/me')
+      .then((m) => !stopped && setMe(m))
+      .catch(reportError);
+    void client.connect();
+
+    const goOnline = () => setOnline(true);
+    const goOffline = () => setOnline(false);
+    addEventListener('online', goOnline);
+    addEventListener('offline', goOffline);
+    return () => {
+      stopped = true;
+      clearTimeout(deliverTimer);
+      for (const off of offs) off();
+      removeEventListener('online', goOnline);
+      removeEventListener('offline', goOffline);
+      void client.close();
+    };
+  }, [client, session.userId, onSignedOut]);
+
+  const stateRef = useRef(state);
+  stateRef.current = state;
+
+  return {
+    state,
+    me,
+    connection,
+    online,
+    notice,
+    dismissNotice: () => setNotice(undefined),
+
+    open(conversationId) {
+      if (opened.current.has(conversationId)) return;
+      opened.current.add(conversationId);
+      const summary = stateRef.current.conversations.find((c) => c.id === conversationId);
+      const view = stateRef.current.views.get(conversationId);
+      const before = view?.oldestSeq ?? (summary ? summary.lastSeq + 1 : undefined);
+      void receiptsLoader.current?.(conversationId).catch((err: unknown) => setNotice(String(err)));
+      if (before === undefined || before <= 1) {
+        dispatch({ type: 'history.loaded', conversationId, items: [], hasOlder: false });
+        return;
+      }
+      client
+        .history(conversationId, { before, limit: pageSize })
+        .then((page) =>
+          dispatch({ type: 'history.loaded', conversationId, items: page.items, hasOlder: page.hasMore }),
+        )
+        .catch((err: unknown) => setNotice(String(err)));
+    },
+
+    async loadOlder(conversationId) {
+      const before = stateRef.current.views.get(conversationId)?.oldestSeq;
+      if (before === undefined || before <= 1) return;
+      const page = await client.history(conversationId, { before, limit: pageSize });
+      dispatch({ type: 'history.loaded', conversationId, items: page.items, hasOlder: page.hasMore });
+    },
+
+    send(conversationId, text, clientMsgId) {
+      const id = clientMsgId ?? newClientMsgId();
+      dispatch({
+        type: 'send.started',
+        pending: {
+          clientMsgId: id,
+          conversationId,
+          text,
+          createdAt: new Date().toISOString(),
+          state: 'sending',
+        },
+      });
+      // The same clientMsgId on a retry: the server creates the message once, however often it is sent.
+      client.send(conversationId, { type: 'text', text }, { clientMsgId: id }).then(
+        (answer) => dispatch({ type: 'send.acked', clientMsgId: id, seq: answer.seq }),
+        (err: unknown) =>
+          dispatch({
+            type: 'send.failed',
+            clientMsgId: id,
+            error: err instanceof Error ? err.message : String(err),
+          }),
+      );
+    },
+
+    async recall(messageId) {
+      try {
+        await client.recall(messageId);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        setNotice(
+          code === 'recall_window_expired'
+            ? 'Too late to recall that message.'
+            : `Recall failed: ${String(err)}`,
+        );
+      }
+    },
+
+    markRead(conversationId, seq) {
+      const marks = sent.current.get(conversationId) ?? { delivered: 0, read: 0 };
+      if (seq <= marks.read) return;
+      sent.current.set(conversationId, { delivered: Math.max(marks.delivered, seq), read: seq });
+      // Shown at once on this page; the server's receipt.updated confirms it on the others.
+      dispatch({
+        type: 'receipt.updated',
+        receipt: {
+          conversationId,
+          userId: session.userId,
+          deliveredSeq: Math.max(marks.delivered, seq),
+          readSeq: seq,
+        },
+      });
+      client.markReceipt(conversationId, { readSeq: seq }).catch((err: unknown) => setNotice(String(err)));
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// The open conversation: its messages in seq order, a button to page back through history, the sends in
+// flight, and the composer. Messages of others that come into view are reported as read.
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { orderedEvents, statusOf, type ChatState, type ConversationSummary } from './chat-state.js';
+import { Composer } from './composer.js';
+import { conversationTitle } from './conversation-list.js';
+import { MessageItem, PendingItem } from './message-item.js';
+
+export interface MessagePaneProps {
+  state: ChatState;
+  conversation: ConversationSummary;
+  recallWindowSeconds: number | undefined;
+  onBack(): void;
+  onLoadOlder(): Promise<void>;
+  onSend(text: string, clientMsgId?: string): void;
+  onRecall(messageId: string): void;
+  onRead(seq: number): void;
+}
+
+export function MessagePane(props: MessagePaneProps) {
+  const { state, conversation, recallWindowSeconds, onRead } = props;
+  const view = state.views.get(conversation.id);
+  const events = orderedEvents(view);
+  const pending = state.pending.filter((p) => p.conversationId === conversation.id);
+  const scroller = useRef<HTMLDivElement>(null);
+  const stickToBottom = useRef(true);
+  const heightBeforeOlder = useRef<number | undefined>(undefined);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  // Re-evaluated every few seconds so "Recall" leaves the menu when the window closes.
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 5000);
+    return () => clearInterval(timer);
+  }, []);
+
+  // Keep the newest message in view while the reader is at the bottom; keep the place when paging back.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    if (heightBeforeOlder.current !== undefined) {
+      el.scrollTop += el.scrollHeight - heightBeforeOlder.current;
+      heightBeforeOlder.current = undefined;
+    } else if (stickToBottom.current) {
+      el.scrollTop = el.scrollHeight;
+    }
+  });
+
+  // Read receipts: the highest seq of another member's message that has been on screen.
+  const readRef = useRef(onRead);
+  readRef.current = onRead;
+  const readSeq = conversation.readSeq;
+  const lastEvent = events[events.length - 1]?.seq;
+  useEffect(() => {
+    const root = scroller.current;
+    if (!root) return;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        if (document.visibilityState !== 'visible') return;
+        let max = 0;
+        for (const entry of entries) {
+          if (!entry.isIntersecting) continue;
+          max = Math.max(max, Number((entry.target as HTMLElement).dataset.seq));
+        }
+        if (max > readSeq) readRef.current(max);
+      },
+      { root, threshold: 0.6 },
+    );
+    for (const el of root.querySelectorAll<HTMLElement>('[data-mine="false"]')) observer.observe(el);
+    return () => observer.disconnect();
+  }, [conversation.id, lastEvent, readSeq]);
+
+  const loadOlder = async () => {
+    heightBeforeOlder.current = scroller.current?.scrollHeight;
+    setLoadingOlder(true);
+    try {
+      await props.onLoadOlder();
+    } finally {
+      setLoadingOlder(false);
+    }
+  };
+
+  const windowMs = recallWindowSeconds === undefined ? undefined : recallWindowSeconds * 1000;
+  const canRecall = (createdAt: string) =>
+    windowMs !== undefined && (windowMs === 0 || now - Date.parse(createdAt) < windowMs);
+  const title = conversationTitle(conversation, state.me);
+
+  return (
+    <section class="pane-inner" aria-labelledby="pane-title">
+      <header class="pane-header">
+        <button type="button" class="back" onClick={props.onBack} aria-label="Back to conversations">
+          ←
+        </button>
+        <h2 id="pane-title">{title}</h2>
+        <span class="members">{conversation.members.join(', ')}</span>
+      </header>
+      <div
+        class="messages"
+        ref={scroller}
+        tabIndex={0}
+        aria-label={`Messages in ${title}`}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+        }}
+      >
+        {view?.hasOlder && (
+          <button type="button" class="older" onClick={loadOlder} disabled={loadingOlder}>
+            {loadingOlder ? 'Loading…' : 'Load earlier messages'}
+          </button>
+        )}
+        <ol class="message-list" role="log" aria-live="polite" aria-relevant="additions">
+          {events.map((e, i) => (
+            <MessageItem
+              key={e.id}
+              event={e}
+              mine={e.senderId === state.me}
+              status={statusOf(state, e)}
+              showSender={conversation.kind === 'group' && events[i - 1]?.senderId !== e.senderId}
+              canRecall={e.senderId === state.me && canRecall(e.createdAt)}
+              onRecall={() => props.onRecall(e.id)}
+            />
+          ))}
+          {pending.map((p) => (
+            <PendingItem
+              key={p.clientMsgId}
+              pending={p}
+              onRetry={() => props.onSend(p.text, p.clientMsgId)}
+            />
+          ))}
+        </ol>
+      </div>
+      <Composer onSend={(text) => props.onSend(text)} />
+    </section>
+  );
+}
