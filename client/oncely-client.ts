@@ -361,7 +361,9 @@ export class OncelyClient {
       return this.scheduleRetry({ code: 'token_unavailable', message: String(err) });
     }
     if (this.stopped) return;
-    const url = `${this.opts.url.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/ws?token=${encodeURIComponent(token)}`;
+    // The cursor rides on the URL, so the server resumes at connect with no race against live events.
+    const resumeAt = this.savedCursor ? `&cursor=${encodeURIComponent(this.savedCursor)}` : '';
+    const url = `${this.opts.url.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/ws?token=${encodeURIComponent(token)}${resumeAt}`;
     let socket: WebSocketLike;
     try {
       socket = new WS(url);
@@ -374,8 +376,8 @@ export class OncelyClient {
     socket.onopen = () => {
       opened = true;
       this.lastHeardAt = Date.now();
-      // Resume goes first, before any live event can be sent, so nothing is replayed twice.
-      if (this.savedCursor) this.frame({ type: 'resume', cursor: this.savedCursor });
+      // Without a cursor, any first frame tells the server to go live from `ready` at once.
+      if (!this.savedCursor) this.frame({ type: 'ping' });
       this.startPinging(socket);
     };
     socket.onmessage = (ev) => {

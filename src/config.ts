@@ -24,6 +24,16 @@ export interface Config {
   sweepIntervalMs: number;
   sweepBatchSize: number;
   groupCommitMaxSize: number;
+  /** Realtime: server heartbeat interval; a dead peer is dropped within two. */
+  wsHeartbeatMs: number;
+  /** Realtime: how long a WebSocket may wait before its auth frame. */
+  wsAuthTimeoutMs: number;
+  /** Realtime: WebSocket + SSE connections per user; the next one is refused. */
+  maxConnectionsPerUser: number;
+  /** Realtime: unsent bytes a connection may queue before it is closed as a slow consumer. */
+  sendBufferLimitBytes: number;
+  /** Realtime: longest long-poll wait (at most 30 s). */
+  longPollMaxMs: number;
   logLevel: string;
   plugin: string | undefined;
   demo: boolean;
@@ -102,6 +112,11 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     sweepIntervalMs: int(env, 'ONCELY_SWEEP_INTERVAL_MS', 60_000, 10),
     sweepBatchSize: int(env, 'ONCELY_SWEEP_BATCH_SIZE', 500, 1),
     groupCommitMaxSize: int(env, 'ONCELY_GROUP_COMMIT_MAX', 512, 1, 10000),
+    wsHeartbeatMs: int(env, 'ONCELY_WS_HEARTBEAT_MS', 30_000, 50),
+    wsAuthTimeoutMs: int(env, 'ONCELY_WS_AUTH_TIMEOUT_MS', 10_000, 10),
+    maxConnectionsPerUser: int(env, 'ONCELY_MAX_CONNECTIONS_PER_USER', 10, 1),
+    sendBufferLimitBytes: int(env, 'ONCELY_SEND_BUFFER_LIMIT_BYTES', 1024 * 1024, 1024),
+    longPollMaxMs: int(env, 'ONCELY_LONG_POLL_MAX_MS', 30_000, 0, 30_000),
     logLevel: env.ONCELY_LOG_LEVEL || 'info',
     plugin: env.ONCELY_PLUGIN || undefined,
     demo: bool(env, 'ONCELY_DEMO', false),

@@ -25,6 +25,8 @@ import { createIngest } from './ingest/ingest.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createMemoryBus } from './realtime/memory-bus.js';
+import { createRealtime } from './realtime/realtime.js';
+import { createWsGateway } from './realtime/ws-gateway.js';
 import type { Services } from './services.js';
 import { createSqliteStore, sqliteFilename } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
@@ -65,6 +67,8 @@ export async function startOncely(config: Config, opts: { clock?: Clock; logger?
   const store = createStore(config);
   await store.migrate();
   const bus = createMemoryBus();
+  // Subscribed to the bus before anything can publish, so the stream has no hole at start.
+  const realtime = await createRealtime({ store, bus, logger });
   const apps = createApps({ store, clock });
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);
@@ -90,6 +94,7 @@ export async function startOncely(config: Config, opts: { clock?: Clock; logger?
     metrics,
     store,
     bus,
+    realtime,
     apps,
     userTokens,
     auth: createAuth({ apps, userTokens, adminToken: admin.token }),
@@ -130,6 +135,15 @@ export async function startOncely(config: Config, opts: { clock?: Clock; logger?
   };
   const http = await buildHttpServer(services, [registerBatchRoutes, registerCallbackRoutes]);
   await http.listen({ host: config.host, port: config.port });
+  const gateway = createWsGateway({
+    server: http.server,
+    realtime,
+    services,
+    heartbeatMs: config.wsHeartbeatMs,
+    authTimeoutMs: config.wsAuthTimeoutMs,
+    maxConnectionsPerUser: config.maxConnectionsPerUser,
+    sendBufferLimitBytes: config.sendBufferLimitBytes,
+  });
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -142,6 +156,9 @@ export async function startOncely(config: Config, opts: { clock?: Clock; logger?
     generatedAdminToken: admin.generated ? admin.token : undefined,
     close() {
       closing ??= (async () => {
+        // Realtime first: sockets get 1001 (going away) and resume elsewhere or after the restart.
+        await gateway.close(1001);
+        realtime.close();
         await http.close();
         await services.ingest.close();
         await services.sweeper.close();

@@ -17,6 +17,7 @@ import type { Ingest } from './ingest/ingest.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Bus } from './realtime/bus.js';
+import type { Realtime } from './realtime/realtime.js';
 import type { Store } from './store/store.js';
 
 export interface Services {
@@ -26,6 +27,8 @@ export interface Services {
   metrics: Metrics;
   store: Store;
   bus: Bus;
+  /** Routes the stream to local connections (WebSocket, long-poll, SSE). */
+  realtime: Realtime;
   apps: Apps;
   userTokens: UserTokens;
   auth: Auth;

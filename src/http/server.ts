@@ -14,6 +14,7 @@ import { registerConversationRoutes } from './routes/conversations.js';
 import { registerIdempotencyRoutes } from './routes/idempotency.js';
 import { registerMeRoutes } from './routes/me.js';
 import { registerMessageRoutes } from './routes/messages.js';
+import { registerSyncRoutes } from './routes/sync.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebClientRoutes } from './routes/web-client.js';
 
@@ -90,6 +91,7 @@ export async function buildHttpServer(s: Services, extraRoutes: RouteModule[] = 
     registerAppRoutes,
     registerConversationRoutes,
     registerMessageRoutes,
+    registerSyncRoutes,
     registerIdempotencyRoutes,
     registerMeRoutes,
     ...extraRoutes,

@@ -1,0 +1,188 @@
+// The HTTP transports of the realtime stream, over the same cursors as the WebSocket: long-poll
+// `GET /v1/sync` (answers at once when events exist, else waits for the bus to wake it) and Server-Sent
+// Events `GET /v1/events` (`id:` is the cursor; `Last-Event-ID` resumes).
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import type { UserPrincipal } from '../../apps/principal.js';
+import { OncelyError, forbidden } from '../../errors.js';
+import { decodeCursor, encodeCursor } from '../../realtime/cursor.js';
+import type { Delivery, ReceiptDelivery, Subscriber } from '../../realtime/hub.js';
+import type { Services } from '../../services.js';
+import type { TypedApp } from '../server.js';
+import { Event, bearer, errors } from '../schemas.js';
+
+/** Most events in one long-poll answer; the client asks again at once when there were this many. */
+const syncPageSize = 500;
+
+export function registerSyncRoutes(app: TypedApp, s: Services): void {
+  const { realtime, metrics } = s;
+
+  /** A user token from the Authorization header, or `?token=` (EventSource cannot set headers). */
+  async function userOf(request: FastifyRequest, queryToken: string | undefined): Promise<UserPrincipal> {
+    if (request.headers.authorization || !queryToken) return s.auth.user(request);
+    const p = await s.auth.principalOf(queryToken);
+    if (p.kind !== 'user') throw forbidden('user_token_required', 'this endpoint needs a user token');
+    return p;
+  }
+
+  app.get(
+    '/v1/sync',
+    {
+      schema: {
+        summary: 'Long-poll: the events after the cursor, waiting up to timeoutMs for the first',
+        security: bearer,
+        querystring: Type.Object(
+          {
+            cursor: Type.Optional(Type.String({ maxLength: 256 })),
+            timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30_000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ events: Type.Array(Event), cursor: Type.String() }),
+          ...errors(400, 401, 403),
+        },
+      },
+    },
+    async (request) => {
+      const user = await s.auth.user(request);
+      const { cursor } = request.query;
+      // Without a cursor: no events, and the cursor of now (history is read per conversation).
+      if (cursor === undefined) return { events: [], cursor: encodeCursor(realtime.now()) };
+      const after = decodeCursor(cursor);
+      const timeoutMs = Math.min(request.query.timeoutMs ?? s.config.longPollMaxMs, s.config.longPollMaxMs);
+
+      let wake: () => void = () => undefined;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const waiter: Subscriber & { closed: boolean } = {
+        appId: user.appId,
+        userId: user.userId,
+        closed: false,
+        deliver: () => wake(),
+        receipt: () => undefined,
+      };
+      // Attached before the read: an event committed after the read wakes us, none falls between.
+      await realtime.hub.attach(waiter);
+      metrics.connections.inc({ transport: 'longpoll' });
+      const end = () => wake();
+      const untrack = realtime.track(end);
+      request.raw.once('close', end);
+      try {
+        const now = realtime.now();
+        let events = await realtime.reader.userEvents(user.appId, user.userId, after, syncPageSize);
+        if (events.length === 0 && timeoutMs > 0) {
+          const timer = setTimeout(wake, timeoutMs);
+          await woken;
+          clearTimeout(timer);
+          events = await realtime.reader.userEvents(user.appId, user.userId, after, syncPageSize);
+        }
+        const last = events.at(-1);
+        // With nothing found, every event up to `now` was already visible to the read: the cursor may move there.
+        return {
+          events: events.map((e) => e.event),
+          cursor: encodeCursor(last ? last.pos : Math.max(after, now)),
+        };
+      } finally {
+        waiter.closed = true;
+        realtime.hub.detach(waiter);
+        untrack();
+        request.raw.off('close', end);
+        metrics.connections.dec({ transport: 'longpoll' });
+      }
+    },
+  );
+
+  app.get(
+    '/v1/events',
+    {
+      schema: {
+        summary: 'Server-Sent Events: the stream of the user; id is the cursor, Last-Event-ID resumes',
+        security: bearer,
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 256 })) }),
+        querystring: Type.Object(
+          {
+            cursor: Type.Optional(Type.String({ maxLength: 256 })),
+            token: Type.Optional(Type.String({ maxLength: 4096 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { ...errors(400, 401, 403, 429) },
+      },
+    },
+    async (request, reply) => {
+      const user = await userOf(request, request.query.token);
+      const cursor = request.headers['last-event-id'] || request.query.cursor;
+      const resumeFrom = cursor ? decodeCursor(cursor) : undefined;
+      if (!realtime.hub.reserveConnection(user.appId, user.userId, s.config.maxConnectionsPerUser)) {
+        throw new OncelyError(
+          429,
+          'too_many_connections',
+          `a user may hold ${s.config.maxConnectionsPerUser} connections; this new one is refused`,
+        );
+      }
+      const res = reply.raw;
+      reply.hijack();
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id,
+      });
+      metrics.connections.inc({ transport: 'sse' });
+      let ended = false;
+      const write = (chunk: string | Buffer) => {
+        if (ended) return;
+        res.write(chunk);
+        if (res.writableLength > s.config.sendBufferLimitBytes) {
+          // Too slow: end the stream; EventSource reconnects with Last-Event-ID and resumes.
+          write('data: {"type":"error","code":"slow_consumer","message":"the reader fell behind"}\n\n');
+          finish();
+        }
+      };
+      const subscription = realtime.subscribe(user.appId, user.userId, {
+        event: (d: Delivery) =>
+          write(Buffer.concat([Buffer.from(`id: ${d.cursor}\ndata: `), d.frame, Buffer.from('\n\n')])),
+        receipt: (r: ReceiptDelivery) =>
+          write(Buffer.concat([Buffer.from('data: '), r.frame, Buffer.from('\n\n')])),
+        drained: () =>
+          res.writableLength > s.config.sendBufferLimitBytes / 4
+            ? new Promise((resolve) => res.once('drain', () => resolve()))
+            : Promise.resolve(),
+        overflow: () => finish(),
+      });
+      const heartbeat = setInterval(() => write(': ping\n\n'), s.config.wsHeartbeatMs);
+      function finish() {
+        if (ended) return;
+        ended = true;
+        clearInterval(heartbeat);
+        subscription.close();
+        untrack();
+        realtime.hub.releaseConnection(user.appId, user.userId);
+        metrics.connections.dec({ transport: 'sse' });
+        res.end();
+      }
+      const untrack = realtime.track(finish);
+      res.on('close', finish);
+      write('retry: 2000\n\n');
+      try {
+        const now = await subscription.start();
+        if (resumeFrom === undefined) {
+          const ready = encodeCursor(now);
+          write(
+            `id: ${ready}\ndata: ${JSON.stringify({ type: 'ready', userId: user.userId, cursor: ready })}\n\n`,
+          );
+          subscription.goLive();
+        } else {
+          write(
+            `data: ${JSON.stringify({ type: 'ready', userId: user.userId, cursor: encodeCursor(resumeFrom) })}\n\n`,
+          );
+          await subscription.resume(resumeFrom);
+        }
+      } catch (err) {
+        request.log.error({ err }, 'event stream failed');
+        finish();
+      }
+    },
+  );
+}

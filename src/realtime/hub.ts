@@ -1,0 +1,256 @@
+// The hub knows which local connections may see which event. It keeps, for every user with a connection on
+// this instance, the user's membership spans, indexed by conversation; the sequencer feeds it events in
+// stream order and it hands each event to the connections of the members whose span covers the event's
+// position (invariant 4). Membership changes are events of the same stream, so the index stays exact.
+import type { WireEvent } from '../conversations/events.js';
+import type { Logger } from '../observability/logger.js';
+import { encodeCursor } from './cursor.js';
+import type { ReceiptMessage } from './sequencer.js';
+import type { MembershipSpan, StreamEvent, StreamReader } from './stream-reader.js';
+
+/** One event on its way out, with its frame serialised once for every connection that gets it. */
+export class Delivery {
+  private frameCache: Buffer | undefined;
+  private cursorCache: string | undefined;
+
+  constructor(
+    readonly appId: string,
+    readonly event: WireEvent,
+    readonly pos: number,
+  ) {}
+
+  static of(e: StreamEvent): Delivery {
+    return new Delivery(e.appId, e.event, e.pos);
+  }
+
+  get cursor(): string {
+    return (this.cursorCache ??= encodeCursor(this.pos));
+  }
+
+  /** The `event` frame of the WebSocket protocol (also the data line of SSE). */
+  get frame(): Buffer {
+    return (this.frameCache ??= Buffer.from(
+      JSON.stringify({ type: 'event', event: this.event, cursor: this.cursor }),
+    ));
+  }
+}
+
+export class ReceiptDelivery {
+  private frameCache: Buffer | undefined;
+  constructor(readonly receipt: Omit<ReceiptMessage, 'kind' | 'appId'>) {}
+
+  get frame(): Buffer {
+    return (this.frameCache ??= Buffer.from(
+      JSON.stringify({ type: 'receipt.updated', receipt: this.receipt }),
+    ));
+  }
+}
+
+/** A local consumer of one user's stream: a WebSocket, an SSE response, a waiting long-poll. */
+export interface Subscriber {
+  readonly appId: string;
+  readonly userId: string;
+  /** Set once the consumer is gone; the hub then never attaches it. */
+  readonly closed: boolean;
+  /** Called in stream order with every event the user may see. */
+  deliver(d: Delivery): void;
+  receipt(r: ReceiptDelivery): void;
+}
+
+interface UserEntry {
+  appId: string;
+  userId: string;
+  spans: Map<string, MembershipSpan>;
+  subscribers: Set<Subscriber>;
+}
+
+interface ConversationEntry {
+  /** Whether every attached member of the conversation is in `users` (set after one store read). */
+  loaded: boolean;
+  users: Set<UserEntry>;
+}
+
+const key = (appId: string, id: string) => `${appId}\n${id}`;
+const covers = (s: MembershipSpan | undefined, pos: number) =>
+  s !== undefined && s.joinedPos <= pos && (s.leftPos === null || pos <= s.leftPos);
+/** Which of two spans of one membership is the later state (a re-add joins later; a removal follows a join). */
+const later = (a: MembershipSpan, b: MembershipSpan) =>
+  a.joinedPos !== b.joinedPos ? (a.joinedPos > b.joinedPos ? a : b) : a.leftPos !== null ? a : b;
+
+/** Forget idle conversation entries beyond this many; they are read again on their next event. */
+const maxConversationEntries = 100_000;
+
+export class Hub {
+  /** Every event up to this position has been handed to the subscribers. */
+  dispatchedPos = 0;
+  private readonly users = new Map<string, UserEntry>();
+  private readonly conversations = new Map<string, ConversationEntry>();
+  private readonly connections = new Map<string, number>();
+  /** Tasks that need the store run one at a time, in order with the events around them. */
+  private readonly queue: Array<() => void | Promise<void>> = [];
+  private running = false;
+
+  constructor(private readonly deps: { reader: StreamReader; logger: Logger }) {}
+
+  /** Registers a subscriber; resolves with the position after which it receives events. */
+  attach(sub: Subscriber): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.push(async () => {
+        try {
+          if (sub.closed) return resolve(this.dispatchedPos);
+          const k = key(sub.appId, sub.userId);
+          let user = this.users.get(k);
+          if (!user) {
+            const spans = await this.deps.reader.membershipsOfUser(sub.appId, sub.userId);
+            user = { appId: sub.appId, userId: sub.userId, spans, subscribers: new Set() };
+            this.users.set(k, user);
+            for (const conversationId of spans.keys())
+              this.conversation(sub.appId, conversationId).users.add(user);
+          }
+          if (!sub.closed) user.subscribers.add(sub);
+          resolve(this.dispatchedPos);
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+  }
+
+  detach(sub: Subscriber): void {
+    const k = key(sub.appId, sub.userId);
+    const user = this.users.get(k);
+    if (!user || !user.subscribers.delete(sub) || user.subscribers.size > 0) return;
+    this.users.delete(k);
+    for (const conversationId of user.spans.keys())
+      this.conversations.get(key(user.appId, conversationId))?.users.delete(user);
+  }
+
+  /** Counts a new connection of a user against `max`; false when the user is at the limit. */
+  reserveConnection(appId: string, userId: string, max: number): boolean {
+    const k = key(appId, userId);
+    const n = this.connections.get(k) ?? 0;
+    if (n >= max) return false;
+    this.connections.set(k, n + 1);
+    return true;
+  }
+
+  releaseConnection(appId: string, userId: string): void {
+    const k = key(appId, userId);
+    const n = (this.connections.get(k) ?? 1) - 1;
+    if (n <= 0) this.connections.delete(k);
+    else this.connections.set(k, n);
+  }
+
+  /** From the sequencer, in stream order. */
+  onEvent(e: StreamEvent): void {
+    const conv = this.conversations.get(key(e.appId, e.event.conversationId));
+    if (!this.running && this.queue.length === 0 && conv?.loaded) this.deliver(e, conv);
+    else this.push(() => this.dispatch(e));
+  }
+
+  onReceipt(r: ReceiptMessage): void {
+    this.push(async () => {
+      const conv = await this.loaded(r.appId, r.conversationId);
+      if (conv.users.size === 0) return;
+      const d = new ReceiptDelivery({
+        conversationId: r.conversationId,
+        userId: r.userId,
+        deliveredSeq: r.deliveredSeq,
+        readSeq: r.readSeq,
+      });
+      for (const user of conv.users) {
+        if (user.spans.get(r.conversationId)?.leftPos !== null) continue;
+        for (const sub of user.subscribers) sub.receipt(d);
+      }
+    });
+  }
+
+  private dispatch(e: StreamEvent): void | Promise<void> {
+    const conv = this.conversations.get(key(e.appId, e.event.conversationId));
+    if (conv?.loaded) return this.deliver(e, conv);
+    return this.loaded(e.appId, e.event.conversationId).then((c) => this.deliver(e, c));
+  }
+
+  private deliver(e: StreamEvent, conv: ConversationEntry): void {
+    const { event, pos } = e;
+    if (event.type === 'member.added' || event.type === 'member.removed') this.applyMembership(e, conv);
+    if (conv.users.size > 0) {
+      let d: Delivery | undefined;
+      for (const user of conv.users) {
+        if (!covers(user.spans.get(event.conversationId), pos)) continue;
+        d ??= Delivery.of(e);
+        for (const sub of user.subscribers) sub.deliver(d);
+      }
+    }
+    this.dispatchedPos = pos;
+  }
+
+  /** member.added / member.removed move the member's span, so this event and later ones route right. */
+  private applyMembership(e: StreamEvent, conv: ConversationEntry): void {
+    const userId = e.event.userId;
+    if (!userId) return;
+    const user = this.users.get(key(e.appId, userId));
+    if (!user) return;
+    const conversationId = e.event.conversationId;
+    const span = user.spans.get(conversationId);
+    if (e.event.type === 'member.added') {
+      // The store read may already know a later state than this event; never move a span back.
+      if (!span || (span.leftPos !== null && span.leftPos < e.pos))
+        user.spans.set(conversationId, { joinedPos: e.pos, leftPos: null });
+      conv.users.add(user);
+    } else if (span && span.joinedPos <= e.pos && span.leftPos === null) {
+      user.spans.set(conversationId, { joinedPos: span.joinedPos, leftPos: e.pos });
+    }
+  }
+
+  /** The conversation's entry with every attached member in it (one store read the first time). */
+  private async loaded(appId: string, conversationId: string): Promise<ConversationEntry> {
+    const conv = this.conversation(appId, conversationId);
+    if (conv.loaded) return conv;
+    const members = await this.deps.reader.membersOfConversation(appId, conversationId);
+    for (const [userId, span] of members) {
+      const user = this.users.get(key(appId, userId));
+      if (!user) continue;
+      const known = user.spans.get(conversationId);
+      user.spans.set(conversationId, known ? later(known, span) : span);
+      conv.users.add(user);
+    }
+    conv.loaded = true;
+    return conv;
+  }
+
+  private conversation(appId: string, conversationId: string): ConversationEntry {
+    const k = key(appId, conversationId);
+    let conv = this.conversations.get(k);
+    if (!conv) {
+      if (this.conversations.size >= maxConversationEntries) this.forgetIdleConversations();
+      this.conversations.set(k, (conv = { loaded: false, users: new Set() }));
+    }
+    return conv;
+  }
+
+  private forgetIdleConversations(): void {
+    for (const [k, conv] of this.conversations) if (conv.users.size === 0) this.conversations.delete(k);
+  }
+
+  private push(task: () => void | Promise<void>): void {
+    this.queue.push(task);
+    if (!this.running) void this.run();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      for (let task = this.queue.shift(); task; task = this.queue.shift()) {
+        try {
+          await task();
+        } catch (err) {
+          // A failed store read must not stop delivery of everything behind it; clients repair by resume.
+          this.deps.logger.error({ err }, 'realtime dispatch failed');
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}

@@ -1,0 +1,60 @@
+// The realtime part as the composition root sees it: the stream reader, the sequencer that orders the
+// bus's events, and the hub that routes them to local connections. Transports (ws-gateway.ts, the sync and
+// SSE routes) subscribe through `subscribe()`.
+import type { Logger } from '../observability/logger.js';
+import type { Bus } from './bus.js';
+import { Hub } from './hub.js';
+import { Sequencer } from './sequencer.js';
+import { createStreamReader, type StreamReader } from './stream-reader.js';
+import type { Store } from '../store/store.js';
+import { Subscription, type Sink } from './subscription.js';
+
+export interface Realtime {
+  readonly hub: Hub;
+  readonly reader: StreamReader;
+  /** "Now": every event up to here has been routed to the connections of this instance. */
+  now(): number;
+  /** A subscription of one user's stream writing to `sink`; call `start()` then `goLive()` or `resume()`. */
+  subscribe(appId: string, userId: string, sink: Sink): Subscription;
+  /** Registers how to end an open HTTP stream (SSE, long-poll) at shutdown; returns the unregister. */
+  track(end: () => void): () => void;
+  /** Ends the tracked streams and stops routing. */
+  close(): void;
+}
+
+export async function createRealtime({
+  store,
+  bus,
+  logger,
+}: {
+  store: Store;
+  bus: Bus;
+  logger: Logger;
+}): Promise<Realtime> {
+  const reader = createStreamReader(store);
+  const hub = new Hub({ reader, logger });
+  const sequencer = new Sequencer({
+    bus,
+    reader,
+    logger,
+    onEvent: (e) => hub.onEvent(e),
+    onReceipt: (r) => hub.onReceipt(r),
+  });
+  await sequencer.start();
+  hub.dispatchedPos = sequencer.released;
+  const streams = new Set<() => void>();
+  return {
+    hub,
+    reader,
+    now: () => hub.dispatchedPos,
+    subscribe: (appId, userId, sink) => new Subscription({ hub, reader, appId, userId, sink }),
+    track(end) {
+      streams.add(end);
+      return () => streams.delete(end);
+    },
+    close() {
+      for (const end of [...streams]) end();
+      sequencer.close();
+    },
+  };
+}

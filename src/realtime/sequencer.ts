@@ -1,0 +1,116 @@
+// The sequencer puts the bus's events back into stream order. Publishers publish after their own commit,
+// so two transactions may publish in the opposite order of their positions; the sequencer holds an event
+// until every lower position has been seen, and reads a missing one from the store when it is late (a slow
+// or lost bus message). Positions are gapless and commit-ordered (see cursor.ts), so once pos p is known
+// every lower position is readable. Receipts are not sequenced and pass straight through.
+import type { Logger } from '../observability/logger.js';
+import type { Bus, BusMessage } from './bus.js';
+import type { StreamEvent, StreamReader } from './stream-reader.js';
+
+export type ReceiptMessage = Extract<BusMessage, { kind: 'receipt' }>;
+
+export interface SequencerOptions {
+  bus: Bus;
+  reader: StreamReader;
+  logger: Logger;
+  /** Called once per position, in position order. */
+  onEvent(e: StreamEvent): void;
+  onReceipt(r: ReceiptMessage): void;
+  /** How long a gap may wait for its bus message before the store is read. */
+  gapFillDelayMs?: number;
+}
+
+export class Sequencer {
+  /** Every position up to here has been handed to onEvent. */
+  released = 0;
+  private readonly held = new Map<number, StreamEvent>();
+  private highestHeld = 0;
+  private fillTimer: ReturnType<typeof setTimeout> | undefined;
+  private filling = false;
+  private unsubscribe: (() => void) | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: SequencerOptions) {}
+
+  /** Starts from the current head: events committed before now are history, not live. */
+  async start(): Promise<void> {
+    // Subscribe first so nothing published during the head read is missed; older ones are dropped below.
+    this.unsubscribe = this.opts.bus.subscribe((m) => this.onMessage(m));
+    this.released = await this.opts.reader.head();
+    for (const pos of [...this.held.keys()]) if (pos <= this.released) this.held.delete(pos);
+    this.drain();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.fillTimer);
+    this.unsubscribe?.();
+    this.held.clear();
+  }
+
+  private onMessage(m: BusMessage): void {
+    if (this.closed) return;
+    if (m.kind === 'receipt') {
+      this.opts.onReceipt(m);
+      return;
+    }
+    if (m.pos <= this.released || this.held.has(m.pos)) return;
+    this.held.set(m.pos, { appId: m.appId, event: m.event, pos: m.pos });
+    if (m.pos > this.highestHeld) this.highestHeld = m.pos;
+    this.drain();
+  }
+
+  private drain(): void {
+    for (let next = this.held.get(this.released + 1); next; next = this.held.get(this.released + 1)) {
+      this.held.delete(next.pos);
+      this.released = next.pos;
+      this.opts.onEvent(next);
+    }
+    if (this.held.size > 0) this.scheduleFill();
+    else {
+      clearTimeout(this.fillTimer);
+      this.fillTimer = undefined;
+    }
+  }
+
+  private scheduleFill(): void {
+    if (this.fillTimer || this.filling || this.closed) return;
+    this.fillTimer = setTimeout(() => {
+      this.fillTimer = undefined;
+      void this.fill();
+    }, this.opts.gapFillDelayMs ?? 10);
+  }
+
+  /** Reads the positions still missing below the highest one held. */
+  private async fill(): Promise<void> {
+    if (this.held.size === 0 || this.closed) return;
+    this.filling = true;
+    try {
+      const upTo = this.highestHeld;
+      const rows = await this.opts.reader.range(this.released, upTo);
+      for (const row of rows)
+        if (row.pos > this.released && !this.held.has(row.pos)) this.held.set(row.pos, row);
+      // Positions are gapless, so one absent from the store and the bus below a visible one cannot exist;
+      // if it ever does, skipping it is better than stalling every connection behind it.
+      while (this.released < upTo && !this.closed) {
+        const next = this.held.get(this.released + 1);
+        if (next) {
+          this.held.delete(next.pos);
+          this.released = next.pos;
+          this.opts.onEvent(next);
+        } else {
+          this.opts.logger.warn(
+            { pos: this.released + 1 },
+            'stream position missing from the store; skipped',
+          );
+          this.released++;
+        }
+      }
+    } catch (err) {
+      this.opts.logger.error({ err }, 'sequencer gap fill failed; retrying');
+    } finally {
+      this.filling = false;
+    }
+    if (!this.closed) this.drain();
+  }
+}

@@ -1,0 +1,333 @@
+// The WebSocket endpoint `/v1/ws` (the `ws` library on the HTTP server's upgrade): authenticates a user,
+// streams its events through a Subscription, and takes sends, receipts and recalls into the same paths as
+// REST. Keeps connections healthy: heartbeats, a per-user limit, a send-buffer limit, 1001 on shutdown.
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { UserPrincipal } from '../apps/principal.js';
+import { OncelyError } from '../errors.js';
+import { fingerprint } from '../idempotency/fingerprint.js';
+import { userScope } from '../idempotency/scope.js';
+import type { Services } from '../services.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { CloseCode, parseClientFrame, type ClientFrame } from './frames.js';
+import type { Delivery, ReceiptDelivery } from './hub.js';
+import type { Realtime } from './realtime.js';
+import type { Subscription } from './subscription.js';
+
+export interface WsGatewayOptions {
+  server: Server;
+  realtime: Realtime;
+  services: Services;
+  heartbeatMs: number;
+  authTimeoutMs: number;
+  maxConnectionsPerUser: number;
+  sendBufferLimitBytes: number;
+  /** How long after `ready` live events wait for a first `resume` frame. Default 1 000. */
+  resumeGraceMs?: number;
+}
+
+export interface WsGateway {
+  /** Closes every connection with `code` (1001: going away) and stops accepting new ones. */
+  close(code?: number): Promise<void>;
+}
+
+interface Connection {
+  ws: WebSocket;
+  alive: boolean;
+  user?: UserPrincipal;
+  subscription?: Subscription;
+  /** `?cursor=` of the upgrade URL: resume at connect, with no race against live events. */
+  startCursor?: string | undefined;
+  /** Until the first frame (or the grace time), live events are held: the first frame may be a resume. */
+  holding: boolean;
+}
+
+const path = '/v1/ws';
+
+export function createWsGateway(opts: WsGatewayOptions): WsGateway {
+  const { realtime, services: s } = opts;
+  const { logger, metrics } = s;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: s.config.bodyLimitBytes,
+    perMessageDeflate: false,
+  });
+  const connections = new Set<Connection>();
+  let closing = false;
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (url.pathname !== path || closing) {
+      socket.end(
+        `HTTP/1.1 ${closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`,
+      );
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) =>
+      accept(ws, url.searchParams.get('token'), url.searchParams.get('cursor') ?? undefined),
+    );
+  };
+  opts.server.on('upgrade', onUpgrade);
+
+  // A peer that misses a ping is gone: dropped within two intervals.
+  const heartbeat = setInterval(() => {
+    for (const c of connections) {
+      if (!c.alive) {
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }, opts.heartbeatMs);
+  heartbeat.unref();
+
+  function send(c: Connection, frame: object | Buffer): void {
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    c.ws.send(Buffer.isBuffer(frame) ? frame : JSON.stringify(frame), { binary: false });
+    if (c.ws.bufferedAmount > opts.sendBufferLimitBytes) cutSlow(c);
+  }
+
+  function cutSlow(c: Connection): void {
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    logger.warn(
+      { userId: c.user?.userId, buffered: c.ws.bufferedAmount },
+      'websocket reader too slow; closing',
+    );
+    c.subscription?.close();
+    c.ws.close(CloseCode.slowConsumer, 'slow_consumer');
+    // The close frame waits behind the unread data; a reader that never drains is cut off.
+    setTimeout(() => c.ws.terminate(), 5_000).unref();
+  }
+
+  function refuse(c: Connection, code: string, message: string, closeCode: number): void {
+    send(c, { type: 'error', code, message });
+    c.ws.close(closeCode, code);
+  }
+
+  function accept(ws: WebSocket, urlToken: string | null, urlCursor: string | undefined): void {
+    const c: Connection = { ws, alive: true, startCursor: urlCursor, holding: true };
+    connections.add(c);
+    metrics.connections.inc({ transport: 'websocket' });
+    let ready: Promise<boolean>;
+    let resolveAuthFrame: ((token: string) => void) | undefined;
+
+    if (urlToken) ready = authenticate(c, urlToken);
+    else {
+      const timer = setTimeout(
+        () =>
+          refuse(
+            c,
+            'auth_timeout',
+            `send {"type":"auth","token"} within ${opts.authTimeoutMs} ms`,
+            CloseCode.unauthorized,
+          ),
+        opts.authTimeoutMs,
+      );
+      ready = new Promise<string>((resolve) => (resolveAuthFrame = resolve)).then((token) => {
+        clearTimeout(timer);
+        return authenticate(c, token);
+      });
+    }
+
+    ws.on('pong', () => (c.alive = true));
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      c.alive = true;
+      const parsed = isBinary ? { problem: 'frames are JSON text' } : parseClientFrame(data.toString());
+      if ('problem' in parsed)
+        return send(c, { type: 'error', code: 'invalid_frame', message: parsed.problem });
+      const frame = parsed.frame;
+      if (resolveAuthFrame) {
+        if (frame.type !== 'auth')
+          return refuse(c, 'auth_required', 'the first frame must be auth', CloseCode.unauthorized);
+        const resolve = resolveAuthFrame;
+        resolveAuthFrame = undefined;
+        return resolve(frame.token);
+      }
+      // Frames that arrive while the token is checked wait for it, in order (a resume sent right after
+      // opening is handled before anything goes live).
+      void ready.then((ok) => (ok ? handle(c, frame) : undefined));
+    });
+    ws.on('close', () => {
+      connections.delete(c);
+      metrics.connections.dec({ transport: 'websocket' });
+      c.subscription?.close();
+      if (c.user) realtime.hub.releaseConnection(c.user.appId, c.user.userId);
+    });
+    ws.on('error', (err) => logger.debug({ err }, 'websocket error'));
+  }
+
+  async function authenticate(c: Connection, token: string): Promise<boolean> {
+    let user: UserPrincipal;
+    try {
+      const p = await s.auth.principalOf(token);
+      if (p.kind !== 'user')
+        throw new OncelyError(401, 'user_token_required', 'the WebSocket takes a user token');
+      user = p;
+    } catch (err) {
+      const e =
+        err instanceof OncelyError ? err : new OncelyError(401, 'invalid_token', 'the token is not valid');
+      refuse(c, e.code, e.message, CloseCode.unauthorized);
+      return false;
+    }
+    if (c.ws.readyState !== c.ws.OPEN) return false;
+    if (!realtime.hub.reserveConnection(user.appId, user.userId, opts.maxConnectionsPerUser)) {
+      refuse(
+        c,
+        'too_many_connections',
+        `a user may hold ${opts.maxConnectionsPerUser} connections; this new one is refused`,
+        CloseCode.tooManyConnections,
+      );
+      return false;
+    }
+    c.user = user;
+    const subscription = realtime.subscribe(user.appId, user.userId, {
+      event: (d: Delivery) => send(c, d.frame),
+      receipt: (r: ReceiptDelivery) => send(c, r.frame),
+      drained: () => drained(c),
+      overflow: () => cutSlow(c),
+    });
+    c.subscription = subscription;
+    const now = await subscription.start();
+    if (c.ws.readyState !== c.ws.OPEN) {
+      subscription.close();
+      return false;
+    }
+    send(c, { type: 'ready', userId: user.userId, cursor: encodeCursor(now) });
+    if (c.startCursor !== undefined) {
+      c.holding = false;
+      try {
+        void subscription.resume(decodeCursor(c.startCursor));
+      } catch (err) {
+        refuse(c, (err as OncelyError).code, (err as OncelyError).message, CloseCode.invalidCursor);
+        return false;
+      }
+    } else {
+      // A client that resumes sends `resume` as its first frame; one that does not gets live events from
+      // `ready` once it sends anything or after a short grace (held, not lost, meanwhile).
+      setTimeout(() => release(c), opts.resumeGraceMs ?? 1_000).unref();
+    }
+    return true;
+  }
+
+  /** Ends the hold: live from `ready`, unless the first frame was a resume. */
+  function release(c: Connection): void {
+    if (!c.holding) return;
+    c.holding = false;
+    c.subscription?.goLive();
+  }
+
+  async function handle(c: Connection, frame: ClientFrame): Promise<void> {
+    const user = c.user!;
+    if (frame.type !== 'resume') release(c);
+    try {
+      switch (frame.type) {
+        case 'ping':
+          return send(c, { type: 'pong' });
+        case 'auth':
+          return send(c, {
+            type: 'error',
+            code: 'already_authenticated',
+            message: 'this connection is authenticated',
+          });
+        case 'resume': {
+          const pos = decodeCursor(frame.cursor);
+          c.holding = false;
+          return await c.subscription!.resume(pos);
+        }
+        case 'send':
+          return await sendMessage(c, user, frame);
+        case 'receipt':
+          await s.receipts.update(user, frame.conversationId, {
+            deliveredSeq: frame.deliveredSeq,
+            readSeq: frame.readSeq,
+          });
+          return;
+        case 'recall':
+          await s.recall.recall(user, frame.messageId);
+          return;
+      }
+    } catch (err) {
+      const clientMsgId = frame.type === 'send' ? frame.clientMsgId : undefined;
+      if (err instanceof OncelyError) {
+        return send(c, {
+          type: 'error',
+          code: err.code,
+          message: err.message,
+          ...(clientMsgId ? { clientMsgId } : {}),
+        });
+      }
+      logger.error({ err, frame: frame.type }, 'websocket frame failed');
+      send(c, {
+        type: 'error',
+        code: 'internal_error',
+        message: 'internal error',
+        ...(clientMsgId ? { clientMsgId } : {}),
+      });
+    }
+  }
+
+  async function sendMessage(
+    c: Connection,
+    user: UserPrincipal,
+    frame: Extract<ClientFrame, { type: 'send' }>,
+  ) {
+    const { conversationId, body, clientMsgId } = frame;
+    const senderId = user.userId;
+    // The same key and fingerprint as a REST send with this clientMsgId: a retry over either is one message.
+    const outcome = await s.ingest.send({
+      appId: user.appId,
+      conversationId,
+      senderId,
+      body,
+      clientMsgId,
+      idempotency: {
+        appId: user.appId,
+        scope: userScope(senderId),
+        key: clientMsgId,
+        fingerprint: fingerprint({ conversationId, senderId, body, clientMsgId }),
+      },
+      source: 'ws',
+    });
+    if (outcome.status === 'reused') {
+      throw new OncelyError(
+        422,
+        'idempotency_key_reused',
+        'this clientMsgId was used with a different message',
+      );
+    }
+    // Invariant 2: `sent` only after the commit (ingest.send resolves after it).
+    send(c, {
+      type: 'sent',
+      clientMsgId,
+      id: outcome.result.id,
+      seq: outcome.result.seq,
+      duplicate: outcome.status === 'duplicate',
+    });
+  }
+
+  async function drained(c: Connection): Promise<void> {
+    // ws has no drain event of its own; poll the buffered amount (bounded: the socket closes eventually).
+    while (c.ws.readyState === c.ws.OPEN && c.ws.bufferedAmount > opts.sendBufferLimitBytes / 4) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  return {
+    async close(code = CloseCode.goingAway) {
+      if (closing) return;
+      closing = true;
+      clearInterval(heartbeat);
+      opts.server.off('upgrade', onUpgrade);
+      for (const c of connections) {
+        c.subscription?.close();
+        c.ws.close(code, 'server shutting down');
+      }
+      const deadline = Date.now() + 2_000;
+      while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      for (const c of connections) c.ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
