@@ -43,6 +43,12 @@ export function createMetrics() {
       labelNames: ['transport'] as const,
       registers: [registry],
     }),
+    realtimeDisconnects: new Counter({
+      name: 'oncely_realtime_disconnects_total',
+      help: 'Realtime connections the server ended or refused, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     // Callbacks by app and source: the duplicate rate of a source is duplicate / received.
     callbacksReceived: new Counter({
       name: 'oncely_callbacks_received_total',

@@ -74,6 +74,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
   const heartbeat = setInterval(() => {
     for (const c of connections) {
       if (!c.alive) {
+        metrics.realtimeDisconnects.inc({ reason: 'heartbeat' });
         c.ws.terminate();
         continue;
       }
@@ -95,6 +96,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       { userId: c.user?.userId, buffered: c.ws.bufferedAmount },
       'websocket reader too slow; closing',
     );
+    metrics.realtimeDisconnects.inc({ reason: 'slow_consumer' });
     c.subscription?.close();
     c.ws.close(CloseCode.slowConsumer, 'slow_consumer');
     // The close frame waits behind the unread data; a reader that never drains is cut off.
@@ -102,6 +104,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
   }
 
   function refuse(c: Connection, code: string, message: string, closeCode: number): void {
+    metrics.realtimeDisconnects.inc({ reason: code });
     send(c, { type: 'error', code, message });
     c.ws.close(closeCode, code);
   }

@@ -114,6 +114,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       const cursor = request.headers['last-event-id'] || request.query.cursor;
       const resumeFrom = cursor ? decodeCursor(cursor) : undefined;
       if (!realtime.hub.reserveConnection(user.appId, user.userId, s.config.maxConnectionsPerUser)) {
+        metrics.realtimeDisconnects.inc({ reason: 'too_many_connections' });
         throw new OncelyError(
           429,
           'too_many_connections',
@@ -136,8 +137,11 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
         res.write(chunk);
         if (res.writableLength > s.config.sendBufferLimitBytes) {
           // Too slow: end the stream; EventSource reconnects with Last-Event-ID and resumes.
-          write('data: {"type":"error","code":"slow_consumer","message":"the reader fell behind"}\n\n');
+          metrics.realtimeDisconnects.inc({ reason: 'slow_consumer' });
+          res.write('data: {"type":"error","code":"slow_consumer","message":"the reader fell behind"}\n\n');
           finish();
+          // The end waits behind the unread data; a reader that never drains is cut off.
+          setTimeout(() => res.destroy(), 5_000).unref();
         }
       };
       const subscription = realtime.subscribe(user.appId, user.userId, {
