@@ -1,14 +1,11 @@
 // The server side of the web client: the page served at `/` beside the API, `GET /v1/me`, members'
 // receipts, and demo mode's idempotent seeding with its printed sign-in links.
-import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   client,
   createApp,
   freePort,
-  repoRoot,
   spawnServer,
   startServer,
   tempDir,
@@ -16,6 +13,7 @@ import {
   waitFor,
   type TestServer,
 } from './harness.js';
+import { ensureWebBuilt } from './web-build.js';
 
 const signInLinks = (output: string) =>
   [...output.matchAll(/^\s+(\w+)\s+(http:\/\/\S+\/#token=(\S+))$/gm)].map((m) => ({
@@ -27,9 +25,7 @@ const signInLinks = (output: string) =>
 describe('the web client is served beside the API', () => {
   let server: TestServer;
   beforeAll(async () => {
-    if (!existsSync(join(repoRoot, 'web/dist/index.html'))) {
-      execFileSync('npm', ['run', 'build:web'], { cwd: repoRoot, stdio: 'ignore' });
-    }
+    ensureWebBuilt();
     server = await startServer({ ONCELY_RECALL_WINDOW_SECONDS: '45' });
   });
   afterAll(() => server.stop());

@@ -35,6 +35,7 @@ export interface ChatSession {
 }
 
 const pageSize = 30;
+const receiptPollMs = 3000;
 
 export function useChatSession(session: Session, onSignedOut: (reason: string) => void): ChatSession {
   const [state, dispatch] = useReducer(chatReducer, session.userId, initialChatState);
@@ -156,6 +157,18 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
       void client.close();
     };
   }, [client, session.userId, onSignedOut]);
+
+  // Long-poll carries sequenced events only, not receipt.updated: while on it, the open conversations'
+  // markers are read every few seconds so the sender's ticks still move.
+  const polling = connection.status === 'open' && connection.transport === 'longpoll';
+  useEffect(() => {
+    if (!polling) return;
+    const timer = setInterval(() => {
+      // A failed poll is retried by the next one; a lost connection shows in the indicator.
+      for (const id of opened.current) void receiptsLoader.current?.(id).catch(() => undefined);
+    }, receiptPollMs);
+    return () => clearInterval(timer);
+  }, [polling]);
 
   const stateRef = useRef(state);
   stateRef.current = state;

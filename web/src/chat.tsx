@@ -30,7 +30,8 @@ export function Chat({ session, onSignOut }: { session: Session; onSignOut(reaso
       <header class="topbar">
         <h1>oncely</h1>
         <span class="me">
-          Signed in as <strong data-testid="me">{chat.me?.displayName ?? session.userId}</strong>
+          <span class="me-label">Signed in as </span>
+          <strong data-testid="me">{chat.me?.displayName ?? session.userId}</strong>
         </span>
         <ConnectionIndicator state={chat.connection} online={chat.online} />
         <button type="button" class="sign-out" onClick={() => onSignOut()}>

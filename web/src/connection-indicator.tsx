@@ -20,7 +20,9 @@ export function ConnectionIndicator({ state, online }: { state: ConnectionState;
       <span role="status" class="visually-hidden">
         {spoken}
       </span>
-      <span aria-hidden="true">{view.label}</span>
+      <span aria-hidden="true" data-testid="connection-label">
+        {view.label}
+      </span>
     </div>
   );
 }

@@ -15,7 +15,7 @@ export function connectionView(state: ConnectionState, online: boolean, now: num
   if (!online) return { kind: 'offline', label: 'Offline' };
   if (state.status === 'open') {
     return state.transport === 'longpoll'
-      ? { kind: 'long-poll', label: 'Connected (long-poll fallback)' }
+      ? { kind: 'long-poll', label: 'Long-poll fallback' }
       : { kind: 'connected', label: 'Connected' };
   }
   if (state.status === 'waiting') {

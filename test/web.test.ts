@@ -1,0 +1,261 @@
+// The web client in a real browser (Debian's Chromium driven by playwright-core): two people, alice and
+// bob, each in their own browser context, chatting through the page served by a real oncely server.
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, freePort, repoRoot, spawnServer, startServer, tempDir, waitFor } from './harness.js';
+import { serviceBinary } from './services.js';
+import { ensureWebBuilt } from './web-build.js';
+
+const chromiumPath = serviceBinary('Chromium', ['/usr/bin/chromium'], 'chromium');
+const screenshots = join(repoRoot, 'test-output', 'web');
+const phone = { width: 390, height: 844 };
+const desktop = { width: 1100, height: 720 };
+
+interface Person {
+  context: BrowserContext;
+  page: Page;
+}
+
+/** Opens the page signed in through `#token=…` and opens the conversation from the list. */
+async function signIn(
+  browser: Browser,
+  baseUrl: string,
+  token: string,
+  conversationId: string,
+  viewport = desktop,
+): Promise<Person> {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.error('page error:', err.message));
+  await page.goto(`${baseUrl}/#token=${token}`);
+  await page.locator(`button[data-conversation-id="${conversationId}"]`).click();
+  await connection(page, ['connected']);
+  return { context, page };
+}
+
+/** Waits until the page's connection indicator shows one of `kinds`. */
+async function connection(page: Page, kinds: string[], timeoutMs = 20_000): Promise<string> {
+  let kind = '';
+  await waitFor(async () => {
+    kind = (await page.getByTestId('connection').getAttribute('data-kind')) ?? '';
+    return kinds.includes(kind);
+  }, timeoutMs);
+  return kind;
+}
+
+/** The texts of the open conversation's messages, top to bottom. */
+const texts = (page: Page) => page.locator('.message-list [data-testid=message] .text').allTextContents();
+
+/** The status of one's own message with this text (sending, sent, delivered, read). */
+const statusOf = (page: Page, text: string) =>
+  page.locator('.message-list [data-testid=message]', { hasText: text }).getAttribute('data-status');
+
+async function send(page: Page, text: string): Promise<void> {
+  const input = page.getByLabel('Message', { exact: true });
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  await waitFor(check, timeoutMs, 50);
+}
+
+/** Screenshots of each page, after checking that nothing spills past the window's width (phone included). */
+async function shoot(name: string, people: Record<string, Person>): Promise<void> {
+  mkdirSync(screenshots, { recursive: true });
+  for (const [who, p] of Object.entries(people)) {
+    const { scrollWidth, innerWidth } = await p.page.evaluate(() => ({
+      scrollWidth: document.documentElement.scrollWidth,
+      innerWidth: window.innerWidth,
+    }));
+    expect(scrollWidth, `${who}'s page is wider than its window`).toBeLessThanOrEqual(innerWidth);
+    await p.page.screenshot({ path: join(screenshots, `${name}-${who}.png`) });
+  }
+}
+
+describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
+  let browser: Browser;
+
+  beforeAll(async () => {
+    ensureWebBuilt();
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  async function directChat(baseUrl: string) {
+    const app = await createApp(baseUrl, 'web');
+    const [alice, bob] = [await app.user('alice'), await app.user('bob')];
+    const conversationId = (
+      await app.api.post('/v1/conversations', { kind: 'direct', members: ['alice', 'bob'] })
+    ).body.id as string;
+    return { app, alice, bob, conversationId };
+  }
+
+  it("alice sends and bob sees it; bob's page reads it and alice's tick turns read; alice recalls and both show the placeholder", async () => {
+    const server = await startServer();
+    try {
+      const { alice, bob, conversationId } = await directChat(server.url);
+      const a = await signIn(browser, server.url, alice.token, conversationId);
+      // bob on a phone-sized window: the list first, with the unread count.
+      const b = {
+        context: await browser.newContext({ viewport: phone }),
+        page: undefined as unknown as Page,
+      };
+      b.page = await b.context.newPage();
+      await b.page.goto(`${server.url}/#token=${bob.token}`);
+      await connection(b.page, ['connected']);
+
+      await send(a.page, 'hello bob');
+      // Shown at once on alice's page, then sent (a seq) and delivered (bob's page has it).
+      await a.page.locator('.message-list [data-testid=message]', { hasText: 'hello bob' }).waitFor();
+      await until(async () => (await statusOf(a.page, 'hello bob')) === 'delivered');
+      const entry = b.page.locator(`button[data-conversation-id="${conversationId}"]`);
+      await until(async () => (await entry.getAttribute('aria-label')) === 'alice, 1 unread');
+      expect(await entry.locator('.conversation-preview').textContent()).toBe('hello bob');
+
+      await entry.click();
+      await until(async () => (await texts(b.page)).includes('hello bob'));
+      await until(async () => (await statusOf(a.page, 'hello bob')) === 'read');
+      await b.page.getByRole('button', { name: 'Back to conversations' }).click();
+      await until(async () => (await entry.getAttribute('aria-label')) === 'alice');
+      await entry.click();
+
+      // Recall from the message's menu, by keyboard.
+      const mine = a.page.locator('.message-list [data-testid=message]', { hasText: 'hello bob' });
+      await mine.getByRole('button', { name: 'Message actions' }).focus();
+      await a.page.keyboard.press('Enter');
+      await expect(
+        await a.page
+          .getByRole('menuitem', { name: 'Recall' })
+          .evaluate((el) => el === document.activeElement),
+      ).toBe(true);
+      await a.page.keyboard.press('Enter');
+      for (const page of [a.page, b.page]) {
+        await until(async () => (await texts(page)).join('|') === 'message recalled');
+      }
+      expect(await b.page.locator('.message-list [data-testid=message]').count()).toBe(1);
+      await shoot('chat-and-recall', { alice: a, bob: b });
+      await a.context.close();
+      await b.context.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("bob goes offline while alice sends 5 messages; back online, bob's page shows all 5 once, in order", async () => {
+    const server = await startServer();
+    try {
+      const { alice, bob, conversationId } = await directChat(server.url);
+      const a = await signIn(browser, server.url, alice.token, conversationId);
+      const b = await signIn(browser, server.url, bob.token, conversationId, phone);
+      await send(a.page, 'before');
+      await until(async () => (await texts(b.page)).includes('before'));
+
+      await b.context.setOffline(true);
+      await connection(b.page, ['offline']);
+      const five = ['one', 'two', 'three', 'four', 'five'];
+      for (const t of five) await send(a.page, t);
+      await until(async () =>
+        (await Promise.all(five.map((t) => statusOf(a.page, t)))).every((s) => s === 'sent'),
+      );
+      expect(await texts(b.page)).toEqual(['before']);
+
+      await b.context.setOffline(false);
+      await connection(b.page, ['connected']);
+      // bob's page has read all five once alice's ticks say so; then nothing more may arrive.
+      await until(async () => (await statusOf(a.page, 'five')) === 'read');
+      expect(await texts(b.page)).toEqual(['before', ...five]);
+      expect(await texts(a.page)).toEqual(['before', ...five]);
+      await shoot('offline-catch-up', { alice: a, bob: b });
+      await a.context.close();
+      await b.context.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('the server restarts under both pages; they reconnect by themselves and keep chatting', async () => {
+    const dir = tempDir('oncely-web-restart-');
+    const port = await freePort();
+    let server = await spawnServer(dir, port);
+    try {
+      const { alice, bob, conversationId } = await directChat(server.url);
+      const a = await signIn(browser, server.url, alice.token, conversationId);
+      const b = await signIn(browser, server.url, bob.token, conversationId, phone);
+      await send(a.page, 'before the restart');
+      await until(async () => (await texts(b.page)).includes('before the restart'));
+
+      await server.kill('SIGKILL');
+      for (const p of [a, b]) await connection(p.page, ['reconnecting']);
+      // The countdown to the next attempt is on show.
+      expect(await b.page.getByTestId('connection-label').textContent()).toMatch(/Reconnecting( in \d+ s|…)/);
+      server = await spawnServer(dir, port);
+      for (const p of [a, b]) await connection(p.page, ['connected', 'long-poll'], 45_000);
+
+      await send(a.page, 'after the restart');
+      await until(async () => (await texts(b.page)).includes('after the restart'));
+      await send(b.page, 'welcome back');
+      await until(async () => (await texts(a.page)).includes('welcome back'));
+      const expected = ['before the restart', 'after the restart', 'welcome back'];
+      expect(await texts(a.page)).toEqual(expected);
+      expect(await texts(b.page)).toEqual(expected);
+      await shoot('server-restart', { alice: a, bob: b });
+      await a.context.close();
+      await b.context.close();
+    } finally {
+      await server.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with the WebSocket blocked the page falls back to long-poll and still chats, ticks included', async () => {
+    const server = await startServer();
+    try {
+      const { alice, bob, conversationId } = await directChat(server.url);
+      const context = await browser.newContext({ viewport: desktop });
+      let refused = 0;
+      // Every WebSocket the page opens to oncely is closed before the server ever sees it.
+      await context.routeWebSocket(/\/v1\/ws/, (ws) => {
+        refused++;
+        return ws.close({ code: 1011, reason: 'blocked by the test' });
+      });
+      const page = await context.newPage();
+      await page.goto(`${server.url}/#token=${alice.token}`);
+      await page.locator(`button[data-conversation-id="${conversationId}"]`).click();
+      await connection(page, ['long-poll']);
+      expect(refused).toBeGreaterThan(0);
+      expect(await page.getByTestId('connection-label').textContent()).toBe('Long-poll fallback');
+      const a = { context, page };
+      const b = await signIn(browser, server.url, bob.token, conversationId, phone);
+
+      await send(a.page, 'over long-poll');
+      await until(async () => (await texts(b.page)).includes('over long-poll'));
+      await until(async () => (await statusOf(a.page, 'over long-poll')) === 'read');
+      await send(b.page, 'heard you');
+      await until(async () => (await texts(a.page)).includes('heard you'));
+      expect(await texts(a.page)).toEqual(['over long-poll', 'heard you']);
+      expect(await connection(a.page, ['long-poll'])).toBe('long-poll');
+      await shoot('long-poll-fallback', { alice: a, bob: b });
+      await a.context.close();
+      await b.context.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
