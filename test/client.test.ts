@@ -15,13 +15,13 @@ import {
   spawnServer,
   startServer,
   tempDir,
-  text,
   waitFor,
   type TestApp,
   type TestServer,
 } from './harness.js';
 
 const clients: OncelyClient[] = [];
+const text = (t: string) => ({ type: 'text' as const, text: t });
 
 /** A client with a fast reconnect schedule, recording what it hands to the application. */
 function device(url: string, token: string, extra: Partial<OncelyClientOptions> = {}) {
