@@ -1,0 +1,223 @@
+// `npm run bench -- fanout [--clients 2000] [--group 50] [--rate 600] [--seconds 10] [--durability full]`
+// K WebSocket clients in groups of `group`, one sender per group, `rate` messages/s in all: each message
+// reaches every member of its group. Measures deliveries/s, send→receive latency (p50/p99) and server
+// memory per connection for oncely (durable, ordered, authenticated) and, in the same run under the same
+// load, a plain Socket.IO room broadcast as the baseline. Servers and clients each run in their own process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { FanoutPlan, FanoutResult } from './_fanout-clients.js';
+
+const repoRoot = resolve(import.meta.dirname, '..');
+const adminToken = 'bench-admin-token';
+
+interface Child {
+  process: ChildProcess;
+  lines: AsyncIterator<string>;
+  stop(): Promise<void>;
+}
+
+function start(args: string[], env: Record<string, string> = {}): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const queue: string[] = [];
+  const waiting: Array<(line: IteratorResult<string>) => void> = [];
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      const w = waiting.shift();
+      if (w) w({ value: line, done: false });
+      else queue.push(line);
+    }
+  });
+  child.once('exit', () => {
+    for (const w of waiting.splice(0)) w({ value: undefined, done: true });
+  });
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  return {
+    process: child,
+    lines: {
+      next: () =>
+        queue.length > 0
+          ? Promise.resolve({ value: queue.shift()!, done: false })
+          : child.exitCode !== null
+            ? Promise.resolve({ value: undefined, done: true })
+            : new Promise((res) => waiting.push(res)),
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function nextLine(child: Child, what: string): Promise<string> {
+  const line = await child.lines.next();
+  if (line.done) throw new Error(`${what} exited before answering`);
+  return line.value;
+}
+
+/** Resident memory of a process, from /proc (Linux). */
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+async function call(url: string, token: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Record<string, string>;
+}
+
+async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+async function waitHealthy(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (
+      await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not become healthy`);
+}
+
+/** oncely's side: users, groups of `group` members, one token per client. */
+async function oncelyClients(url: string, clients: number, group: number): Promise<FanoutPlan['clients']> {
+  const app = await call(url, adminToken, 'POST', '/v1/apps', { name: 'fanout' });
+  const users = Array.from({ length: clients }, (_, i) => `u${i}`);
+  const tokens = new Map<string, string>();
+  await inParallel(users, 16, async (u) => {
+    await call(url, app.apiKey!, 'PUT', `/v1/users/${u}`, {});
+    tokens.set(
+      u,
+      (await call(url, app.apiKey!, 'POST', `/v1/users/${u}/tokens`, { ttlSeconds: 3600 })).token!,
+    );
+  });
+  const plan: FanoutPlan['clients'] = [];
+  for (let g = 0; g * group < clients; g++) {
+    const members = users.slice(g * group, (g + 1) * group);
+    const conv = await call(url, app.apiKey!, 'POST', '/v1/conversations', { kind: 'group', members });
+    members.forEach((u, i) => plan.push({ group: conv.id!, token: tokens.get(u)!, sender: i === 0 }));
+  }
+  return plan;
+}
+
+interface Measured extends FanoutResult {
+  bytesPerConnection: number;
+}
+
+async function measure(
+  server: Child,
+  url: string,
+  base: Omit<FanoutPlan, 'url'>,
+  dir: string,
+): Promise<Measured> {
+  const before = rssBytes(server.process.pid!);
+  const planFile = join(dir, `plan-${base.kind}.json`);
+  writeFileSync(planFile, JSON.stringify({ ...base, url }));
+  const clients = start(['bench/_fanout-clients.ts', planFile]);
+  try {
+    await nextLine(clients, 'the clients');
+    // Let the server settle after the connection storm before reading its memory.
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = rssBytes(server.process.pid!);
+    clients.process.stdin!.write('go\n');
+    const result = JSON.parse(await nextLine(clients, 'the clients')) as FanoutResult;
+    return { ...result, bytesPerConnection: (after - before) / base.clients.length };
+  } finally {
+    await clients.stop();
+  }
+}
+
+function describe(name: string, r: Measured): string {
+  const rate = r.deliveries / r.seconds;
+  return (
+    `${name} ${rate.toFixed(0).padStart(7)} deliveries/s  p50 ${String(r.p50).padStart(6)} ms  ` +
+    `p99 ${String(r.p99).padStart(6)} ms  max ${String(r.max).padStart(6)} ms  ` +
+    `${(r.bytesPerConnection / 1024).toFixed(1)} KiB/conn  delivered ${r.deliveries}/${r.expected}` +
+    (r.errors ? `  errors ${r.errors}` : '')
+  );
+}
+
+export default async function fanout(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      clients: { type: 'string', default: '2000' },
+      group: { type: 'string', default: '50' },
+      rate: { type: 'string', default: '600' },
+      seconds: { type: 'string', default: '10' },
+      durability: { type: 'string', default: 'full' },
+    },
+  });
+  const clients = Number(values.clients);
+  const group = Number(values.group);
+  const rate = Number(values.rate);
+  const seconds = Number(values.seconds);
+  console.log(
+    `fanout: ${clients} WebSocket clients in groups of ${group}, ${rate} messages/s ` +
+      `(${rate * group} deliveries/s offered) for ${seconds} s; oncely durability ${values.durability}`,
+  );
+  const { freePort } = await import('../test/harness.js');
+  const dir = mkdtempSync(join(tmpdir(), 'oncely-fanout-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const oncely = start(['src/cli.ts', 'serve'], {
+    ONCELY_HOST: '127.0.0.1',
+    ONCELY_PORT: String(port),
+    ONCELY_DATA_DIR: dir,
+    ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
+    ONCELY_ADMIN_TOKEN: adminToken,
+    ONCELY_DURABILITY: values.durability!,
+    ONCELY_LOG_LEVEL: 'warn',
+  });
+  const socketio = start(['bench/_socketio-server.ts']);
+  try {
+    await waitHealthy(url);
+    const sioPort = (JSON.parse(await nextLine(socketio, 'the Socket.IO server')) as { port: number }).port;
+    const plan = await oncelyClients(url, clients, group);
+    const sioPlan = plan.map((c) => ({ group: `room-${c.group}`, sender: c.sender }));
+    const load = { rate, seconds, drainMs: 5000 };
+    const sio = await measure(
+      socketio,
+      `http://127.0.0.1:${sioPort}`,
+      { kind: 'socketio', clients: sioPlan, ...load },
+      dir,
+    );
+    console.log(describe('socket.io', sio));
+    const ours = await measure(oncely, url, { kind: 'oncely', clients: plan, ...load }, dir);
+    console.log(describe('oncely   ', ours));
+    const ratio = ours.deliveries / ours.seconds / (sio.deliveries / sio.seconds);
+    console.log(
+      `ratio: oncely ${ratio.toFixed(2)}× Socket.IO deliveries/s, p99 ${ours.p99} ms vs ${sio.p99} ms, ` +
+        `memory ${(ours.bytesPerConnection / Math.max(1, sio.bytesPerConnection)).toFixed(2)}× per connection ` +
+        `(goal: ≥ 1.5× deliveries/s and p99 ≤ 100 ms at 2,000 clients)`,
+    );
+  } finally {
+    await Promise.all([oncely.stop(), socketio.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
