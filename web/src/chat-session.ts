@@ -28,13 +28,16 @@ export interface ChatSession {
   notice: string | undefined;
   dismissNotice(): void;
   open(conversationId: string): void;
-  loadOlder(conversationId: string): Promise<void>;
+  /** True once an older page is in the state. */
+  loadOlder(conversationId: string): Promise<boolean>;
   send(conversationId: string, text: string, clientMsgId?: string): void;
   recall(messageId: string): Promise<void>;
   markRead(conversationId: string, seq: number): void;
 }
 
 const pageSize = 30;
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const receiptPollMs = 3000;
 
 export function useChatSession(session: Session, onSignedOut: (reason: string) => void): ChatSession {
@@ -71,7 +74,7 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
         onSignedOut(code === 'token_expired' ? 'Your sign-in has expired.' : 'That token is not valid here.');
         return;
       }
-      setNotice(err instanceof Error ? err.message : String(err));
+      setNotice(messageOf(err));
     };
 
     const loadConversations = async () => {
@@ -187,7 +190,7 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
       const summary = stateRef.current.conversations.find((c) => c.id === conversationId);
       const view = stateRef.current.views.get(conversationId);
       const before = view?.oldestSeq ?? (summary ? summary.lastSeq + 1 : undefined);
-      void receiptsLoader.current?.(conversationId).catch((err: unknown) => setNotice(String(err)));
+      void receiptsLoader.current?.(conversationId).catch((err: unknown) => setNotice(messageOf(err)));
       if (before === undefined || before <= 1) {
         dispatch({ type: 'history.loaded', conversationId, items: [], hasOlder: false });
         return;
@@ -197,14 +200,20 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
         .then((page) =>
           dispatch({ type: 'history.loaded', conversationId, items: page.items, hasOlder: page.hasMore }),
         )
-        .catch((err: unknown) => setNotice(String(err)));
+        .catch((err: unknown) => setNotice(messageOf(err)));
     },
 
     async loadOlder(conversationId) {
       const before = stateRef.current.views.get(conversationId)?.oldestSeq;
-      if (before === undefined || before <= 1) return;
-      const page = await client.history(conversationId, { before, limit: pageSize });
-      dispatch({ type: 'history.loaded', conversationId, items: page.items, hasOlder: page.hasMore });
+      if (before === undefined || before <= 1) return false;
+      try {
+        const page = await client.history(conversationId, { before, limit: pageSize });
+        dispatch({ type: 'history.loaded', conversationId, items: page.items, hasOlder: page.hasMore });
+        return page.items.length > 0;
+      } catch (err) {
+        setNotice(`Could not load earlier messages: ${messageOf(err)}`);
+        return false;
+      }
     },
 
     send(conversationId, text, clientMsgId) {
@@ -226,7 +235,7 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
           dispatch({
             type: 'send.failed',
             clientMsgId: id,
-            error: err instanceof Error ? err.message : String(err),
+            error: messageOf(err),
           }),
       );
     },
@@ -239,7 +248,7 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
         setNotice(
           code === 'recall_window_expired'
             ? 'Too late to recall that message.'
-            : `Recall failed: ${String(err)}`,
+            : `Recall failed: ${messageOf(err)}`,
         );
       }
     },
@@ -258,7 +267,7 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
           readSeq: seq,
         },
       });
-      client.markReceipt(conversationId, { readSeq: seq }).catch((err: unknown) => setNotice(String(err)));
+      client.markReceipt(conversationId, { readSeq: seq }).catch((err: unknown) => setNotice(messageOf(err)));
     },
   };
 }

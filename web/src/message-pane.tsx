@@ -11,7 +11,8 @@ export interface MessagePaneProps {
   conversation: ConversationSummary;
   recallWindowSeconds: number | undefined;
   onBack(): void;
-  onLoadOlder(): Promise<void>;
+  /** Resolves true once an older page is in the state, false when it could not be loaded. */
+  onLoadOlder(): Promise<boolean>;
   onSend(text: string, clientMsgId?: string): void;
   onRecall(messageId: string): void;
   onRead(seq: number): void;
@@ -24,7 +25,8 @@ export function MessagePane(props: MessagePaneProps) {
   const pending = state.pending.filter((p) => p.conversationId === conversation.id);
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
-  const heightBeforeOlder = useRef<number | undefined>(undefined);
+  // Set while an older page loads: the height and first seq before it, to keep the reader's place.
+  const beforeOlder = useRef<{ height: number; firstSeq: number | undefined } | undefined>(undefined);
   const [loadingOlder, setLoadingOlder] = useState(false);
   // Re-evaluated every few seconds so "Recall" leaves the menu when the window closes.
   const [now, setNow] = useState(() => Date.now());
@@ -37,9 +39,13 @@ export function MessagePane(props: MessagePaneProps) {
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    if (heightBeforeOlder.current !== undefined) {
-      el.scrollTop += el.scrollHeight - heightBeforeOlder.current;
-      heightBeforeOlder.current = undefined;
+    const anchor = beforeOlder.current;
+    if (anchor) {
+      // Renders in between (the button's "Loading…") change nothing; the page's arrival moves the anchor.
+      if (events[0]?.seq !== anchor.firstSeq) {
+        el.scrollTop += el.scrollHeight - anchor.height;
+        beforeOlder.current = undefined;
+      }
     } else if (stickToBottom.current) {
       el.scrollTop = el.scrollHeight;
     }
@@ -70,13 +76,12 @@ export function MessagePane(props: MessagePaneProps) {
   }, [conversation.id, lastEvent, readSeq]);
 
   const loadOlder = async () => {
-    heightBeforeOlder.current = scroller.current?.scrollHeight;
+    beforeOlder.current = { height: scroller.current?.scrollHeight ?? 0, firstSeq: events[0]?.seq };
     setLoadingOlder(true);
-    try {
-      await props.onLoadOlder();
-    } finally {
-      setLoadingOlder(false);
-    }
+    const loaded = await props.onLoadOlder();
+    // Nothing arrived (a failure, shown as a notice): no anchor to keep.
+    if (!loaded) beforeOlder.current = undefined;
+    setLoadingOlder(false);
   };
 
   const windowMs = recallWindowSeconds === undefined ? undefined : recallWindowSeconds * 1000;
