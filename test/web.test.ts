@@ -200,7 +200,7 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
     }
   });
 
-  it('a page that comes back resumes from its stored cursor: unread counted once, history paged back, nothing twice', async () => {
+  it('a page that comes back resumes from its stored cursor: unread counted once, history paged back, nothing twice, read only once on screen', async () => {
     const server = await startServer();
     try {
       const { alice, bob, conversationId } = await directChat(server.url);
@@ -256,6 +256,20 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
       await b.page.getByRole('button', { name: 'Load earlier messages' }).click();
       await until(async () => (await texts(b.page)).length === 48);
       expect(await texts(b.page)).toEqual([...history, ...more]);
+
+      // A message that arrives while bob reads old ones is delivered, and read only once it is on screen.
+      const messages = b.page.locator('.messages');
+      await messages.evaluate((el) => (el.scrollTop = 0));
+      const unseen = await alice.post(`/v1/conversations/${conversationId}/messages`, {
+        body: { type: 'text', text: 'look down' },
+        clientMsgId: 'look down',
+      });
+      const status = async () => (await alice.get(`/v1/messages/${unseen.body.id}`)).body.status as string;
+      await until(async () => (await status()) === 'delivered');
+      await until(async () => (await texts(b.page)).at(-1) === 'look down');
+      expect(await status()).toBe('delivered');
+      await messages.evaluate((el) => (el.scrollTop = el.scrollHeight));
+      await until(async () => (await status()) === 'read');
       await shoot('resume-and-history', { bob: b });
       await b.context.close();
     } finally {
@@ -297,7 +311,7 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
     }
   });
 
-  it('with the WebSocket blocked the page falls back to long-poll and still chats, ticks included', async () => {
+  it('a refused token returns to sign-in; signed in with the WebSocket blocked, the page falls back to long-poll and still chats, ticks included', async () => {
     const server = await startServer();
     try {
       const { alice, bob, conversationId } = await directChat(server.url);
@@ -309,7 +323,14 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
         return ws.close({ code: 1011, reason: 'blocked by the test' });
       });
       const page = await context.newPage();
-      await page.goto(`${server.url}/#token=${alice.token}`);
+      // A token the server refuses (its signature altered) brings back the sign-in form, saying why...
+      const forged = `${alice.token.slice(0, -6)}AAAAAA`;
+      await page.goto(`${server.url}/#token=${forged}`);
+      await page.getByRole('alert').filter({ hasText: 'That token is not valid here.' }).waitFor();
+      expect(page.url()).toBe(`${server.url}/`);
+      // ...where a pasted token signs in.
+      await page.getByLabel('User token').fill(alice.token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
       await page.locator(`button[data-conversation-id="${conversationId}"]`).click();
       await connection(page, ['long-poll']);
       expect(refused).toBeGreaterThan(0);

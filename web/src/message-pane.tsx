@@ -6,6 +6,13 @@ import { Composer } from './composer.js';
 import { conversationTitle } from './conversation-list.js';
 import { MessageItem, PendingItem } from './message-item.js';
 
+/** Mostly on screen: 60 % of the message, or half the pane for a message taller than that. */
+function seen(entry: IntersectionObserverEntry): boolean {
+  if (!entry.isIntersecting) return false;
+  const paneHeight = entry.rootBounds?.height ?? Infinity;
+  return entry.intersectionRatio >= 0.6 || entry.intersectionRect.height >= paneHeight / 2;
+}
+
 export interface MessagePaneProps {
   state: ChatState;
   conversation: ConversationSummary;
@@ -51,6 +58,14 @@ export function MessagePane(props: MessagePaneProps) {
     }
   });
 
+  // A tab coming back into view reads what is on screen (the observer only reports changes).
+  const [shownAgain, setShownAgain] = useState(0);
+  useEffect(() => {
+    const onVisibility = () => document.visibilityState === 'visible' && setShownAgain((n) => n + 1);
+    document.addEventListener('visibilitychange', onVisibility);
+    return () => document.removeEventListener('visibilitychange', onVisibility);
+  }, []);
+
   // Read receipts: the highest seq of another member's message that has been on screen.
   const readRef = useRef(onRead);
   readRef.current = onRead;
@@ -64,16 +79,16 @@ export function MessagePane(props: MessagePaneProps) {
         if (document.visibilityState !== 'visible') return;
         let max = 0;
         for (const entry of entries) {
-          if (!entry.isIntersecting) continue;
+          if (!seen(entry)) continue;
           max = Math.max(max, Number((entry.target as HTMLElement).dataset.seq));
         }
         if (max > readSeq) readRef.current(max);
       },
-      { root, threshold: 0.6 },
+      { root, threshold: [0, 0.25, 0.5, 0.6, 1] },
     );
     for (const el of root.querySelectorAll<HTMLElement>('[data-mine="false"]')) observer.observe(el);
     return () => observer.disconnect();
-  }, [conversation.id, lastEvent, readSeq]);
+  }, [conversation.id, lastEvent, readSeq, shownAgain]);
 
   const loadOlder = async () => {
     beforeOlder.current = { height: scroller.current?.scrollHeight ?? 0, firstSeq: events[0]?.seq };
