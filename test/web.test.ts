@@ -128,12 +128,14 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
       const entry = b.page.locator(`button[data-conversation-id="${conversationId}"]`);
       await until(async () => (await entry.getAttribute('aria-label')) === 'alice, 1 unread');
       expect(await entry.locator('.conversation-preview').textContent()).toBe('hello bob');
+      expect(await b.page.title()).toBe('(1) oncely chat');
 
       await entry.click();
       await until(async () => (await texts(b.page)).includes('hello bob'));
       await until(async () => (await statusOf(a.page, 'hello bob')) === 'read');
       await b.page.getByRole('button', { name: 'Back to conversations' }).click();
       await until(async () => (await entry.getAttribute('aria-label')) === 'alice');
+      expect(await b.page.title()).toBe('oncely chat');
       await entry.click();
 
       // Recall from the message's menu, by keyboard.

@@ -20,6 +20,12 @@ export function Chat({ session, onSignOut }: { session: Session; onSignOut(reaso
     if (selectedId === undefined && state.conversations[0] && wide())
       setSelectedId(state.conversations[0].id);
   }, [selectedId, state.conversations]);
+  // The tab's title tells of unread messages while the page is in the background.
+  const unread = state.conversations.reduce((n, c) => n + c.unread, 0);
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) oncely chat` : 'oncely chat';
+  }, [unread]);
+
   useEffect(() => {
     if (selectedId) chat.open(selectedId);
     // open() is idempotent, but a new chat object each render must not re-run it.

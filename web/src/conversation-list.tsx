@@ -16,6 +16,12 @@ function preview(c: ConversationSummary, me: string): string {
   return who + (last.body.type === 'text' ? last.body.text : '[custom message]');
 }
 
+/** The most recently active first; conversations without messages keep their order, last. */
+function byLatest(conversations: ConversationSummary[]): ConversationSummary[] {
+  const at = (c: ConversationSummary) => c.lastMessage?.createdAt ?? '';
+  return [...conversations].sort((a, b) => (at(a) === at(b) ? 0 : at(a) < at(b) ? 1 : -1));
+}
+
 export function ConversationList(props: {
   conversations: ConversationSummary[];
   me: string;
@@ -26,7 +32,7 @@ export function ConversationList(props: {
   if (conversations.length === 0) return <p class="empty">No conversations yet.</p>;
   return (
     <ul class="conversation-list">
-      {conversations.map((c) => {
+      {byLatest(conversations).map((c) => {
         const title = conversationTitle(c, me);
         return (
           <li key={c.id}>
