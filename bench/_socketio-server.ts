@@ -1,6 +1,7 @@
 // The Socket.IO baseline of `bench/fanout.ts`, in its own process: each socket joins the room named in its
 // handshake; a `send` is broadcast to the room as `m`. No storage, no ordering, no auth: a plain fan-out.
 import { createServer } from 'node:http';
+import { createInterface } from 'node:readline';
 import { Server } from 'socket.io';
 
 const http = createServer();
@@ -15,6 +16,13 @@ http.listen(0, '127.0.0.1', () => {
   process.stdout.write(
     `${JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 })}\n`,
   );
+});
+// `mem` on stdin: collect garbage, print heap and RSS (memory per connection).
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line !== 'mem') return;
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  process.stdout.write(`${JSON.stringify({ heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss })}\n`);
 });
 process.on('SIGTERM', () => {
   void io.close();

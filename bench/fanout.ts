@@ -1,10 +1,11 @@
-// `npm run bench -- fanout [--clients 2000] [--group 50] [--rate 600] [--seconds 10] [--durability full]`
+// `npm run bench -- fanout [--clients 2000] [--group 50] [--rate 600] [--seconds 10] [--durability full]
+//  [--profile DIR]` (DIR receives V8 CPU profiles of both servers)
 // K WebSocket clients in groups of `group`, one sender per group, `rate` messages/s in all: each message
 // reaches every member of its group. Measures deliveries/s, send→receive latency (p50/p99) and server
 // memory per connection for oncely (durable, ordered, authenticated) and, in the same run under the same
 // load, a plain Socket.IO room broadcast as the baseline. Servers and clients each run in their own process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,8 +20,8 @@ interface Child {
   stop(): Promise<void>;
 }
 
-function start(args: string[], env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+function start(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Child {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -65,10 +66,10 @@ async function nextLine(child: Child, what: string): Promise<string> {
   return line.value;
 }
 
-/** Resident memory of a process, from /proc (Linux). */
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
+/** Heap (after a full GC) and RSS of a server process, via its `mem` stdin command. */
+async function memory(server: Child): Promise<{ heap: number; rss: number }> {
+  server.process.stdin!.write('mem\n');
+  return JSON.parse(await nextLine(server, 'the server')) as { heap: number; rss: number };
 }
 
 async function call(url: string, token: string, method: string, path: string, body?: unknown) {
@@ -88,20 +89,6 @@ async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise
       while (next < items.length) await fn(items[next++]!);
     }),
   );
-}
-
-async function waitHealthy(url: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (
-      await fetch(`${url}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} did not become healthy`);
 }
 
 /** oncely's side: users, groups of `group` members, one token per client. */
@@ -126,7 +113,9 @@ async function oncelyClients(url: string, clients: number, group: number): Promi
 }
 
 interface Measured extends FanoutResult {
-  bytesPerConnection: number;
+  /** Server heap after GC, per connection. */
+  heapPerConnection: number;
+  rssPerConnection: number;
 }
 
 async function measure(
@@ -135,18 +124,21 @@ async function measure(
   base: Omit<FanoutPlan, 'url'>,
   dir: string,
 ): Promise<Measured> {
-  const before = rssBytes(server.process.pid!);
+  const before = await memory(server);
   const planFile = join(dir, `plan-${base.kind}.json`);
   writeFileSync(planFile, JSON.stringify({ ...base, url }));
   const clients = start(['bench/_fanout-clients.ts', planFile]);
   try {
     await nextLine(clients, 'the clients');
-    // Let the server settle after the connection storm before reading its memory.
-    await new Promise((r) => setTimeout(r, 1000));
-    const after = rssBytes(server.process.pid!);
+    const after = await memory(server);
     clients.process.stdin!.write('go\n');
     const result = JSON.parse(await nextLine(clients, 'the clients')) as FanoutResult;
-    return { ...result, bytesPerConnection: (after - before) / base.clients.length };
+    const n = base.clients.length;
+    return {
+      ...result,
+      heapPerConnection: (after.heap - before.heap) / n,
+      rssPerConnection: (after.rss - before.rss) / n,
+    };
   } finally {
     await clients.stop();
   }
@@ -157,7 +149,7 @@ function describe(name: string, r: Measured): string {
   return (
     `${name} ${rate.toFixed(0).padStart(7)} deliveries/s  p50 ${String(r.p50).padStart(6)} ms  ` +
     `p99 ${String(r.p99).padStart(6)} ms  max ${String(r.max).padStart(6)} ms  ` +
-    `${(r.bytesPerConnection / 1024).toFixed(1)} KiB/conn  delivered ${r.deliveries}/${r.expected}` +
+    `heap ${(r.heapPerConnection / 1024).toFixed(1)} KiB/conn (rss ${(r.rssPerConnection / 1024).toFixed(1)})  delivered ${r.deliveries}/${r.expected}` +
     (r.errors ? `  errors ${r.errors}` : '')
   );
 }
@@ -171,6 +163,7 @@ export default async function fanout(args: string[]): Promise<void> {
       rate: { type: 'string', default: '600' },
       seconds: { type: 'string', default: '10' },
       durability: { type: 'string', default: 'full' },
+      profile: { type: 'string' },
     },
   });
   const clients = Number(values.clients);
@@ -181,22 +174,31 @@ export default async function fanout(args: string[]): Promise<void> {
     `fanout: ${clients} WebSocket clients in groups of ${group}, ${rate} messages/s ` +
       `(${rate * group} deliveries/s offered) for ${seconds} s; oncely durability ${values.durability}`,
   );
+  // --expose-gc: the servers collect garbage before reporting memory; --cpu-prof when --profile is given.
+  const serverNodeArgs = [
+    '--expose-gc',
+    ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile)] : []),
+  ];
   const { freePort } = await import('../test/harness.js');
   const dir = mkdtempSync(join(tmpdir(), 'oncely-fanout-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const oncely = start(['src/cli.ts', 'serve'], {
-    ONCELY_HOST: '127.0.0.1',
-    ONCELY_PORT: String(port),
-    ONCELY_DATA_DIR: dir,
-    ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
-    ONCELY_ADMIN_TOKEN: adminToken,
-    ONCELY_DURABILITY: values.durability!,
-    ONCELY_LOG_LEVEL: 'warn',
-  });
-  const socketio = start(['bench/_socketio-server.ts']);
+  const oncely = start(
+    ['bench/_oncely-server.ts'],
+    {
+      ONCELY_HOST: '127.0.0.1',
+      ONCELY_PORT: String(port),
+      ONCELY_DATA_DIR: dir,
+      ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
+      ONCELY_ADMIN_TOKEN: adminToken,
+      ONCELY_DURABILITY: values.durability!,
+      ONCELY_LOG_LEVEL: 'warn',
+    },
+    serverNodeArgs,
+  );
+  const socketio = start(['bench/_socketio-server.ts'], {}, serverNodeArgs);
   try {
-    await waitHealthy(url);
+    await nextLine(oncely, 'oncely');
     const sioPort = (JSON.parse(await nextLine(socketio, 'the Socket.IO server')) as { port: number }).port;
     const plan = await oncelyClients(url, clients, group);
     const sioPlan = plan.map((c) => ({ group: `room-${c.group}`, sender: c.sender }));
@@ -213,7 +215,7 @@ export default async function fanout(args: string[]): Promise<void> {
     const ratio = ours.deliveries / ours.seconds / (sio.deliveries / sio.seconds);
     console.log(
       `ratio: oncely ${ratio.toFixed(2)}× Socket.IO deliveries/s, p99 ${ours.p99} ms vs ${sio.p99} ms, ` +
-        `memory ${(ours.bytesPerConnection / Math.max(1, sio.bytesPerConnection)).toFixed(2)}× per connection ` +
+        `heap ${(ours.heapPerConnection / Math.max(1, sio.heapPerConnection)).toFixed(2)}× per connection ` +
         `(goal: ≥ 1.5× deliveries/s and p99 ≤ 100 ms at 2,000 clients)`,
     );
   } finally {

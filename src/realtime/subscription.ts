@@ -9,6 +9,8 @@ import type { StreamReader } from './stream-reader.js';
 export interface Sink {
   event(d: Delivery): void;
   receipt(r: ReceiptDelivery): void;
+  /** True when the transport holds enough unsent data that a replay should wait for `drained()`. */
+  full(): boolean;
   /** Resolves when the transport has room again, so a long replay does not flood a slow reader. */
   drained(): Promise<void>;
   /** The subscription could not keep up (its buffer passed the limit): drop the connection. */
@@ -67,10 +69,12 @@ export class Subscription implements Subscriber {
       for (const e of page) {
         this.opts.sink.event(Delivery.of(e));
         after = e.pos;
+        if (this.opts.sink.full()) {
+          await this.opts.sink.drained();
+          if (generation !== this.generation || this.closed) return;
+        }
       }
       if (page.length < pageSize) break;
-      await this.opts.sink.drained();
-      if (generation !== this.generation || this.closed) return;
     }
     this.lastPos = after;
     this.flush();

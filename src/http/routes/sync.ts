@@ -149,6 +149,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
           write(Buffer.concat([Buffer.from(`id: ${d.cursor}\ndata: `), d.frame, Buffer.from('\n\n')])),
         receipt: (r: ReceiptDelivery) =>
           write(Buffer.concat([Buffer.from('data: '), r.frame, Buffer.from('\n\n')])),
+        full: () => res.writableLength > s.config.sendBufferLimitBytes / 2,
         drained: () =>
           res.writableLength > s.config.sendBufferLimitBytes / 4
             ? new Promise((resolve) => res.once('drain', () => resolve()))
