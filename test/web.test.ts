@@ -160,6 +160,30 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
     }
   });
 
+  it("recall is offered on one's own messages only, and only while the recall window is open", async () => {
+    const server = await startServer({ ONCELY_RECALL_WINDOW_SECONDS: '2' });
+    try {
+      const { alice, bob, conversationId } = await directChat(server.url);
+      await bob.post(`/v1/conversations/${conversationId}/messages`, {
+        body: { type: 'text', text: 'from bob' },
+      });
+      const a = await signIn(browser, server.url, alice.token, conversationId);
+      await send(a.page, 'from alice');
+      await until(async () => (await statusOf(a.page, 'from alice')) !== 'sending');
+      const menuOf = (text: string) =>
+        a.page
+          .locator('.message-list [data-testid=message]', { hasText: text })
+          .getByRole('button', { name: 'Message actions' });
+      expect(await menuOf('from alice').count()).toBe(1);
+      expect(await menuOf('from bob').count()).toBe(0);
+      // The window closes two seconds after the send; the page checks every few seconds.
+      await until(async () => (await menuOf('from alice').count()) === 0, 10_000);
+      await a.context.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("bob goes offline while alice sends 5 messages; back online, bob's page shows all 5 once, in order", async () => {
     const server = await startServer();
     try {
