@@ -203,7 +203,8 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
       expect(await texts(b.page)).toEqual(['before']);
 
       await b.context.setOffline(false);
-      await connection(b.page, ['connected']);
+      // Back on the WebSocket, or on long-poll if its failed attempts while offline made it fall back.
+      await connection(b.page, ['connected', 'long-poll'], 45_000);
       // bob's page has read all five once alice's ticks say so; then nothing more may arrive.
       await until(async () => (await statusOf(a.page, 'five')) === 'read');
       expect(await texts(b.page)).toEqual(['before', ...five]);
