@@ -1,6 +1,6 @@
-// `npm run bench -- fanout [--clients 2000] [--group 50] [--rate 600] [--seconds 10] [--durability full]
+// `npm run bench -- fanout [--clients 2000] [--group 50] [--rates 600,1500,3000] [--seconds 10] [--durability full]
 //  [--profile DIR]` (DIR receives V8 CPU profiles of both servers)
-// K WebSocket clients in groups of `group`, one sender per group, `rate` messages/s in all: each message
+// K WebSocket clients in groups of `group`, one sender per group, each rate in turn (messages/s in all): each message
 // reaches every member of its group. Measures deliveries/s, send→receive latency (p50/p99) and server
 // memory per connection for oncely (durable, ordered, authenticated) and, in the same run under the same
 // load, a plain Socket.IO room broadcast as the baseline. Servers and clients each run in their own process.
@@ -160,7 +160,7 @@ export default async function fanout(args: string[]): Promise<void> {
     options: {
       clients: { type: 'string', default: '2000' },
       group: { type: 'string', default: '50' },
-      rate: { type: 'string', default: '600' },
+      rates: { type: 'string', default: '600,1500,3000' },
       seconds: { type: 'string', default: '10' },
       durability: { type: 'string', default: 'full' },
       profile: { type: 'string' },
@@ -168,11 +168,11 @@ export default async function fanout(args: string[]): Promise<void> {
   });
   const clients = Number(values.clients);
   const group = Number(values.group);
-  const rate = Number(values.rate);
+  const rates = values.rates!.split(',').map(Number);
   const seconds = Number(values.seconds);
   console.log(
-    `fanout: ${clients} WebSocket clients in groups of ${group}, ${rate} messages/s ` +
-      `(${rate * group} deliveries/s offered) for ${seconds} s; oncely durability ${values.durability}`,
+    `fanout: ${clients} WebSocket clients in groups of ${group}, ${rates.join(' / ')} messages/s ` +
+      `(× ${group} deliveries each) for ${seconds} s per step; oncely durability ${values.durability}`,
   );
   // --expose-gc: the servers collect garbage before reporting memory; --cpu-prof when --profile is given.
   const serverNodeArgs = [
@@ -202,20 +202,34 @@ export default async function fanout(args: string[]): Promise<void> {
     const sioPort = (JSON.parse(await nextLine(socketio, 'the Socket.IO server')) as { port: number }).port;
     const plan = await oncelyClients(url, clients, group);
     const sioPlan = plan.map((c) => ({ group: `room-${c.group}`, sender: c.sender }));
-    const load = { rate, seconds, drainMs: 5000 };
-    const sio = await measure(
-      socketio,
-      `http://127.0.0.1:${sioPort}`,
-      { kind: 'socketio', clients: sioPlan, ...load },
-      dir,
-    );
-    console.log(describe('socket.io', sio));
-    const ours = await measure(oncely, url, { kind: 'oncely', clients: plan, ...load }, dir);
-    console.log(describe('oncely   ', ours));
-    const ratio = ours.deliveries / ours.seconds / (sio.deliveries / sio.seconds);
+    // A ladder of offered rates: the capacity of each server is the most deliveries/s it sustains with
+    // everything delivered and p99 within 100 ms.
+    const best: Record<'sio' | 'ours', Measured | undefined> = { sio: undefined, ours: undefined };
+    const withinSlo = (r: Measured) => r.deliveries === r.expected && r.p99 <= 100;
+    const perSecond = (r: Measured | undefined) => (r ? r.deliveries / r.seconds : 0);
+    let heapRatio = NaN;
+    for (const rate of rates) {
+      const load = { rate, seconds, drainMs: 5000 };
+      console.log(`-- ${rate} messages/s (${rate * group} deliveries/s offered)`);
+      const sio = await measure(
+        socketio,
+        `http://127.0.0.1:${sioPort}`,
+        { kind: 'socketio', clients: sioPlan, ...load },
+        dir,
+      );
+      console.log(describe('socket.io', sio));
+      const ours = await measure(oncely, url, { kind: 'oncely', clients: plan, ...load }, dir);
+      console.log(describe('oncely   ', ours));
+      heapRatio = ours.heapPerConnection / Math.max(1, sio.heapPerConnection);
+      if (withinSlo(sio) && perSecond(sio) > perSecond(best.sio)) best.sio = sio;
+      if (withinSlo(ours) && perSecond(ours) > perSecond(best.ours)) best.ours = ours;
+    }
+    const capacity = (r: Measured | undefined) =>
+      r ? `${perSecond(r).toFixed(0)} deliveries/s (p99 ${r.p99} ms)` : 'none';
+    console.log(`capacity at p99 ≤ 100 ms: socket.io ${capacity(best.sio)}, oncely ${capacity(best.ours)}`);
     console.log(
-      `ratio: oncely ${ratio.toFixed(2)}× Socket.IO deliveries/s, p99 ${ours.p99} ms vs ${sio.p99} ms, ` +
-        `heap ${(ours.heapPerConnection / Math.max(1, sio.heapPerConnection)).toFixed(2)}× per connection ` +
+      `ratio: oncely ${(perSecond(best.ours) / Math.max(1, perSecond(best.sio))).toFixed(2)}× Socket.IO deliveries/s ` +
+        `within the SLO, heap ${heapRatio.toFixed(2)}× per connection ` +
         `(goal: ≥ 1.5× deliveries/s and p99 ≤ 100 ms at 2,000 clients)`,
     );
   } finally {
