@@ -18,6 +18,8 @@ export interface SequencerOptions {
   onReceipt(r: ReceiptMessage): void;
   /** How long a gap may wait for its bus message before the store is read. */
   gapFillDelayMs?: number;
+  /** How often the store's head is compared with the released position, to catch a lost last message. */
+  headCheckMs?: number;
 }
 
 export class Sequencer {
@@ -28,6 +30,7 @@ export class Sequencer {
   private fillTimer: ReturnType<typeof setTimeout> | undefined;
   private filling = false;
   private unsubscribe: (() => void) | undefined;
+  private headTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 
   constructor(private readonly opts: SequencerOptions) {}
@@ -39,10 +42,14 @@ export class Sequencer {
     this.released = await this.opts.reader.head();
     for (const pos of [...this.held.keys()]) if (pos <= this.released) this.held.delete(pos);
     this.drain();
+    // A lost bus message is noticed by the next event's gap; on a quiet stream, by the head moving on.
+    this.headTimer = setInterval(() => void this.checkHead(), this.opts.headCheckMs ?? 1_000);
+    this.headTimer.unref();
   }
 
   close(): void {
     this.closed = true;
+    clearInterval(this.headTimer);
     clearTimeout(this.fillTimer);
     this.unsubscribe?.();
     this.held.clear();
@@ -81,12 +88,22 @@ export class Sequencer {
     }, this.opts.gapFillDelayMs ?? 10);
   }
 
-  /** Reads the positions still missing below the highest one held. */
-  private async fill(): Promise<void> {
-    if (this.held.size === 0 || this.closed) return;
+  private async checkHead(): Promise<void> {
+    if (this.closed || this.filling || this.fillTimer || this.held.size > 0) return;
+    try {
+      const head = await this.opts.reader.head();
+      if (head > this.released && !this.filling && this.held.size === 0) await this.fill(head);
+    } catch (err) {
+      this.opts.logger.warn({ err }, 'sequencer head check failed');
+    }
+  }
+
+  /** Reads the positions still missing below the highest one held (or below `target`). */
+  private async fill(target?: number): Promise<void> {
+    if ((this.held.size === 0 && target === undefined) || this.closed) return;
     this.filling = true;
     try {
-      const upTo = this.highestHeld;
+      const upTo = Math.max(this.highestHeld, target ?? 0);
       const rows = await this.opts.reader.range(this.released, upTo);
       for (const row of rows)
         if (row.pos > this.released && !this.held.has(row.pos)) this.held.set(row.pos, row);

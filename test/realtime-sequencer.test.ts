@@ -1,0 +1,81 @@
+// Unit tests of the sequencer's ordering logic, with an in-memory bus and a stand-in for the store's reads.
+import { describe, expect, it } from 'vitest';
+import type { WireEvent } from '../src/conversations/events.js';
+import { createMemoryBus } from '../src/realtime/memory-bus.js';
+import { Sequencer } from '../src/realtime/sequencer.js';
+import type { StreamEvent, StreamReader } from '../src/realtime/stream-reader.js';
+import { createLogger } from '../src/observability/logger.js';
+import { waitFor } from './harness.js';
+
+const event = (pos: number): StreamEvent => ({
+  appId: 'a',
+  pos,
+  event: { id: `e${pos}`, conversationId: 'c', seq: pos } as WireEvent,
+});
+
+/** The store as the sequencer reads it: the committed events. */
+function storeOf(committed: StreamEvent[]): StreamReader {
+  return {
+    head: async () => Math.max(0, ...committed.map((e) => e.pos)),
+    range: async (after: number, to: number) => committed.filter((e) => e.pos > after && e.pos <= to),
+  } as unknown as StreamReader;
+}
+
+async function sequencer(committed: StreamEvent[], options: { headCheckMs?: number } = {}) {
+  const bus = createMemoryBus();
+  const released: number[] = [];
+  const seq = new Sequencer({
+    bus,
+    reader: storeOf(committed),
+    logger: createLogger('silent'),
+    onEvent: (e) => released.push(e.pos),
+    onReceipt: () => undefined,
+    gapFillDelayMs: 5,
+    ...options,
+  });
+  await seq.start();
+  const publish = (e: StreamEvent) =>
+    bus.publish({ kind: 'event', appId: e.appId, event: e.event, pos: e.pos });
+  return { seq, released, publish, committed };
+}
+
+describe('Sequencer', () => {
+  it('releases events published out of order in position order, each once', async () => {
+    const s = await sequencer([]);
+    for (const pos of [2, 3, 1, 3, 5, 4, 1]) {
+      s.committed.push(event(pos));
+      await s.publish(event(pos));
+    }
+    expect(s.released).toEqual([1, 2, 3, 4, 5]);
+    s.seq.close();
+  });
+
+  it('reads a position whose bus message never comes from the store', async () => {
+    const s = await sequencer([]);
+    s.committed.push(event(1), event(2), event(3));
+    await s.publish(event(1));
+    await s.publish(event(3)); // 2 is lost on the bus
+    await waitFor(() => s.released.length === 3);
+    expect(s.released).toEqual([1, 2, 3]);
+    await s.publish(event(2)); // late: dropped
+    expect(s.released).toEqual([1, 2, 3]);
+    s.seq.close();
+  });
+
+  it('starts at the head: older events are history, not live', async () => {
+    const s = await sequencer([event(1), event(2)]);
+    await s.publish(event(2));
+    s.committed.push(event(3));
+    await s.publish(event(3));
+    expect(s.released).toEqual([3]);
+    s.seq.close();
+  });
+
+  it('notices a lost last message on a quiet stream by the head moving on', async () => {
+    const s = await sequencer([], { headCheckMs: 10 });
+    s.committed.push(event(1));
+    await waitFor(() => s.released.length === 1);
+    expect(s.released).toEqual([1]);
+    s.seq.close();
+  });
+});
