@@ -414,7 +414,8 @@ export class OncelyClient {
 
   private socketFailed(error: { code: string; message: string }, wasReady: boolean, code?: number): void {
     if (this.stopped) return;
-    if (!wasReady) this.wsFailures++;
+    if (code === CloseCodes.invalidCursor) this.forgetCursor();
+    else if (!wasReady) this.wsFailures++;
     const refused = code === CloseCodes.unauthorized || code === CloseCodes.tooManyConnections;
     if (
       this.opts.transport !== 'websocket' &&
@@ -547,6 +548,12 @@ export class OncelyClient {
     this.saveCursor();
   }
 
+  /** The server does not know our cursor (its store was reset): start again from its "now". */
+  private forgetCursor(): void {
+    this.latestCursor = this.savedCursor = undefined;
+    this.emit('error', new OncelyClientError('invalid_cursor', 'the server did not accept the saved cursor'));
+  }
+
   /** Saves the cursor only when no event is held behind a gap, so a saved cursor never skips one. */
   private saveCursor(): void {
     if (!this.latestCursor || this.latestCursor === this.savedCursor || this.order.hasHeld()) return;
@@ -641,6 +648,7 @@ export class OncelyClient {
         if (this.stopped) return;
         const e =
           err instanceof OncelyClientError ? err : new OncelyClientError('network_error', String(err));
+        if (e.code === 'invalid_cursor') this.forgetCursor();
         return this.scheduleRetry({ code: e.code, message: e.message });
       }
       if (first) {

@@ -65,4 +65,6 @@ export const CloseCodes = {
   unauthorized: 4401,
   /** The user already has the most connections allowed; this new one was refused. */
   tooManyConnections: 4429,
+  /** The `?cursor=` on the URL is not one this server issued (a reset server): drop it and reconnect. */
+  invalidCursor: 4400,
 } as const;

@@ -150,6 +150,21 @@ describe('client library', () => {
     expect(gappy.client.seqs[conv]).toBe(6);
   });
 
+  it('drops a saved cursor the server does not accept and connects from now', async () => {
+    const ivy = await app.user('ivy');
+    const conv = await app.group(['ivy']);
+    const errors: string[] = [];
+    const stale = device(server.url, ivy.token, {
+      stateStore: { load: () => ({ cursor: 'not-a-cursor' }), save: () => undefined },
+    });
+    stale.client.on('error', (e) => errors.push(e.code));
+    await stale.client.connect();
+    await waitFor(() => stale.client.state.status === 'open');
+    expect(errors).toContain('invalid_cursor');
+    await stale.client.send(conv, text('after reset'));
+    await waitFor(() => stale.messages().length === 1);
+  });
+
   it('carries receipts and recalls live between devices', async () => {
     const [gnu, hen] = await Promise.all([app.user('gnu'), app.user('hen')]);
     const conv = await app.group(['gnu', 'hen']);
