@@ -64,6 +64,8 @@ export async function startOncely(config: Config, opts: { clock?: Clock; logger?
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
+  // The plugin first: a plugin that cannot load stops the start before any resource is opened.
+  const hooks = config.plugin ? [await loadPlugin(config.plugin, { config, logger })] : [];
   const store = createStore(config);
   await store.migrate();
   const bus = createMemoryBus();
@@ -72,7 +74,6 @@ export async function startOncely(config: Config, opts: { clock?: Clock; logger?
   const apps = createApps({ store, clock });
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);
-  const hooks = config.plugin ? [await loadPlugin(config.plugin, { config, logger })] : [];
   const ingest = createIngest({
     store,
     bus,
