@@ -52,6 +52,8 @@ export function parseClientFrame(data: string): { frame: ClientFrame } | { probl
 export const CloseCode = {
   /** The server is shutting down; reconnect and resume. */
   goingAway: 1001,
+  /** The store failed while streaming; reconnect and resume. */
+  internalError: 1011,
   /** The connection's unsent buffer passed the limit; reconnect and resume. */
   slowConsumer: 4008,
   /** Missing, forged or expired token, no auth frame in time, or not a user token. */

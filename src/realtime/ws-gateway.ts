@@ -215,7 +215,13 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       overflow: () => cutSlow(c),
     });
     c.subscription = subscription;
-    const now = await subscription.start();
+    let now: number;
+    try {
+      now = await subscription.start();
+    } catch (err) {
+      failed(c, err);
+      return false;
+    }
     if (c.ws.readyState !== c.ws.OPEN) {
       subscription.close();
       return false;
@@ -223,18 +229,28 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     send(c, { type: 'ready', userId: user.userId, cursor: encodeCursor(now) });
     if (c.startCursor !== undefined) {
       c.holding = false;
+      let from: number;
       try {
-        void subscription.resume(decodeCursor(c.startCursor));
+        from = decodeCursor(c.startCursor);
       } catch (err) {
         refuse(c, (err as OncelyError).code, (err as OncelyError).message, CloseCode.invalidCursor);
         return false;
       }
+      subscription.resume(from).catch((err: unknown) => failed(c, err));
     } else {
       // A client that resumes sends `resume` as its first frame; one that does not gets live events from
       // `ready` once it sends anything or after a short grace (held, not lost, meanwhile).
       setTimeout(() => release(c), opts.resumeGraceMs ?? 1_000).unref();
     }
     return true;
+  }
+
+  /** The store failed under a connection: close it (1011) so the client reconnects and resumes. */
+  function failed(c: Connection, err: unknown): void {
+    logger.error({ err, userId: c.user?.userId }, 'websocket stream failed');
+    metrics.realtimeDisconnects.inc({ reason: 'internal_error' });
+    c.subscription?.close();
+    c.ws.close(CloseCode.internalError, 'internal_error');
   }
 
   /** Ends the hold: live from `ready`, unless the first frame was a resume. */
@@ -260,7 +276,8 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
         case 'resume': {
           const pos = decodeCursor(frame.cursor);
           c.holding = false;
-          return await c.subscription!.resume(pos);
+          // A failed replay leaves the stream half-sent: close rather than continue with a hole.
+          return await c.subscription!.resume(pos).catch((err: unknown) => failed(c, err));
         }
         case 'send':
           return await sendMessage(c, user, frame);
