@@ -32,7 +32,11 @@ export class TestSocket {
     token?: string,
     options: WebSocket.ClientOptions = {},
   ): Promise<TestSocket> {
-    const url = `${baseUrl.replace(/^http/, 'ws')}/v1/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+    const query = token ? `?token=${encodeURIComponent(token)}` : '';
+    return TestSocket.openUrl(`${baseUrl.replace(/^http/, 'ws')}/v1/ws${query}`, options);
+  }
+
+  static async openUrl(url: string, options: WebSocket.ClientOptions = {}): Promise<TestSocket> {
     const socket = new TestSocket(new WebSocket(url, options));
     await new Promise<void>((resolve, reject) => {
       socket.ws.once('open', () => resolve());

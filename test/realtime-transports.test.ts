@@ -2,6 +2,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- answers are JSON from the wire, checked by the assertions */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.js';
+import { encodeCursor } from '../src/realtime/cursor.js';
 import { createApp, startServer, text, waitFor, type TestApp, type TestServer } from './harness.js';
 import { TestSocket } from './realtime-socket.js';
 
@@ -120,9 +121,17 @@ describe('long-poll and SSE', () => {
     expect(again.events().map((m) => m.data.event.seq)).toEqual([4, 5, 6]);
   });
 
-  it('long-poll answers a bad cursor with 400 invalid_cursor and caps timeoutMs at 30 s', async () => {
+  it('a bad cursor is refused: 400 invalid_cursor on long-poll, close 4400 on the WebSocket URL', async () => {
     const tom = await app.user('tom');
     expect((await tom.get('/v1/sync?cursor=nope')).body.error.code).toBe('invalid_cursor');
+    // Well-formed but past the store's head: a cursor of another (or a reset) database.
+    const ahead = encodeCursor(1e12);
+    expect((await tom.get(`/v1/sync?cursor=${ahead}`)).body.error.code).toBe('invalid_cursor');
+    const socket = await TestSocket.openUrl(
+      `${server.url.replace('http', 'ws')}/v1/ws?token=${tom.token}&cursor=${ahead}`,
+    );
+    expect(await socket.closed).toBe(4400);
+    expect(socket.frames.at(-1)).toMatchObject({ type: 'error', code: 'invalid_cursor' });
     expect((await tom.get('/v1/sync?cursor=&timeoutMs=5')).status).toBe(400);
     expect((await tom.get('/v1/sync?timeoutMs=30001')).status).toBe(400);
     expect((await app.api.get('/v1/sync')).body.error.code).toBe('user_token_required');

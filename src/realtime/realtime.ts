@@ -1,7 +1,9 @@
 // The realtime part as the composition root sees it: the stream reader, the sequencer that orders the
 // bus's events, and the hub that routes them to local connections. Transports (ws-gateway.ts, the sync and
 // SSE routes) subscribe through `subscribe()`.
+import { badRequest } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { decodeCursor } from './cursor.js';
 import type { Bus } from './bus.js';
 import { Hub } from './hub.js';
 import { Sequencer } from './sequencer.js';
@@ -14,6 +16,8 @@ export interface Realtime {
   readonly reader: StreamReader;
   /** "Now": every event up to here has been routed to the connections of this instance. */
   now(): number;
+  /** The position of a client's cursor; `400 invalid_cursor` if malformed or past the store's head (a reset store). */
+  position(cursor: string): Promise<number>;
   /** A subscription of one user's stream writing to `sink`; call `start()` then `goLive()` or `resume()`. */
   subscribe(appId: string, userId: string, sink: Sink): Subscription;
   /** Registers how to end an open HTTP stream (SSE, long-poll) at shutdown; returns the unregister. */
@@ -47,6 +51,14 @@ export async function createRealtime({
     hub,
     reader,
     now: () => hub.dispatchedPos,
+    async position(cursor) {
+      const pos = decodeCursor(cursor);
+      // Past the head can only be a cursor of another database: resuming from it would skip events.
+      if (pos > hub.dispatchedPos && pos > (await reader.head())) {
+        throw badRequest('invalid_cursor', "the cursor is ahead of this server's stream");
+      }
+      return pos;
+    },
     subscribe: (appId, userId, sink) => new Subscription({ hub, reader, appId, userId, sink }),
     track(end) {
       streams.add(end);

@@ -10,7 +10,7 @@ import { OncelyError } from '../errors.js';
 import { fingerprint } from '../idempotency/fingerprint.js';
 import { userScope } from '../idempotency/scope.js';
 import type { Services } from '../services.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { encodeCursor } from './cursor.js';
 import { CloseCode, parseClientFrame, type ClientFrame } from './frames.js';
 import type { Delivery, ReceiptDelivery } from './hub.js';
 import type { Realtime } from './realtime.js';
@@ -231,9 +231,10 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       c.holding = false;
       let from: number;
       try {
-        from = decodeCursor(c.startCursor);
+        from = await realtime.position(c.startCursor);
       } catch (err) {
-        refuse(c, (err as OncelyError).code, (err as OncelyError).message, CloseCode.invalidCursor);
+        if (err instanceof OncelyError) refuse(c, err.code, err.message, CloseCode.invalidCursor);
+        else failed(c, err);
         return false;
       }
       subscription.resume(from).catch((err: unknown) => failed(c, err));
@@ -274,7 +275,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
             message: 'this connection is authenticated',
           });
         case 'resume': {
-          const pos = decodeCursor(frame.cursor);
+          const pos = await realtime.position(frame.cursor);
           c.holding = false;
           // A failed replay leaves the stream half-sent: close rather than continue with a hole.
           return await c.subscription!.resume(pos).catch((err: unknown) => failed(c, err));

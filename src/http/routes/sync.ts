@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { UserPrincipal } from '../../apps/principal.js';
 import { OncelyError, forbidden } from '../../errors.js';
-import { decodeCursor, encodeCursor } from '../../realtime/cursor.js';
+import { encodeCursor } from '../../realtime/cursor.js';
 import type { Delivery, ReceiptDelivery, Subscriber } from '../../realtime/hub.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
@@ -49,7 +49,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       const { cursor } = request.query;
       // Without a cursor: no events, and the cursor of now (history is read per conversation).
       if (cursor === undefined) return { events: [], cursor: encodeCursor(realtime.now()) };
-      const after = decodeCursor(cursor);
+      const after = await realtime.position(cursor);
       const timeoutMs = Math.min(request.query.timeoutMs ?? s.config.longPollMaxMs, s.config.longPollMaxMs);
 
       let wake: () => void = () => undefined;
@@ -112,7 +112,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
     async (request, reply) => {
       const user = await userOf(request, request.query.token);
       const cursor = request.headers['last-event-id'] || request.query.cursor;
-      const resumeFrom = cursor ? decodeCursor(cursor) : undefined;
+      const resumeFrom = cursor ? await realtime.position(cursor) : undefined;
       if (!realtime.hub.reserveConnection(user.appId, user.userId, s.config.maxConnectionsPerUser)) {
         metrics.realtimeDisconnects.inc({ reason: 'too_many_connections' });
         throw new OncelyError(
