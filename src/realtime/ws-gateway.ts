@@ -47,7 +47,7 @@ interface Connection {
 }
 
 /** The TCP socket under a `ws` WebSocket (not in its public types, but stable since ws 1.x). */
-const tcpOf = (ws: WebSocket) => (ws as unknown as { _socket: Socket })._socket;
+const tcpOf = (ws: WebSocket) => (ws as unknown as { _socket: Socket | null })._socket;
 
 const path = '/v1/ws';
 
@@ -96,7 +96,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
   const uncorkAll = () => {
     for (const c of corked.splice(0)) {
       c.corked = false;
-      tcpOf(c.ws).uncork();
+      tcpOf(c.ws)?.uncork();
       // What the kernel would not take is the reader's backlog.
       if (c.ws.bufferedAmount > opts.sendBufferLimitBytes) cutSlow(c);
     }
@@ -104,9 +104,10 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
 
   function send(c: Connection, frame: object | Buffer): void {
     if (c.ws.readyState !== c.ws.OPEN) return;
-    if (!c.corked) {
+    const tcp = tcpOf(c.ws);
+    if (!c.corked && tcp) {
       c.corked = true;
-      tcpOf(c.ws).cork();
+      tcp.cork();
       if (corked.push(c) === 1) setImmediate(uncorkAll);
     }
     c.ws.send(Buffer.isBuffer(frame) ? frame : JSON.stringify(frame), { binary: false });
@@ -137,10 +138,11 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     metrics.connections.inc({ transport: 'websocket' });
     let ready: Promise<boolean>;
     let resolveAuthFrame: ((token: string) => void) | undefined;
+    let authTimer: ReturnType<typeof setTimeout> | undefined;
 
     if (urlToken) ready = authenticate(c, urlToken);
     else {
-      const timer = setTimeout(
+      authTimer = setTimeout(
         () =>
           refuse(
             c,
@@ -151,7 +153,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
         opts.authTimeoutMs,
       );
       ready = new Promise<string>((resolve) => (resolveAuthFrame = resolve)).then((token) => {
-        clearTimeout(timer);
+        clearTimeout(authTimer);
         return authenticate(c, token);
       });
     }
@@ -175,6 +177,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       void ready.then((ok) => (ok ? handle(c, frame) : undefined));
     });
     ws.on('close', () => {
+      clearTimeout(authTimer);
       connections.delete(c);
       metrics.connections.dec({ transport: 'websocket' });
       c.subscription?.close();
