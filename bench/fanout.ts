@@ -67,9 +67,15 @@ async function nextLine(child: Child, what: string): Promise<string> {
 }
 
 /** Heap (after a full GC) and RSS of a server process, via its `mem` stdin command. */
-async function memory(server: Child): Promise<{ heap: number; rss: number }> {
+async function memory(
+  server: Child,
+): Promise<{ heap: number; rss: number; loop?: { p50: number; p99: number } }> {
   server.process.stdin!.write('mem\n');
-  return JSON.parse(await nextLine(server, 'the server')) as { heap: number; rss: number };
+  return JSON.parse(await nextLine(server, 'the server')) as {
+    heap: number;
+    rss: number;
+    loop?: { p50: number; p99: number };
+  };
 }
 
 async function call(url: string, token: string, method: string, path: string, body?: unknown) {
@@ -129,6 +135,8 @@ interface Measured extends FanoutResult {
   /** Server heap after GC, per connection. */
   heapPerConnection: number;
   rssPerConnection: number;
+  /** The server's event-loop delay during the run (oncely only). */
+  loop?: { p50: number; p99: number } | undefined;
 }
 
 async function measure(
@@ -146,11 +154,13 @@ async function measure(
     const after = await memory(server);
     clients.process.stdin!.write('go\n');
     const result = JSON.parse(await nextLine(clients, 'the clients')) as FanoutResult;
+    const during = await memory(server);
     const n = base.clients.length;
     return {
       ...result,
       heapPerConnection: (after.heap - before.heap) / n,
       rssPerConnection: (after.rss - before.rss) / n,
+      loop: during.loop,
     };
   } finally {
     await clients.stop();
@@ -236,7 +246,12 @@ export default async function fanout(args: string[]): Promise<void> {
       const ingest = await ingestLatency(url);
       const meanIngestMs =
         ((ingest.sum - ingestBefore.sum) / Math.max(1, ingest.count - ingestBefore.count)) * 1000;
-      console.log(`${describe('oncely   ', ours)}  (mean submit→commit ${meanIngestMs.toFixed(1)} ms)`);
+      const loop = ours.loop
+        ? `, event-loop delay p50 ${ours.loop.p50.toFixed(1)} / p99 ${ours.loop.p99.toFixed(1)} ms`
+        : '';
+      console.log(
+        `${describe('oncely   ', ours)}  (mean submit→commit ${meanIngestMs.toFixed(1)} ms${loop})`,
+      );
       heapRatio = ours.heapPerConnection / Math.max(1, sio.heapPerConnection);
       if (withinSlo(sio) && perSecond(sio) > perSecond(best.sio)) best.sio = sio;
       if (withinSlo(ours) && perSecond(ours) > perSecond(best.ours)) best.ours = ours;
