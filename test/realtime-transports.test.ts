@@ -121,6 +121,24 @@ describe('long-poll and SSE', () => {
     expect(again.events().map((m) => m.data.event.seq)).toEqual([4, 5, 6]);
   });
 
+  it('SSE carries receipt.updated to the members; receipts have no id (no cursor)', async () => {
+    const [uli, val] = await Promise.all([app.user('uli'), app.user('val')]);
+    const conv = await app.group(['uli', 'val']);
+    const sse = await openSse(`/v1/events?token=${uli.token}`);
+    await waitFor(() => sse.messages.some((m) => m.data.type === 'ready'));
+    await uli.post(`/v1/conversations/${conv}/messages`, { body: text('read me') });
+    await val.post(`/v1/conversations/${conv}/receipts`, { readSeq: 1 });
+    await waitFor(() => sse.messages.some((m) => m.data.type === 'receipt.updated'));
+    const receipt = sse.messages.find((m) => m.data.type === 'receipt.updated')!;
+    expect(receipt.data.receipt).toEqual({
+      conversationId: conv,
+      userId: 'val',
+      deliveredSeq: 1,
+      readSeq: 1,
+    });
+    expect(receipt.id).toBeUndefined();
+  });
+
   it('a bad cursor is refused: 400 invalid_cursor on long-poll, close 4400 on the WebSocket URL', async () => {
     const tom = await app.user('tom');
     expect((await tom.get('/v1/sync?cursor=nope')).body.error.code).toBe('invalid_cursor');
