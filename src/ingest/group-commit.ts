@@ -25,11 +25,20 @@ export class GroupCommit<C, R> {
   submit(command: C): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ command, resolve, reject });
-      // The first command of a quiet period waits one macrotask so that its neighbours can join it.
-      this.draining ??= new Promise<void>((done) => setImmediate(done))
-        .then(() => this.drain())
-        .finally(() => (this.draining = undefined));
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    // The first command of a quiet period waits one macrotask so that its neighbours can join it.
+    this.draining ??= new Promise<void>((done) => setImmediate(done))
+      .then(() => this.drain())
+      .finally(() => {
+        this.draining = undefined;
+        // A command submitted after the drain loop's last look at the queue, but before this line, found
+        // `draining` still set and started nothing: without this it would wait for the next submit.
+        if (this.queue.length > 0) this.schedule();
+      });
   }
 
   /** Resolves once everything submitted so far is committed. */

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('config', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      databaseUrl: 'sqlite:./data/oncely.db',
+      adminToken: undefined,
+      durability: 'full',
+      idempotencyTtlSeconds: 604800,
+      recallWindowSeconds: 120,
+      batchMaxItems: 1000,
+    });
+  });
+
+  it('reads numbers, choices and empty values', () => {
+    const c = loadConfig({
+      ONCELY_PORT: '0',
+      ONCELY_DURABILITY: 'normal',
+      ONCELY_ADMIN_TOKEN: '',
+      ONCELY_RECALL_WINDOW_SECONDS: '0',
+    });
+    expect(c).toMatchObject({ port: 0, durability: 'normal', adminToken: undefined, recallWindowSeconds: 0 });
+  });
+
+  it.each([
+    ['ONCELY_PORT', 'eighty'],
+    ['ONCELY_PORT', '70000'],
+    ['ONCELY_PORT', '80.5'],
+    ['ONCELY_IDEMPOTENCY_TTL_SECONDS', '0'],
+    ['ONCELY_DURABILITY', 'sometimes'],
+    ['ONCELY_DATABASE_URL', 'mysql://x'],
+    ['ONCELY_BODY_LIMIT_BYTES', '10'],
+    ['ONCELY_DEMO', 'maybe'],
+  ])('refuses %s=%s with a message naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
+  it('takes a config file under the environment, which wins', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'oncely-config-')), 'config.json');
+    writeFileSync(file, JSON.stringify({ ONCELY_PORT: 9000, ONCELY_RECALL_WINDOW_SECONDS: 30 }));
+    const c = loadConfig({ ONCELY_CONFIG_FILE: file, ONCELY_PORT: '9100' });
+    expect(c.port).toBe(9100);
+    expect(c.recallWindowSeconds).toBe(30);
+  });
+
+  it('refuses a missing or malformed config file', () => {
+    expect(() => loadConfig({ ONCELY_CONFIG_FILE: '/nonexistent/oncely.json' })).toThrow(
+      /ONCELY_CONFIG_FILE/,
+    );
+    const file = join(mkdtempSync(join(tmpdir(), 'oncely-config-')), 'config.json');
+    writeFileSync(file, '{not json');
+    expect(() => loadConfig({ ONCELY_CONFIG_FILE: file })).toThrow(/not valid JSON/);
+  });
+});
