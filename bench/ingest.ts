@@ -223,6 +223,13 @@ export default async function ingest(args: string[]): Promise<void> {
       `oncely stored ${created} messages for ${distinct} distinct keys and answered ${duplicates} repeats`,
     );
     if (created !== distinct) console.log('WARNING: stored messages differ from distinct keys');
+    const groups =
+      counter(after, 'oncely_group_commit_size_count') - counter(before, 'oncely_group_commit_size_count');
+    const grouped =
+      counter(after, 'oncely_group_commit_size_sum') - counter(before, 'oncely_group_commit_size_sum');
+    console.log(
+      `group commit: ${groups} transactions, ${(grouped / groups).toFixed(1)} sends per transaction on average`,
+    );
 
     const summary = (name: string, rs: LoadResult[]) =>
       `${name} median ${median(rs.map(rate)).toFixed(0)} msgs/s, p50 ${median(rs.map((r) => r.p50))} ms, ` +

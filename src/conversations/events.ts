@@ -2,6 +2,7 @@
 import { newId } from '../clock.js';
 import { notFound } from '../errors.js';
 import type { EventType, EventsTable } from '../store/schema.js';
+import { preparedQuery } from '../store/prepared-query.js';
 import type { Tx } from '../store/store.js';
 
 export type MessageBody = { type: 'text'; text: string } | { type: 'custom'; data: unknown };
@@ -63,20 +64,10 @@ export interface NewEvent {
  * are gapless and in commit order; the single `pos` counter row does the same for the global stream.
  */
 export async function appendEvent(tx: Tx, e: NewEvent): Promise<EventsTable> {
-  const conv = await tx
-    .updateTable('conversations')
-    .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
-    .where('app_id', '=', e.appId)
-    .where('id', '=', e.conversationId)
-    .returning('last_seq')
-    .executeTakeFirst();
+  const conv = (await nextSeqQuery(tx, { appId: e.appId, conversationId: e.conversationId })).rows[0];
   if (!conv) throw notFound('conversation_not_found', `conversation ${e.conversationId} does not exist`);
-  const counter = await tx
-    .updateTable('counters')
-    .set((eb) => ({ value: eb('value', '+', 1) }))
-    .where('name', '=', 'pos')
-    .returning('value')
-    .executeTakeFirstOrThrow();
+  const counter = (await nextPosQuery(tx, {})).rows[0];
+  if (!counter) throw new Error('the pos counter row is missing');
   const row: EventsTable = {
     id: newId(),
     app_id: e.appId,
@@ -91,6 +82,40 @@ export async function appendEvent(tx: Tx, e: NewEvent): Promise<EventsTable> {
     created_at: e.now,
     recalled_at: null,
   };
-  await tx.insertInto('events').values(row).execute();
+  await insertEventQuery(tx, row);
   return row;
 }
+
+const nextSeqQuery = preparedQuery(['appId', 'conversationId'] as const, (db, p) =>
+  db
+    .updateTable('conversations')
+    .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
+    .where('app_id', '=', p.appId)
+    .where('id', '=', p.conversationId)
+    .returning('last_seq'),
+);
+
+const nextPosQuery = preparedQuery([] as const, (db) =>
+  db
+    .updateTable('counters')
+    .set((eb) => ({ value: eb('value', '+', 1) }))
+    .where('name', '=', 'pos')
+    .returning('value'),
+);
+
+const eventColumns = [
+  'id',
+  'app_id',
+  'conversation_id',
+  'seq',
+  'pos',
+  'type',
+  'sender_id',
+  'body',
+  'client_msg_id',
+  'subject_id',
+  'created_at',
+  'recalled_at',
+] as const satisfies ReadonlyArray<keyof EventsTable>;
+
+const insertEventQuery = preparedQuery(eventColumns, (db, p) => db.insertInto('events').values(p));

@@ -2,6 +2,7 @@
 // made in the same transaction as the effect it guards (invariant 1): two claimants can never both win.
 import type { Kysely } from 'kysely';
 import type { Database, IdempotencyKeysTable } from '../store/schema.js';
+import { preparedQuery } from '../store/prepared-query.js';
 import type { Tx } from '../store/store.js';
 
 export interface KeyRef {
@@ -23,30 +24,39 @@ export async function claimKey(
   now: number,
   ttlMs: number,
 ): Promise<boolean> {
-  const row = { fingerprint, result: '{}', created_at: now, expires_at: now + ttlMs };
-  const res = await tx
-    .insertInto('idempotency_keys')
-    .values({ app_id: ref.appId, scope: ref.scope, key: ref.key, ...row })
-    .onConflict((oc) =>
-      oc
-        .columns(['app_id', 'scope', 'key'])
-        .doUpdateSet(row)
-        .where('idempotency_keys.expires_at', '<=', now),
-    )
-    .executeTakeFirst();
-  return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  const res = await claimQuery(tx, { ...ref, fingerprint, now, expiresAt: now + ttlMs });
+  return Number(res.numAffectedRows ?? 0) > 0;
 }
+
+const claimQuery = preparedQuery(
+  ['appId', 'scope', 'key', 'fingerprint', 'now', 'expiresAt'] as const,
+  (db, p) => {
+    const row = { fingerprint: p.fingerprint, result: '{}', created_at: p.now, expires_at: p.expiresAt };
+    return db
+      .insertInto('idempotency_keys')
+      .values({ app_id: p.appId, scope: p.scope, key: p.key, ...row })
+      .onConflict((oc) =>
+        oc
+          .columns(['app_id', 'scope', 'key'])
+          .doUpdateSet(row)
+          .where('idempotency_keys.expires_at', '<=', p.now),
+      );
+  },
+);
 
 /** Stores the answer a repeat will get; same transaction as the claim. */
 export async function storeResult(tx: Tx, ref: KeyRef, result: unknown): Promise<void> {
-  await tx
-    .updateTable('idempotency_keys')
-    .set({ result: JSON.stringify(result) })
-    .where('app_id', '=', ref.appId)
-    .where('scope', '=', ref.scope)
-    .where('key', '=', ref.key)
-    .execute();
+  await storeResultQuery(tx, { ...ref, result: JSON.stringify(result) });
 }
+
+const storeResultQuery = preparedQuery(['appId', 'scope', 'key', 'result'] as const, (db, p) =>
+  db
+    .updateTable('idempotency_keys')
+    .set({ result: p.result })
+    .where('app_id', '=', p.appId)
+    .where('scope', '=', p.scope)
+    .where('key', '=', p.key),
+);
 
 /** Gives a claim back when the guarded work turned out to be refused, inside the same transaction. */
 export async function releaseKey(tx: Tx, ref: KeyRef): Promise<void> {
@@ -64,15 +74,19 @@ export async function findKey(
   ref: KeyRef,
   now: number,
 ): Promise<KeyRecord | undefined> {
-  return db
+  const { rows } = await findQuery(db, { ...ref, now });
+  return rows[0];
+}
+
+const findQuery = preparedQuery(['appId', 'scope', 'key', 'now'] as const, (db, p) =>
+  db
     .selectFrom('idempotency_keys')
     .selectAll()
-    .where('app_id', '=', ref.appId)
-    .where('scope', '=', ref.scope)
-    .where('key', '=', ref.key)
-    .where('expires_at', '>', now)
-    .executeTakeFirst();
-}
+    .where('app_id', '=', p.appId)
+    .where('scope', '=', p.scope)
+    .where('key', '=', p.key)
+    .where('expires_at', '>', p.now),
+);
 
 /** Looks up many keys of one scope in one query (batch: no N+1). */
 export async function findKeys(

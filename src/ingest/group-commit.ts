@@ -6,6 +6,11 @@ export type Outcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
 export interface GroupCommitOptions<C, R> {
   /** Largest group written in one transaction. */
   maxSize: number;
+  /**
+   * Groups under way at once (default 1). With 2, the next group's transaction is written while the
+   * previous commit is still being flushed to disk; the store keeps transactions themselves one at a time.
+   */
+  maxInFlight?: number;
   /** Writes one group in one transaction and returns one outcome per command, in order. */
   runGroup(commands: C[]): Promise<Outcome<R>[]>;
 }
@@ -18,9 +23,13 @@ interface Pending<C, R> {
 
 export class GroupCommit<C, R> {
   private queue: Pending<C, R>[] = [];
-  private draining: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private scheduled = false;
+  private readonly maxInFlight: number;
 
-  constructor(private readonly options: GroupCommitOptions<C, R>) {}
+  constructor(private readonly options: GroupCommitOptions<C, R>) {
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
+  }
 
   submit(command: C): Promise<R> {
     return new Promise<R>((resolve, reject) => {
@@ -29,38 +38,51 @@ export class GroupCommit<C, R> {
     });
   }
 
-  private schedule(): void {
-    // The first command of a quiet period waits one macrotask so that its neighbours can join it.
-    this.draining ??= new Promise<void>((done) => setImmediate(done))
-      .then(() => this.drain())
-      .finally(() => {
-        this.draining = undefined;
-        // A command submitted after the drain loop's last look at the queue, but before this line, found
-        // `draining` still set and started nothing: without this it would wait for the next submit.
-        if (this.queue.length > 0) this.schedule();
-      });
-  }
-
   /** Resolves once everything submitted so far is committed. */
   async flushed(): Promise<void> {
-    while (this.draining) await this.draining;
+    for (;;) {
+      if (this.scheduled) await new Promise((r) => setImmediate(r));
+      else if (this.inFlight.size > 0) await Promise.all(this.inFlight);
+      else if (this.queue.length > 0) this.schedule();
+      else return;
+    }
   }
 
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0 || this.inFlight.size >= this.maxInFlight) return;
+    // The first command of a quiet period waits one macrotask so that its neighbours can join it.
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.launch();
+    });
+  }
+
+  private launch(): void {
+    while (this.inFlight.size < this.maxInFlight && this.queue.length > 0) {
       const group = this.queue.splice(0, this.options.maxSize);
-      let outcomes: Outcome<R>[];
-      try {
-        outcomes = await this.options.runGroup(group.map((p) => p.command));
-      } catch (error) {
-        outcomes = group.map(() => ({ ok: false, error }));
-      }
-      group.forEach((pending, i) => {
-        const outcome = outcomes[i];
-        if (!outcome) pending.reject(new Error('group commit returned too few outcomes'));
-        else if (outcome.ok) pending.resolve(outcome.value);
-        else pending.reject(outcome.error);
+      const run: Promise<void> = this.write(group).finally(() => {
+        this.inFlight.delete(run);
+        // Commands that arrived while every slot was busy start now; without this they would wait for
+        // the next submit.
+        this.schedule();
       });
+      this.inFlight.add(run);
     }
+  }
+
+  private async write(group: Pending<C, R>[]): Promise<void> {
+    let outcomes: Outcome<R>[];
+    try {
+      outcomes = await this.options.runGroup(group.map((p) => p.command));
+    } catch (error) {
+      outcomes = group.map(() => ({ ok: false, error }));
+    }
+    group.forEach((pending, i) => {
+      const outcome = outcomes[i];
+      if (!outcome) pending.reject(new Error('group commit returned too few outcomes'));
+      else if (outcome.ok) pending.resolve(outcome.value);
+      else pending.reject(outcome.error);
+    });
   }
 }

@@ -8,8 +8,24 @@ import { appendEvent, toWireEvent, type MessageBody, type WireEvent } from '../c
 import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Bus } from '../realtime/bus.js';
+import { preparedQuery } from '../store/prepared-query.js';
 import type { Store, Tx } from '../store/store.js';
 import { GroupCommit, type Outcome } from './group-commit.js';
+
+/** The conversation, and the sender's membership of it (absent: null user_id). */
+const senderQuery = preparedQuery(['appId', 'conversationId', 'senderId'] as const, (db, p) =>
+  db
+    .selectFrom('conversations')
+    .leftJoin('members', (join) =>
+      join
+        .onRef('members.app_id', '=', 'conversations.app_id')
+        .onRef('members.conversation_id', '=', 'conversations.id')
+        .on('members.user_id', '=', p.senderId),
+    )
+    .select(['conversations.id', 'members.user_id', 'members.left_pos'])
+    .where('conversations.app_id', '=', p.appId)
+    .where('conversations.id', '=', p.conversationId),
+);
 
 export interface SendCommand {
   appId: string;
@@ -89,18 +105,12 @@ export function createIngest(options: IngestOptions): Ingest {
   }
 
   async function checkSender(tx: Tx, cmd: SendCommand): Promise<void> {
-    const row = await tx
-      .selectFrom('conversations')
-      .leftJoin('members', (join) =>
-        join
-          .onRef('members.app_id', '=', 'conversations.app_id')
-          .onRef('members.conversation_id', '=', 'conversations.id')
-          .on('members.user_id', '=', cmd.senderId),
-      )
-      .select(['conversations.id', 'members.user_id', 'members.left_pos'])
-      .where('conversations.app_id', '=', cmd.appId)
-      .where('conversations.id', '=', cmd.conversationId)
-      .executeTakeFirst();
+    const { rows } = await senderQuery(tx, {
+      appId: cmd.appId,
+      conversationId: cmd.conversationId,
+      senderId: cmd.senderId,
+    });
+    const row = rows[0];
     if (!row) throw notFound('conversation_not_found', `conversation ${cmd.conversationId} does not exist`);
     if (row.user_id === null || row.left_pos !== null) {
       throw forbidden('not_member', `${cmd.senderId} is not a member of conversation ${cmd.conversationId}`);
@@ -215,6 +225,8 @@ export function createIngest(options: IngestOptions): Ingest {
 
   const group = new GroupCommit<SendCommand, SendOutcome>({
     maxSize: options.groupCommitMaxSize,
+    // The next group is written while the previous commit is flushed to disk (durability full).
+    maxInFlight: 2,
     runGroup,
   });
 
