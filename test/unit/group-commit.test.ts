@@ -76,6 +76,33 @@ describe('GroupCommit', { timeout: 5000 }, () => {
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected']);
   });
 
+  it('with maxInFlight 2 the next group is written while the previous one is still under way', async () => {
+    const releases: Array<() => void> = [];
+    const groups: number[][] = [];
+    const gc = new GroupCommit<number, number>({
+      maxSize: 2,
+      maxInFlight: 2,
+      runGroup: async (commands) => {
+        groups.push(commands);
+        await new Promise<void>((r) => releases.push(r));
+        return commands.map((c) => ({ ok: true, value: c + 1 }));
+      },
+    });
+    const answers = Promise.all([1, 2, 3, 4, 5].map((c) => gc.submit(c)));
+    await waitUntil(() => releases.length === 2);
+    // Two groups under way, the fifth command waits for a free slot.
+    expect(groups).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    releases[1]!();
+    await waitUntil(() => releases.length === 3);
+    expect(groups).toEqual([[1, 2], [3, 4], [5]]);
+    releases[0]!();
+    releases[2]!();
+    expect(await answers).toEqual([2, 3, 4, 5, 6]);
+  });
+
   it('flushed() resolves once everything submitted is written', async () => {
     const r = recorder();
     const gc = new GroupCommit({ maxSize: 1, runGroup: r.runGroup });
@@ -85,3 +112,7 @@ describe('GroupCommit', { timeout: 5000 }, () => {
     await Promise.all(all);
   });
 });
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setImmediate(r));
+}
