@@ -29,9 +29,13 @@ export interface PutSource {
   secret?: string | string[] | null | undefined;
 }
 
+/** How long a resolved source is reused without reading it again. */
+const resolveCacheMs = 1000;
+
 export function createCallbackSources({ store, clock }: { store: Store; clock: Clock }) {
   // Verifiers decode their keys once; keyed by the stored secrets, so an update elsewhere is picked up.
   const verifiers = new Map<string, Verifier>();
+  const resolved = new Map<string, { source: CallbackSource; until: number }>();
 
   function verifierFor(secretsJson: string): Verifier | null {
     const secrets = JSON.parse(secretsJson) as string[];
@@ -74,7 +78,7 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
         input.secret === undefined ? undefined : input.secret === null ? [] : [input.secret].flat();
       for (const secret of given ?? []) checkSecret(secret);
       const now = clock.now();
-      return store.transaction(async (tx) => {
+      const answer = await store.transaction(async (tx) => {
         const existing = await tx
           .selectFrom('callback_sources')
           .selectAll()
@@ -102,6 +106,9 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
         }
         return { source: view(row), created: !existing };
       });
+      // After the commit, so that no callback caches the old source meanwhile.
+      resolved.delete(`${appId}\n${sourceId}`);
+      return answer;
     },
 
     async get(appId: string, sourceId: string): Promise<CallbackSourceView> {
@@ -115,8 +122,14 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
       return view(row);
     },
 
-    /** The source a callback names, read on every callback so that updates apply at once on every instance. */
+    /**
+     * The source a callback names. Kept for at most `resolveCacheMs`, so that a busy source costs no query per
+     * callback; a change made on another instance applies within that time (on this one at once).
+     */
     async resolve(appId: string, sourceId: string): Promise<CallbackSource> {
+      const cacheKey = `${appId}\n${sourceId}`;
+      const hit = resolved.get(cacheKey);
+      if (hit && hit.until > clock.now()) return hit.source;
       const row = await store.db
         .selectFrom('callback_sources')
         .select(['format', 'secrets'])
@@ -124,7 +137,15 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
         .where('id', '=', sourceId)
         .executeTakeFirst();
       if (!row) throw notFound('callback_source_not_found', `callback source ${sourceId} does not exist`);
-      return { appId, id: sourceId, format: row.format, verifier: verifierFor(row.secrets) };
+      const source: CallbackSource = {
+        appId,
+        id: sourceId,
+        format: row.format,
+        verifier: verifierFor(row.secrets),
+      };
+      if (resolved.size > 1000) resolved.clear();
+      resolved.set(cacheKey, { source, until: clock.now() + resolveCacheMs });
+      return source;
     },
   };
 }

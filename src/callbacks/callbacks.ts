@@ -117,20 +117,23 @@ export function createCallbacks(o: CallbacksOptions) {
 
       const ref = { appId, scope: sourceScope(sourceId), key: parsed.msgId };
       const fingerprint = sha256(raw);
-      // Fast path for retries: answer from the record without touching the participants.
-      const known = await findKey(o.store.db, ref, o.clock.now());
-      if (known) {
-        const same = known.fingerprint === fingerprint;
-        // Ingest counts the repeats it sees itself; these never reach it.
-        (same ? metrics.duplicates : metrics.idempotencyConflicts).inc({ source: 'callback' });
-        return repeat(labels, raw, parsed, JSON.parse(known.result) as SendResult, same);
+      let conversationId = o.participants.known(appId, parsed);
+      if (!conversationId) {
+        // First sight of a party: check for a repeat before creating anyone, so that a conflicting payload
+        // leaves no users or conversations behind. Otherwise ingest's claim alone tells repeats apart.
+        const known = await findKey(o.store.db, ref, o.clock.now());
+        if (known) {
+          const same = known.fingerprint === fingerprint;
+          // Ingest counts the repeats it sees itself; these never reach it.
+          (same ? metrics.duplicates : metrics.idempotencyConflicts).inc({ source: 'callback' });
+          return repeat(labels, raw, parsed, JSON.parse(known.result) as SendResult, same);
+        }
       }
-
       const origin: CallbackBody['origin'] = { sourceId, msgId: parsed.msgId };
       if (parsed.sentAt) origin.sentAt = parsed.sentAt;
       const body: CallbackBody = { ...parsed.body, origin };
       try {
-        const conversationId = await o.participants.ensure(appId, parsed);
+        conversationId ??= await o.participants.ensure(appId, parsed);
         const outcome = await o.ingest.send({
           appId,
           conversationId,

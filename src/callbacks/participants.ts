@@ -67,6 +67,17 @@ export function createParticipants({
   }
 
   return {
+    /** The message's conversation when its parties are all known to exist already; no query. */
+    known(appId: string, msg: InboundMessage): string | undefined {
+      if (msg.groupId) {
+        const parties = msg.to ? [msg.from, msg.to] : [msg.from];
+        return parties.every((m) => knownMembers.has(`${appId}\n${msg.groupId}\n${m}`))
+          ? msg.groupId
+          : undefined;
+      }
+      return knownDirect.get(`${appId}\n${[msg.from, msg.to!].sort().join('\n')}`);
+    },
+
     /** Makes sure the message's parties exist; returns the conversation it lands in. */
     async ensure(appId: string, msg: InboundMessage): Promise<string> {
       const parties = msg.to ? [msg.from, msg.to] : [msg.from];
