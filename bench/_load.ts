@@ -1,5 +1,6 @@
 // The load generator of `bench/ingest.ts`, in its own process so that it never shares an event loop with
-// the server it measures. Reads a LoadPlan as JSON from argv[2], runs autocannon, prints the result as JSON.
+// the server it measures. Reads a LoadPlan from the JSON file named by argv[2], runs autocannon, prints the result as JSON.
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
 export interface LoadPlan {
@@ -26,7 +27,7 @@ function conversationOf(key: string, n: number): number {
   return Math.abs(h) % n;
 }
 
-const plan = JSON.parse(process.argv[2]!) as LoadPlan;
+const plan = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadPlan;
 // Requests are prepared up front, so the generator spends its time on the wire, not on building bodies.
 const prepared = plan.keys.map((key) => {
   const conv = plan.conversations[conversationOf(key, plan.conversations.length)]!;

@@ -4,7 +4,7 @@
 // same run the same load to a bare Fastify JSON echo route: the framework ceiling. Server, ceiling and load
 // generator each run in their own process. Prints msgs/s and p50/p99 latency of both and their ratio.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -96,8 +96,16 @@ function start(args: string[], env: Record<string, string> = {}, nodeArgs: strin
 }
 
 async function runLoad(plan: LoadPlan): Promise<LoadResult> {
-  const load = start(['bench/_load.ts', JSON.stringify(plan)]);
-  return JSON.parse(await load.firstLine) as LoadResult;
+  // Through a file: a plan of many keys is larger than a command line may be.
+  const dir = mkdtempSync(join(tmpdir(), 'oncely-load-'));
+  const file = join(dir, 'plan.json');
+  writeFileSync(file, JSON.stringify(plan));
+  try {
+    const load = start(['bench/_load.ts', file]);
+    return JSON.parse(await load.firstLine) as LoadResult;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function waitHealthy(url: string): Promise<void> {
