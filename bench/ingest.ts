@@ -4,7 +4,7 @@
 // same run the same load to a bare Fastify JSON echo route: the framework ceiling. Server, ceiling and load
 // generator each run in their own process. Prints msgs/s and p50/p99 latency of both and their ratio.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -156,9 +156,32 @@ function counter(metrics: string, name: string): number {
   return total;
 }
 
-function describe(r: LoadResult): string {
+interface Measured extends LoadResult {
+  /** CPU time the server process spent per request (user + system). */
+  cpuUsPerRequest: number;
+}
+
+/** User + system CPU of a process so far, in ms (Linux /proc; NaN elsewhere). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of stat, in clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Runs a load and adds the server's CPU time per request: a figure that other load on the machine barely moves. */
+async function measured(server: Child, run: () => Promise<LoadResult>): Promise<Measured> {
+  const before = cpuMs(server.process.pid);
+  const result = await run();
+  return { ...result, cpuUsPerRequest: ((cpuMs(server.process.pid) - before) * 1000) / result.requests };
+}
+
+function describe(r: Measured): string {
   const rate = r.requests / r.seconds;
-  return `${rate.toFixed(0).padStart(7)} msgs/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   statuses ${JSON.stringify(r.statuses)}`;
+  return `${rate.toFixed(0).padStart(7)} msgs/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   server CPU ${r.cpuUsPerRequest.toFixed(0).padStart(4)} µs/request   statuses ${JSON.stringify(r.statuses)}`;
 }
 
 const rate = (r: LoadResult) => r.requests / r.seconds;
@@ -204,20 +227,19 @@ export default async function ingest(args: string[]): Promise<void> {
     await runLoad({ url, connections: o.connections, keys: warm, ...setup });
 
     // Rounds alternate between the two, so that load from elsewhere on the machine hits both alike.
-    const ceilings: LoadResult[] = [];
-    const oncelys: LoadResult[] = [];
+    const ceilings: Measured[] = [];
+    const oncelys: Measured[] = [];
     let distinct = 0;
     const before = (await call(url, adminToken, 'GET', '/metrics')) as string;
     for (let round = 0; round < o.rounds; round++) {
       const plan = planKeys(`r${round}`, o.messages, o.repeat);
       distinct += plan.distinct;
-      const ceiling = await runLoad({
-        url: echoUrl,
-        connections: o.connections,
-        keys: plan.keys,
-        ...echoSetup,
-      });
-      const oncely = await runLoad({ url, connections: o.connections, keys: plan.keys, ...setup });
+      const ceiling = await measured(echo, () =>
+        runLoad({ url: echoUrl, connections: o.connections, keys: plan.keys, ...echoSetup }),
+      );
+      const oncely = await measured(server, () =>
+        runLoad({ url, connections: o.connections, keys: plan.keys, ...setup }),
+      );
       console.log(`round ${round + 1}  fastify echo ${describe(ceiling)}`);
       console.log(`         oncely       ${describe(oncely)}`);
       ceilings.push(ceiling);
@@ -239,9 +261,9 @@ export default async function ingest(args: string[]): Promise<void> {
       `group commit: ${groups} transactions, ${(grouped / groups).toFixed(1)} sends per transaction on average`,
     );
 
-    const summary = (name: string, rs: LoadResult[]) =>
+    const summary = (name: string, rs: Measured[]) =>
       `${name} median ${median(rs.map(rate)).toFixed(0)} msgs/s, p50 ${median(rs.map((r) => r.p50))} ms, ` +
-      `p99 ${median(rs.map((r) => r.p99))} ms`;
+      `p99 ${median(rs.map((r) => r.p99))} ms, server CPU ${median(rs.map((r) => r.cpuUsPerRequest)).toFixed(0)} µs/request`;
     console.log(summary('fastify echo (ceiling)', ceilings));
     console.log(summary('oncely                ', oncelys));
     const ratio = median(oncelys.map(rate)) / median(ceilings.map(rate));
