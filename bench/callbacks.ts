@@ -37,17 +37,6 @@ function options(args: string[]) {
   };
 }
 
-/** msgIds in send order: a `repeat` share of them are earlier ones sent again. */
-function planIds(prefix: string, n: number, repeat: number): { ids: string[]; distinct: number } {
-  const ids: string[] = [];
-  let distinct = 0;
-  for (let i = 0; i < n; i++) {
-    if (distinct > 0 && Math.random() < repeat) ids.push(`${prefix}-${Math.floor(Math.random() * distinct)}`);
-    else ids.push(`${prefix}-${distinct++}`);
-  }
-  return { ids, distinct };
-}
-
 async function runLoad(plan: CallbackPlan): Promise<CallbackLoadResult> {
   const load = startScript(['bench/_callback-load.ts', JSON.stringify(plan)]);
   return JSON.parse(await load.firstLine) as CallbackLoadResult;
@@ -81,9 +70,9 @@ export default async function callbacks(args: string[]): Promise<void> {
       pairs: Array.from({ length: pairs }, (_, i): [string, string] => [`u${2 * i}`, `u${2 * i + 1}`]),
     };
     // Warm-up also makes the users and direct conversations (first sight), so rounds measure steady state.
-    const warm = planIds('warm', o.warmup, o.repeat).ids;
-    await runLoad({ ...base, url: echoUrl, msgIds: warm });
-    await runLoad({ ...base, url, msgIds: warm });
+    const warm = { prefix: 'warm', count: o.warmup, repeat: o.repeat };
+    await runLoad({ ...base, ...warm, url: echoUrl });
+    await runLoad({ ...base, ...warm, url });
 
     const ceilings: CallbackLoadResult[] = [];
     const oncelys: CallbackLoadResult[] = [];
@@ -93,11 +82,11 @@ export default async function callbacks(args: string[]): Promise<void> {
     const before = await call<string>(url, adminToken, 'GET', '/metrics');
     // Rounds alternate between the two, so that load from elsewhere on the machine hits both alike.
     for (let round = 0; round < o.rounds; round++) {
-      const plan = planIds(`r${round}`, o.callbacks, o.repeat);
-      distinct += plan.distinct;
-      sent += plan.ids.length;
-      const ceiling = await runLoad({ ...base, url: echoUrl, msgIds: plan.ids });
-      const oncely = await runLoad({ ...base, url, msgIds: plan.ids });
+      const plan = { prefix: `r${round}`, count: o.callbacks, repeat: o.repeat };
+      const ceiling = await runLoad({ ...base, ...plan, url: echoUrl });
+      const oncely = await runLoad({ ...base, ...plan, url });
+      distinct += oncely.distinct;
+      sent += oncely.requests;
       console.log(`round ${round + 1}  fastify echo ${describe(ceiling)}`);
       console.log(`         oncely       ${describe(oncely)}`);
       ceilings.push(ceiling);
