@@ -2,7 +2,7 @@
 // `full` durability syncs the WAL after every commit, before the commit's caller goes on, so an acknowledged
 // message survives power loss.
 import { mkdirSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
@@ -49,16 +49,14 @@ function withStatementCache(sqlite: BetterSqlite3.Database, max = 500): SqliteDa
  * callers that arrived meanwhile share. Writes outside a transaction (auto-commit) become durable with the
  * next transaction's flush.
  */
-function walSyncer(walPath: string): () => Promise<void> {
+function walSyncer(walPath: string): { sync(): Promise<void>; close(): Promise<void> } {
   let running: Promise<void> | undefined;
   let next: Promise<void> | undefined;
+  // Opened once: SQLite keeps the WAL file (truncating, never replacing it) while its connection is open.
+  let file: Promise<FileHandle> | undefined;
   async function flush(): Promise<void> {
-    const file = await open(walPath, 'r');
-    try {
-      await file.datasync();
-    } finally {
-      await file.close();
-    }
+    file ??= open(walPath, 'r');
+    await (await file).datasync();
   }
   function start(): Promise<void> {
     const current = flush().finally(() => {
@@ -67,15 +65,21 @@ function walSyncer(walPath: string): () => Promise<void> {
     running = current;
     return current;
   }
-  return () => {
-    if (!running) return start();
-    next ??= running
-      .catch(() => undefined)
-      .then(() => {
-        next = undefined;
-        return start();
-      });
-    return next;
+  return {
+    sync() {
+      if (!running) return start();
+      next ??= running
+        .catch(() => undefined)
+        .then(() => {
+          next = undefined;
+          return start();
+        });
+      return next;
+    },
+    async close() {
+      await Promise.allSettled([running, next]);
+      await (await file)?.close();
+    },
   };
 }
 
@@ -91,7 +95,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // A recalled body is overwritten with zeros in the page, not just unlinked.
   sqlite.pragma('secure_delete = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  const syncWal =
+  const wal =
     options.durability === 'full' && options.filename !== ':memory:'
       ? walSyncer(`${options.filename}-wal`)
       : undefined;
@@ -103,7 +107,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
       const result = await db.transaction().execute(fn);
       // Invariant 2: the caller answers only after this commit is on disk.
-      if (syncWal) await syncWal();
+      if (wal) await wal.sync();
       return result;
     },
     async scrub() {
@@ -113,6 +117,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async ping() {
       await sql`select 1`.execute(db);
     },
-    close: () => db.destroy(),
+    async close() {
+      await db.destroy();
+      await wal?.close();
+    },
   };
 }
