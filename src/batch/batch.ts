@@ -362,13 +362,15 @@ function answer(
   metrics: Metrics,
 ): BatchAnswer {
   const summary = { total: items.length, created: 0, duplicate: 0, failed: 0 };
+  const failures = new Map<string, number>();
+  let repeats = 0;
   const results = items.map((item, index): BatchItemResult => {
     let slot = slots[index]!;
     let repeat = false;
     if (slot.state === 'repeat') {
       repeat = true;
       slot = slots[slot.of]!;
-      if (slot.state !== 'failed') metrics.duplicates.inc({ source: 'batch' });
+      if (slot.state !== 'failed') repeats++;
     }
     const base = { index, idempotencyKey: item.idempotencyKey };
     let result: BatchItemResult;
@@ -391,14 +393,19 @@ function answer(
         processedAt: new Date(now).toISOString(),
         error: slot.error,
       };
-      metrics.batchItemFailures.inc({ code: slot.error.code });
+      failures.set(slot.error.code, (failures.get(slot.error.code) ?? 0) + 1);
     } else {
       throw new Error(`batch item ${index} left unresolved`);
     }
     summary[result.status]++;
-    metrics.batchItems.inc({ mode, status: result.status });
     return result;
   });
+  // Counted once per batch, not per item: label lookups add up at a thousand items.
+  for (const status of ['created', 'duplicate', 'failed'] as const) {
+    if (summary[status] > 0) metrics.batchItems.inc({ mode, status }, summary[status]);
+  }
+  for (const [code, n] of failures) metrics.batchItemFailures.inc({ code }, n);
+  if (repeats > 0) metrics.duplicates.inc({ source: 'batch' }, repeats);
   return { mode, results, summary };
 }
 

@@ -1,0 +1,200 @@
+// `npm run bench -- batch [--items 20000] [--sizes 100,1000] [--concurrency 4] [--durability full|normal]
+//  [--profile DIR]` (DIR receives a V8 CPU profile of the oncely process)
+// Items/s of `POST /v1/messages/batch` at each batch size, oncely in its own process, and in the same run the
+// baseline: raw better-sqlite3 inserts of the same rows (an event and its key row per item), one transaction
+// per batch, same WAL and sync setting, in this process — the storage floor without HTTP, JSON or checks.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import BetterSqlite3 from 'better-sqlite3';
+import { adminToken, call, counter, startOncelyProcess } from './_processes.js';
+
+const groups = 32;
+
+function options(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      items: { type: 'string', default: '20000' },
+      sizes: { type: 'string', default: '100,1000' },
+      concurrency: { type: 'string', default: '4' },
+      durability: { type: 'string', default: 'full' },
+      profile: { type: 'string' },
+    },
+  });
+  if (values.durability !== 'full' && values.durability !== 'normal')
+    throw new Error('--durability is full or normal');
+  return {
+    items: Number(values.items),
+    sizes: values.sizes.split(',').map(Number),
+    concurrency: Number(values.concurrency),
+    durability: values.durability,
+    profile: values.profile,
+  };
+}
+
+interface Run {
+  itemsPerSecond: number;
+  p50: number;
+  p99: number;
+}
+
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+
+/** Sends `bodies` with `concurrency` requests in flight. */
+async function sendAll(
+  url: string,
+  apiKey: string,
+  bodies: string[],
+  concurrency: number,
+  itemsEach: number,
+): Promise<Run> {
+  let next = 0;
+  const latencies: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const t = performance.now();
+        const res = await fetch(`${url}/v1/messages/batch`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body,
+        });
+        const answer = (await res.json()) as { summary?: { created: number } };
+        if (res.status !== 200 || answer.summary?.created !== itemsEach) {
+          throw new Error(`batch failed: ${res.status} ${JSON.stringify(answer).slice(0, 300)}`);
+        }
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    itemsPerSecond: (bodies.length * itemsEach) / seconds,
+    p50: Math.round(percentile(latencies, 0.5)),
+    p99: Math.round(percentile(latencies, 0.99)),
+  };
+}
+
+/** The same rows written straight through better-sqlite3: one transaction per batch. */
+function baseline(durability: string, batches: number, size: number): Run {
+  const dir = mkdtempSync(join(tmpdir(), 'oncely-bench-raw-'));
+  const db = new BetterSqlite3(join(dir, 'raw.db'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.exec(`
+      create table events (id text primary key, app_id text not null, conversation_id text not null, seq integer not null,
+        pos integer not null, type text not null, sender_id text, body text, client_msg_id text, subject_id text,
+        created_at integer not null, recalled_at integer);
+      create unique index events_conversation_seq on events (app_id, conversation_id, seq);
+      create unique index events_pos on events (pos);
+      create index events_conversation_pos on events (app_id, conversation_id, pos);
+      create table idempotency_keys (app_id text not null, scope text not null, key text not null, fingerprint text not null,
+        result text not null, created_at integer not null, expires_at integer not null, primary key (app_id, scope, key));
+      create index idempotency_keys_expiry on idempotency_keys (expires_at);`);
+    const insertKey = db.prepare('insert into idempotency_keys values (?, ?, ?, ?, ?, ?, ?)');
+    const insertEvent = db.prepare('insert into events values (?, ?, ?, ?, ?, ?, ?, ?, null, null, ?, null)');
+    const seqs = new Array<number>(groups).fill(0);
+    let pos = 0;
+    const latencies: number[] = [];
+    const started = performance.now();
+    for (let b = 0; b < batches; b++) {
+      const t = performance.now();
+      db.transaction(() => {
+        for (let i = 0; i < size; i++) {
+          const g = i % groups;
+          const now = Date.now();
+          const id = `${b}-${i}`;
+          insertKey.run('app', 'app', `k-${id}`, 'fp', `{"id":"${id}"}`, now, now + 604800000);
+          insertEvent.run(
+            `e-${id}`,
+            'app',
+            `g${g}`,
+            ++seqs[g]!,
+            ++pos,
+            'message.created',
+            'u0',
+            `{"type":"text","text":"item ${id}"}`,
+            now,
+          );
+        }
+      })();
+      latencies.push(performance.now() - t);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      itemsPerSecond: (batches * size) / seconds,
+      p50: Math.round(percentile(latencies, 0.5)),
+      p99: Math.round(percentile(latencies, 0.99)),
+    };
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const show = (r: Run) =>
+  `${r.itemsPerSecond.toFixed(0).padStart(7)} items/s   batch p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms`;
+
+export default async function batch(args: string[]): Promise<void> {
+  const o = options(args);
+  console.log(
+    `batch: ${o.items} new items per batch size, ${o.concurrency} batches in flight, durability ${o.durability}`,
+  );
+  const server = await startOncelyProcess({ ONCELY_DURABILITY: o.durability }, o.profile);
+  try {
+    const { url } = server;
+    const app = await call<{ apiKey: string }>(url, adminToken, 'POST', '/v1/apps', { name: 'bench' });
+    const convs: Array<{ id: string; from: string }> = [];
+    for (let g = 0; g < groups; g++) {
+      const [a, b] = [`u${2 * g}`, `u${2 * g + 1}`];
+      await call(url, app.apiKey, 'PUT', `/v1/users/${a}`, {});
+      await call(url, app.apiKey, 'PUT', `/v1/users/${b}`, {});
+      const conv = await call<{ id: string }>(url, app.apiKey, 'POST', '/v1/conversations', {
+        kind: 'group',
+        members: [a, b],
+      });
+      convs.push({ id: conv.id, from: a });
+    }
+    const bodies = (prefix: string, size: number, count: number) =>
+      Array.from({ length: count }, (_, b) =>
+        JSON.stringify({
+          items: Array.from({ length: size }, (_, i) => {
+            const conv = convs[i % groups]!;
+            return {
+              idempotencyKey: `${prefix}-${b}-${i}`,
+              from: conv.from,
+              conversationId: conv.id,
+              body: { type: 'text', text: `item ${prefix}-${b}-${i}` },
+            };
+          }),
+        }),
+      );
+    // Warm-up: both code paths and the JIT.
+    await sendAll(url, app.apiKey, bodies('warm', 100, 20), o.concurrency, 100);
+
+    for (const size of o.sizes) {
+      const batches = Math.max(1, Math.round(o.items / size));
+      const before = await call<string>(url, adminToken, 'GET', '/metrics');
+      const oncely = await sendAll(url, app.apiKey, bodies(`s${size}`, size, batches), o.concurrency, size);
+      const after = await call<string>(url, adminToken, 'GET', '/metrics');
+      const created =
+        counter(after, 'oncely_batch_items_total', { status: 'created' }) -
+        counter(before, 'oncely_batch_items_total', { status: 'created' });
+      const raw = baseline(o.durability, batches, size);
+      console.log(`size ${String(size).padStart(5)}  oncely        ${show(oncely)}   (${created} created)`);
+      console.log(`             raw sqlite    ${show(raw)}`);
+      console.log(
+        `             ratio: oncely reaches ${((oncely.itemsPerSecond / raw.itemsPerSecond) * 100).toFixed(0)} % of raw inserts; ` +
+          `goal ≥ 20,000 items/s: ${oncely.itemsPerSecond >= 20000 ? 'met' : 'not met'}`,
+      );
+    }
+  } finally {
+    await server.stop();
+  }
+}
