@@ -36,7 +36,6 @@ export async function buildHttpServer(s: Services, extraRoutes: RouteModule[] = 
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     return503OnClosing: true,
     forceCloseConnections: true,
     // Long enough for every id the schemas allow (idempotency keys: 255), so a too-long id gets the schema's 400.
