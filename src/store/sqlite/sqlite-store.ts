@@ -56,7 +56,13 @@ function walSyncer(walPath: string): { sync(): Promise<void>; close(): Promise<v
   let file: Promise<FileHandle> | undefined;
   async function flush(): Promise<void> {
     file ??= open(walPath, 'r');
-    await (await file).datasync();
+    try {
+      await (await file).datasync();
+    } catch (err) {
+      // No WAL yet (a fresh database before its first write): nothing was committed to it to flush.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      file = undefined;
+    }
   }
   function start(): Promise<void> {
     const current = flush().finally(() => {
