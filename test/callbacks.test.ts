@@ -188,6 +188,18 @@ describe('callback dedup', () => {
     expect(await metric('oncely_callbacks_conflict_total', { source: 'dedup' })).toBe(1);
   });
 
+  it('a sender removed from a group since its last callback is added again on its next one', async () => {
+    const send = (msgId: string) => {
+      const body = generic(msgId, `in group ${msgId}`, { conversationId: 'cb-group' });
+      return callback('dedup', body, signed(body, secret));
+    };
+    expect((await send('grp-1')).body).toMatchObject({ status: 'ok', conversationId: 'cb-group' });
+    expect((await app.api.delete('/v1/conversations/cb-group/members/user_123')).status).toBe(200);
+    expect((await send('grp-2')).body).toMatchObject({ status: 'ok', conversationId: 'cb-group' });
+    const conv = await app.api.get('/v1/conversations/cb-group');
+    expect(conv.body.members).toContain('user_123');
+  });
+
   it('the record of a callback msgId is readable under scope source:{sourceId}', async () => {
     const body = generic('history-1');
     const res = await callback('dedup', body, signed(body, secret));

@@ -132,16 +132,27 @@ export function createCallbacks(o: CallbacksOptions) {
       const origin: CallbackBody['origin'] = { sourceId, msgId: parsed.msgId };
       if (parsed.sentAt) origin.sentAt = parsed.sentAt;
       const body: CallbackBody = { ...parsed.body, origin };
-      try {
-        conversationId ??= await o.participants.ensure(appId, parsed);
-        const outcome = await o.ingest.send({
+      const send = (conv: string) =>
+        o.ingest.send({
           appId,
-          conversationId,
+          conversationId: conv,
           senderId: parsed.from,
           body,
           idempotency: { ...ref, fingerprint },
           source: 'callback',
         });
+      try {
+        conversationId ??= await o.participants.ensure(appId, parsed);
+        let outcome;
+        try {
+          outcome = await send(conversationId);
+        } catch (err) {
+          // A party remembered as a member may have been removed since: forget, make sure again, once.
+          if (!(err instanceof OncelyError) || err.code !== 'not_member') throw err;
+          o.participants.forget(appId, parsed);
+          conversationId = await o.participants.ensure(appId, parsed);
+          outcome = await send(conversationId);
+        }
         // Invariant 1: a concurrent twin that lost the claim lands here with the winner's answer.
         if (outcome.status !== 'created')
           return repeat(labels, raw, parsed, outcome.result, outcome.status === 'duplicate');

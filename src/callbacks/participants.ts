@@ -78,6 +78,15 @@ export function createParticipants({
       return knownDirect.get(`${appId}\n${[msg.from, msg.to!].sort().join('\n')}`);
     },
 
+    /** Drops what is remembered about the message's parties, so that the next `ensure` checks again. */
+    forget(appId: string, msg: InboundMessage): void {
+      if (msg.groupId) {
+        for (const m of [msg.from, msg.to]) if (m) knownMembers.delete(`${appId}\n${msg.groupId}\n${m}`);
+      } else {
+        knownDirect.delete(`${appId}\n${[msg.from, msg.to!].sort().join('\n')}`);
+      }
+    },
+
     /** Makes sure the message's parties exist; returns the conversation it lands in. */
     async ensure(appId: string, msg: InboundMessage): Promise<string> {
       const parties = msg.to ? [msg.from, msg.to] : [msg.from];
