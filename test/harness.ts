@@ -24,7 +24,10 @@ export interface TestServer {
 }
 
 /** The real server in this process (fast; use for everything but crash tests). */
-export async function startServer(env: Record<string, string> = {}, opts: { clock?: Clock; dir?: string } = {}): Promise<TestServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  opts: { clock?: Clock; dir?: string } = {},
+): Promise<TestServer> {
   const dir = opts.dir ?? tempDir();
   const config = loadConfig({
     ONCELY_HOST: '127.0.0.1',
@@ -116,7 +119,11 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls until `check` is true; never a fixed sleep. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 20): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  everyMs = 20,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
@@ -157,10 +164,14 @@ export function client(baseUrl: string, token?: string) {
   }
   return {
     call,
-    get: <T = any>(path: string, headers?: Record<string, string>) => call<T>('GET', path, undefined, headers),
-    post: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => call<T>('POST', path, body, headers),
-    put: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => call<T>('PUT', path, body, headers),
-    delete: <T = any>(path: string, headers?: Record<string, string>) => call<T>('DELETE', path, undefined, headers),
+    get: <T = any>(path: string, headers?: Record<string, string>) =>
+      call<T>('GET', path, undefined, headers),
+    post: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) =>
+      call<T>('POST', path, body, headers),
+    put: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) =>
+      call<T>('PUT', path, body, headers),
+    delete: <T = any>(path: string, headers?: Record<string, string>) =>
+      call<T>('DELETE', path, undefined, headers),
   };
 }
 

@@ -15,7 +15,11 @@ describe('idempotent send', () => {
     const conv = await app.group(['alice', 'bob']);
     const answers = await Promise.all(
       Array.from({ length: 50 }, () =>
-        app.api.post(`/v1/conversations/${conv}/messages`, { from: 'alice', body: text('once') }, { 'idempotency-key': 'k-50' }),
+        app.api.post(
+          `/v1/conversations/${conv}/messages`,
+          { from: 'alice', body: text('once') },
+          { 'idempotency-key': 'k-50' },
+        ),
       ),
     );
     const created = answers.filter((a) => a.status === 201);
@@ -31,9 +35,17 @@ describe('idempotent send', () => {
 
   it('the same key with another body is refused with 422 idempotency_key_reused', async () => {
     const conv = await app.group(['alice', 'bob']);
-    const first = await app.api.post(`/v1/conversations/${conv}/messages`, { from: 'alice', body: text('a') }, { 'idempotency-key': 'k-r' });
+    const first = await app.api.post(
+      `/v1/conversations/${conv}/messages`,
+      { from: 'alice', body: text('a') },
+      { 'idempotency-key': 'k-r' },
+    );
     expect(first.status).toBe(201);
-    const other = await app.api.post(`/v1/conversations/${conv}/messages`, { from: 'alice', body: text('b') }, { 'idempotency-key': 'k-r' });
+    const other = await app.api.post(
+      `/v1/conversations/${conv}/messages`,
+      { from: 'alice', body: text('b') },
+      { 'idempotency-key': 'k-r' },
+    );
     expect(other.status).toBe(422);
     expect(other.body.error.code).toBe('idempotency_key_reused');
     const history = await app.api.get(`/v1/conversations/${conv}/messages`);
@@ -46,7 +58,10 @@ describe('idempotent send', () => {
     await Promise.all(
       senders.map(async (from) => {
         for (let i = 0; i < 50; i++) {
-          const res = await app.api.post(`/v1/conversations/${conv}/messages`, { from, body: text(`${from}-${i}`) });
+          const res = await app.api.post(`/v1/conversations/${conv}/messages`, {
+            from,
+            body: text(`${from}-${i}`),
+          });
           expect(res.status).toBe(201);
         }
       }),

@@ -32,7 +32,10 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
           .insertInto('apps')
           .values({ id, name, token_secret: randomSecret(32), created_at: now })
           .execute();
-        await tx.insertInto('api_keys').values({ key_hash: sha256(apiKey), app_id: id, created_at: now }).execute();
+        await tx
+          .insertInto('api_keys')
+          .values({ key_hash: sha256(apiKey), app_id: id, created_at: now })
+          .execute();
       });
       return { id, name, apiKey, createdAt: new Date(now).toISOString() };
     },
@@ -48,7 +51,11 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
     },
 
     async tokenSecret(appId: string): Promise<string | undefined> {
-      const row = await db.selectFrom('apps').select('token_secret').where('id', '=', appId).executeTakeFirst();
+      const row = await db
+        .selectFrom('apps')
+        .select('token_secret')
+        .where('id', '=', appId)
+        .executeTakeFirst();
       return row?.token_secret;
     },
 
@@ -78,10 +85,20 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
           const name = displayName === undefined ? existing.display_name : displayName;
           return {
             created: false,
-            user: userView({ ...existing, display_name: name, updated_at: displayName === undefined ? existing.updated_at : now }),
+            user: userView({
+              ...existing,
+              display_name: name,
+              updated_at: displayName === undefined ? existing.updated_at : now,
+            }),
           };
         }
-        const row = { app_id: appId, id: userId, display_name: displayName ?? null, created_at: now, updated_at: now };
+        const row = {
+          app_id: appId,
+          id: userId,
+          display_name: displayName ?? null,
+          created_at: now,
+          updated_at: now,
+        };
         await tx.insertInto('users').values(row).execute();
         return { created: true, user: userView(row) };
       });
@@ -100,7 +117,12 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
   };
 }
 
-function userView(row: { id: string; display_name: string | null; created_at: number; updated_at: number }): UserView {
+function userView(row: {
+  id: string;
+  display_name: string | null;
+  created_at: number;
+  updated_at: number;
+}): UserView {
   return {
     id: row.id,
     displayName: row.display_name,

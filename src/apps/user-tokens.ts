@@ -25,7 +25,11 @@ export function createUserTokens({ apps, clock }: { apps: Apps; clock: Clock }) 
   }
 
   return {
-    async issue(appId: string, userId: string, ttlSeconds: number): Promise<{ token: string; expiresAt: string }> {
+    async issue(
+      appId: string,
+      userId: string,
+      ttlSeconds: number,
+    ): Promise<{ token: string; expiresAt: string }> {
       const key = await secretFor(appId);
       if (!key) throw new Error(`app ${appId} has no token secret`);
       const nowSec = Math.floor(clock.now() / 1000);
@@ -58,8 +62,10 @@ export function createUserTokens({ apps, clock }: { apps: Apps; clock: Clock }) 
         }
         return { appId, userId: payload.sub };
       } catch (err) {
-        if (err instanceof joseErrors.JWTExpired) throw unauthorized('token_expired', 'the token has expired');
-        if (err instanceof joseErrors.JOSEError) throw unauthorized('invalid_token', 'the token signature is invalid');
+        if (err instanceof joseErrors.JWTExpired)
+          throw unauthorized('token_expired', 'the token has expired');
+        if (err instanceof joseErrors.JOSEError)
+          throw unauthorized('invalid_token', 'the token signature is invalid');
         throw err;
       }
     },

@@ -72,7 +72,8 @@ export function createConversations({ store, bus, clock }: { store: Store; bus: 
       throw badRequest('invalid_members', 'a group needs at least one member');
     }
     for (const admin of admins) {
-      if (!members.includes(admin)) throw badRequest('invalid_members', `admin ${admin} is not among the members`);
+      if (!members.includes(admin))
+        throw badRequest('invalid_members', `admin ${admin} is not among the members`);
     }
     const run = async (tx: Tx) => {
       if (input.kind === 'direct') {
@@ -97,7 +98,8 @@ export function createConversations({ store, bus, clock }: { store: Store; bus: 
         .executeTakeFirst();
       if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) {
         // Either the id is taken, or a concurrent create of the same direct pair won the unique index.
-        const pair = input.kind === 'direct' ? await findDirect(tx, appId, members[0]!, members[1]!) : undefined;
+        const pair =
+          input.kind === 'direct' ? await findDirect(tx, appId, members[0]!, members[1]!) : undefined;
         if (pair) return { created: false, conversation: await view(tx, pair) };
         throw conflict('conversation_exists', `conversation ${row.id} already exists`);
       }
@@ -154,7 +156,8 @@ export function createConversations({ store, bus, clock }: { store: Store; bus: 
       const events: Array<{ event: WireEvent; pos: number }> = [];
       const conversation = await store.transaction(async (tx) => {
         const conv = await requireConversation(tx, appId, conversationId);
-        if (conv.kind === 'direct') throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
+        if (conv.kind === 'direct')
+          throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
         const wanted = [...new Set(userIds)];
         await requireUsers(tx, appId, wanted);
         const current = new Set(await memberIds(tx, appId, conversationId));
@@ -194,7 +197,8 @@ export function createConversations({ store, bus, clock }: { store: Store; bus: 
       let published: { event: WireEvent; pos: number } | undefined;
       const conversation = await store.transaction(async (tx) => {
         const conv = await requireConversation(tx, appId, conversationId);
-        if (conv.kind === 'direct') throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
+        if (conv.kind === 'direct')
+          throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
         const current = await memberIds(tx, appId, conversationId);
         if (!current.includes(userId)) throw notFound('member_not_found', `${userId} is not a member`);
         const row = await appendEvent(tx, {
@@ -224,7 +228,9 @@ export function createConversations({ store, bus, clock }: { store: Store; bus: 
     async listForUser(appId: string, userId: string) {
       const convs = await store.db
         .selectFrom('members as m')
-        .innerJoin('conversations as c', (j) => j.onRef('c.app_id', '=', 'm.app_id').onRef('c.id', '=', 'm.conversation_id'))
+        .innerJoin('conversations as c', (j) =>
+          j.onRef('c.app_id', '=', 'm.app_id').onRef('c.id', '=', 'm.conversation_id'),
+        )
         .select(['c.id', 'c.kind', 'c.title', 'c.last_seq', 'c.created_at', 'm.read_seq', 'm.delivered_seq'])
         .where('m.app_id', '=', appId)
         .where('m.user_id', '=', userId)
@@ -245,7 +251,10 @@ export function createConversations({ store, bus, clock }: { store: Store; bus: 
       const unread = await store.db
         .selectFrom('events as e')
         .innerJoin('members as m', (j) =>
-          j.onRef('m.app_id', '=', 'e.app_id').onRef('m.conversation_id', '=', 'e.conversation_id').on('m.user_id', '=', userId),
+          j
+            .onRef('m.app_id', '=', 'e.app_id')
+            .onRef('m.conversation_id', '=', 'e.conversation_id')
+            .on('m.user_id', '=', userId),
         )
         .select(['e.conversation_id', (eb) => eb.fn.countAll<number>().as('n')])
         .where('e.app_id', '=', appId)

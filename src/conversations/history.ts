@@ -24,7 +24,11 @@ export function createHistory({ store }: { store: Store }) {
      * so a client pages back from the newest; otherwise it runs forward from `after` (default 0).
      * Items are always in ascending seq; `hasMore` says whether the same direction has more.
      */
-    async page(actor: Actor, conversationId: string, q: HistoryQuery): Promise<{ items: WireEvent[]; hasMore: boolean }> {
+    async page(
+      actor: Actor,
+      conversationId: string,
+      q: HistoryQuery,
+    ): Promise<{ items: WireEvent[]; hasMore: boolean }> {
       await authorize(actor, conversationId);
       let query = store.db
         .selectFrom('events')

@@ -36,7 +36,11 @@ export async function requireMember(
 }
 
 /** Current member ids of a conversation, in join order. */
-export async function memberIds(db: Store['db'] | Tx, appId: string, conversationId: string): Promise<string[]> {
+export async function memberIds(
+  db: Store['db'] | Tx,
+  appId: string,
+  conversationId: string,
+): Promise<string[]> {
   const rows = await db
     .selectFrom('members')
     .select('user_id')

@@ -35,10 +35,14 @@ export function createRecall(deps: { store: Store; bus: Bus; clock: Clock; recal
         if (actor.kind === 'user') {
           const member = await requireMember(tx, actor.appId, message.conversation_id, actor.userId);
           if (member.role !== 'admin') {
-            if (message.sender_id !== actor.userId) throw forbidden('not_sender', 'only the sender or an admin may recall');
+            if (message.sender_id !== actor.userId)
+              throw forbidden('not_sender', 'only the sender or an admin may recall');
             const windowMs = deps.recallWindowSeconds * 1000;
             if (windowMs > 0 && now - Number(message.created_at) > windowMs) {
-              throw conflict('recall_window_expired', `messages can be recalled within ${deps.recallWindowSeconds} s`);
+              throw conflict(
+                'recall_window_expired',
+                `messages can be recalled within ${deps.recallWindowSeconds} s`,
+              );
             }
           }
         }

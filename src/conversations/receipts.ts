@@ -49,18 +49,28 @@ export function createReceipts({ store, bus }: { store: Store; bus: Bus }) {
         const lastSeq = Number(conv.last_seq);
         for (const [name, value] of Object.entries(marks)) {
           if (value !== undefined && value > lastSeq) {
-            throw badRequest('seq_out_of_range', `${name} ${value} is past the conversation's last seq ${lastSeq}`);
+            throw badRequest(
+              'seq_out_of_range',
+              `${name} ${value} is past the conversation's last seq ${lastSeq}`,
+            );
           }
         }
         // Reading a message implies it was delivered.
         const delivered = Math.max(marks.deliveredSeq ?? 0, marks.readSeq ?? 0);
         const member = (q: ReturnType<typeof tx.updateTable<'members'>>) =>
-          q.where('app_id', '=', appId).where('conversation_id', '=', conversationId).where('user_id', '=', userId);
+          q
+            .where('app_id', '=', appId)
+            .where('conversation_id', '=', conversationId)
+            .where('user_id', '=', userId);
         if (delivered > 0) {
-          await member(tx.updateTable('members').set({ delivered_seq: delivered })).where('delivered_seq', '<', delivered).execute();
+          await member(tx.updateTable('members').set({ delivered_seq: delivered }))
+            .where('delivered_seq', '<', delivered)
+            .execute();
         }
         if (marks.readSeq !== undefined) {
-          await member(tx.updateTable('members').set({ read_seq: marks.readSeq })).where('read_seq', '<', marks.readSeq).execute();
+          await member(tx.updateTable('members').set({ read_seq: marks.readSeq }))
+            .where('read_seq', '<', marks.readSeq)
+            .execute();
         }
         const after = await requireMember(tx, appId, conversationId, userId);
         return { before, after };
@@ -71,7 +81,10 @@ export function createReceipts({ store, bus }: { store: Store; bus: Bus }) {
         deliveredSeq: Number(after.delivered_seq),
         readSeq: Number(after.read_seq),
       };
-      if (Number(before.delivered_seq) !== receipt.deliveredSeq || Number(before.read_seq) !== receipt.readSeq) {
+      if (
+        Number(before.delivered_seq) !== receipt.deliveredSeq ||
+        Number(before.read_seq) !== receipt.readSeq
+      ) {
         await bus.publish({ kind: 'receipt', appId, ...receipt });
       }
       return receipt;

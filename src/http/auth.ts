@@ -17,7 +17,15 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return match[1];
 }
 
-export function createAuth({ apps, userTokens, adminToken }: { apps: Apps; userTokens: UserTokens; adminToken: string }) {
+export function createAuth({
+  apps,
+  userTokens,
+  adminToken,
+}: {
+  apps: Apps;
+  userTokens: UserTokens;
+  adminToken: string;
+}) {
   const adminDigest = digest(adminToken);
   // API key hash → app id; keys are never revoked in this version, so the cache cannot go stale.
   const keyCache = new Map<string, string>();
@@ -66,7 +74,8 @@ export function createAuth({ apps, userTokens, adminToken }: { apps: Apps; userT
     },
     async actor(request: FastifyRequest): Promise<Actor> {
       const p = await principal(request);
-      if (p.kind === 'admin') throw forbidden('app_or_user_required', 'this endpoint needs an app API key or a user token');
+      if (p.kind === 'admin')
+        throw forbidden('app_or_user_required', 'this endpoint needs an app API key or a user token');
       return p;
     },
   };

@@ -10,7 +10,10 @@ export const ErrorBody = Type.Object({
 });
 
 export const MessageBody = Type.Union([
-  Type.Object({ type: Type.Literal('text'), text: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+  Type.Object(
+    { type: Type.Literal('text'), text: Type.String({ minLength: 1 }) },
+    { additionalProperties: false },
+  ),
   Type.Object({ type: Type.Literal('custom'), data: Type.Unknown() }, { additionalProperties: false }),
 ]);
 

@@ -100,7 +100,11 @@ const migrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('idempotency_keys_pk', ['app_id', 'scope', 'key'])
         .execute();
       // The retention sweeper walks this index in small batches.
-      await db.schema.createIndex('idempotency_keys_expiry').on('idempotency_keys').column('expires_at').execute();
+      await db.schema
+        .createIndex('idempotency_keys_expiry')
+        .on('idempotency_keys')
+        .column('expires_at')
+        .execute();
       await db.schema
         .createTable('counters')
         .addColumn('name', 'text', (c) => c.primaryKey())

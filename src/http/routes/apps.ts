@@ -19,9 +19,17 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
       schema: {
         summary: 'Create an app; its API key is shown once',
         security: bearer,
-        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+        body: Type.Object(
+          { name: Type.String({ minLength: 1, maxLength: 200 }) },
+          { additionalProperties: false },
+        ),
         response: {
-          201: Type.Object({ id: Type.String(), name: Type.String(), apiKey: Type.String(), createdAt: Type.String() }),
+          201: Type.Object({
+            id: Type.String(),
+            name: Type.String(),
+            apiKey: Type.String(),
+            createdAt: Type.String(),
+          }),
           ...errors(400, 401, 403),
         },
       },
@@ -49,7 +57,11 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
     },
     async (request, reply) => {
       const { appId } = await s.auth.app(request);
-      const { user, created } = await s.apps.upsertUser(appId, request.params.userId, request.body.displayName);
+      const { user, created } = await s.apps.upsertUser(
+        appId,
+        request.params.userId,
+        request.body.displayName,
+      );
       return reply.status(created ? 201 : 200).send(user);
     },
   );
@@ -77,8 +89,14 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
         summary: 'Issue a short-lived user token',
         security: bearer,
         params: Type.Object({ userId: Id }),
-        body: Type.Object({ ttlSeconds: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false }),
-        response: { 201: Type.Object({ token: Type.String(), expiresAt: Type.String() }), ...errors(400, 401, 403, 404) },
+        body: Type.Object(
+          { ttlSeconds: Type.Optional(Type.Integer({ minimum: 1 })) },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({ token: Type.String(), expiresAt: Type.String() }),
+          ...errors(400, 401, 403, 404),
+        },
       },
     },
     async (request, reply) => {

@@ -44,7 +44,8 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
     },
     async (request) => {
       const actor = await s.auth.actor(request);
-      if (actor.kind === 'user') await requireMember(s.store.db, actor.appId, request.params.id, actor.userId);
+      if (actor.kind === 'user')
+        await requireMember(s.store.db, actor.appId, request.params.id, actor.userId);
       return s.conversations.get(actor.appId, request.params.id);
     },
   );
@@ -56,7 +57,10 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
         summary: 'Add members (each a sequenced member.added event)',
         security: bearer,
         params: Type.Object({ id: Id }),
-        body: Type.Object({ userIds: Type.Array(Id, { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false }),
+        body: Type.Object(
+          { userIds: Type.Array(Id, { minItems: 1, maxItems: 1000 }) },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({ conversation: Conversation, events: Type.Array(Event) }),
           ...errors(400, 401, 403, 404, 409),

@@ -15,7 +15,10 @@ export function registerIdempotencyRoutes(app: TypedApp, s: Services): void {
         summary: 'The stored record of an idempotency key (404 once expired)',
         security: bearer,
         params: Type.Object({ key: Type.String({ minLength: 1, maxLength: 255 }) }),
-        querystring: Type.Object({ scope: Type.Optional(Type.String({ maxLength: 300 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { scope: Type.Optional(Type.String({ maxLength: 300 })) },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
             key: Type.String(),

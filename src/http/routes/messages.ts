@@ -33,12 +33,16 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
         if (!from) throw badRequest('missing_from', 'an app sends on behalf of a user: set "from"');
         senderId = from;
       } else {
-        if (from !== undefined && from !== actor.userId) throw forbidden('from_mismatch', 'a user sends as itself');
+        if (from !== undefined && from !== actor.userId)
+          throw forbidden('from_mismatch', 'a user sends as itself');
         senderId = actor.userId;
       }
       const headerKey = request.headers['idempotency-key'];
       if (headerKey !== undefined && (headerKey.length === 0 || headerKey.length > maxKeyLength)) {
-        throw badRequest('invalid_idempotency_key', `Idempotency-Key must be 1 to ${maxKeyLength} characters`);
+        throw badRequest(
+          'invalid_idempotency_key',
+          `Idempotency-Key must be 1 to ${maxKeyLength} characters`,
+        );
       }
       // An app's keys are unique among the app's; a user's keys and clientMsgIds among that user's.
       const scope = headerKey !== undefined && actor.kind === 'app' ? appScope : userScope(senderId);
@@ -53,11 +57,19 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
         idempotency:
           key === undefined
             ? undefined
-            : { appId: actor.appId, scope, key, fingerprint: fingerprint({ conversationId, senderId, body, clientMsgId }) },
+            : {
+                appId: actor.appId,
+                scope,
+                key,
+                fingerprint: fingerprint({ conversationId, senderId, body, clientMsgId }),
+              },
         source: 'rest',
       });
       if (outcome.status === 'reused') {
-        throw unprocessable('idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+        throw unprocessable(
+          'idempotency_key_reused',
+          'this Idempotency-Key was used with a different request',
+        );
       }
       if (outcome.status === 'duplicate') {
         return reply.status(200).header('idempotent-replayed', 'true').send(outcome.result);
@@ -81,7 +93,10 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(Event), hasMore: Type.Boolean() }), ...errors(400, 401, 403, 404) },
+        response: {
+          200: Type.Object({ items: Type.Array(Event), hasMore: Type.Boolean() }),
+          ...errors(400, 401, 403, 404),
+        },
       },
     },
     async (request) => {

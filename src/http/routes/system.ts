@@ -19,7 +19,13 @@ export function registerSystemRoutes(app: TypedApp, s: Services): void {
 
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics (admin token)', security: [{ bearer: [] }], response: errors(401, 403) } },
+    {
+      schema: {
+        summary: 'Prometheus metrics (admin token)',
+        security: [{ bearer: [] }],
+        response: errors(401, 403),
+      },
+    },
     async (request, reply) => {
       await s.auth.admin(request);
       reply.header('content-type', s.metrics.registry.contentType);
@@ -27,5 +33,7 @@ export function registerSystemRoutes(app: TypedApp, s: Services): void {
     },
   );
 
-  app.get('/openapi.json', { schema: { hide: true, response: { 200: Type.Unknown() } } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true, response: { 200: Type.Unknown() } } }, async () =>
+    app.swagger(),
+  );
 }
