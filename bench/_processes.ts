@@ -1,7 +1,7 @@
 // Process helpers shared by benchmarks: every server and load generator runs in its own Node process, so
 // none shares an event loop with what it measures.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -59,6 +59,7 @@ async function waitHealthy(url: string): Promise<void> {
 
 export interface OncelyProcess {
   url: string;
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -90,6 +91,7 @@ export async function startOncelyProcess(
   await waitHealthy(url);
   return {
     url,
+    pid: server.process.pid,
     async stop() {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -124,6 +126,17 @@ export function counter(metrics: string, name: string, labels: Record<string, st
     }
   }
   return total;
+}
+
+/** User + system CPU time of a process so far, in ms (Linux /proc; NaN elsewhere). */
+export function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of stat, in clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
