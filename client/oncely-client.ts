@@ -1,6 +1,6 @@
 // The oncely client: one object per signed-in device. It keeps a WebSocket open (falling back to HTTP
-// long-poll when the socket cannot connect), resumes from its cursor after every disconnect, fills seq gaps
-// from history, and hands the application each event once, in seq order per conversation.
+// long-poll when HTTP works but the socket does not), resumes from its cursor after every disconnect, fills
+// seq gaps from history, and hands the application each event once, in seq order per conversation.
 // No Node-only imports: bundlers build it for the browser; Node 20 passes a WebSocket constructor (`ws`).
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { ConversationOrder } from './ordering.js';
@@ -50,12 +50,17 @@ export interface OncelyClientOptions {
   fetch?: typeof fetch;
   /** Where the cursor and seqs are kept (e.g. localStorage); without one the client starts from "now". */
   stateStore?: ClientStateStore;
-  /** `auto` (default): WebSocket, long-poll after `fallbackAfterFailures` failed socket attempts. */
+  /**
+   * `auto` (default): WebSocket; long-poll after `fallbackAfterFailures` socket attempts that failed while
+   * HTTP answered (a server that is down altogether is waited for over the WebSocket).
+   */
   transport?: 'auto' | 'websocket' | 'longpoll';
-  /** Consecutive WebSocket connect failures before `auto` switches to long-poll. Default 2. */
+  /** Consecutive WebSocket connect failures, with HTTP working, before `auto` switches to long-poll. Default 2. */
   fallbackAfterFailures?: number;
-  /** In long-poll mode, how often (ms) to try the WebSocket again. Default 60 000. */
+  /** On the long-poll fallback, the longest wait (ms) between WebSocket retries (backoff schedule). Default 10 000. */
   upgradeRetryMs?: number;
+  /** How long (ms) the HTTP probe after a failed socket attempt may take. Default 5 000. */
+  probeTimeoutMs?: number;
   backoff?: BackoffOptions;
   /** Client pings (ms); a connection silent for two intervals is dropped and reopened. Default 20 000. */
   pingIntervalMs?: number;
@@ -163,10 +168,14 @@ export class OncelyClient {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private lastHeardAt = 0;
+  /** Socket attempts that failed while HTTP answered, since the last socket that became ready. */
   private wsFailures = 0;
   private mode: 'websocket' | 'longpoll';
-  private longPollSince = 0;
   private pollAbort: AbortController | undefined;
+  /** On the long-poll fallback: the next WebSocket retry, the one in flight, and how many failed. */
+  private upgradeTimer: ReturnType<typeof setTimeout> | undefined;
+  private upgradeSocket: WebSocketLike | undefined;
+  private upgradeAttempt = 0;
   private started = false;
   private stopped = false;
   private readonly pending = new Map<string, PendingSend>();
@@ -229,6 +238,7 @@ export class OncelyClient {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
+    this.stopUpgrades();
     this.pollAbort?.abort();
     const socket = this.socket;
     this.socket = undefined;
@@ -350,17 +360,22 @@ export class OncelyClient {
     return this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   }
 
-  private async openSocket(): Promise<void> {
+  /**
+   * Opens a WebSocket. An `upgrade` attempt is made from the long-poll fallback: it runs beside the working
+   * long-poll, changes no state while it tries, and takes over only once the server says `ready`.
+   */
+  private async openSocket(upgrade = false): Promise<void> {
     const WS = this.wsConstructor();
-    if (!WS) return this.fallBack('no WebSocket implementation available');
-    this.setState({ status: 'connecting', transport: 'websocket', nextRetryAt: null });
+    if (!WS) return upgrade ? undefined : this.fallBack('no WebSocket implementation available');
+    if (!upgrade) this.setState({ status: 'connecting', transport: 'websocket', nextRetryAt: null });
     let token: string;
     try {
       token = await this.token();
     } catch (err) {
+      if (upgrade) return this.scheduleUpgrade();
       return this.scheduleRetry({ code: 'token_unavailable', message: String(err) });
     }
-    if (this.stopped) return;
+    if (this.stopped || (upgrade && !this.onFallback())) return;
     // The cursor rides on the URL, so the server resumes at connect with no race against live events.
     const resumeAt = this.savedCursor ? `&cursor=${encodeURIComponent(this.savedCursor)}` : '';
     const url = `${this.opts.url.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/ws?token=${encodeURIComponent(token)}${resumeAt}`;
@@ -368,17 +383,19 @@ export class OncelyClient {
     try {
       socket = new WS(url);
     } catch (err) {
+      if (upgrade) return this.scheduleUpgrade();
       return this.socketFailed({ code: 'connect_failed', message: String(err) }, false);
     }
-    this.socket = socket;
+    if (upgrade) this.upgradeSocket = socket;
+    else this.socket = socket;
     let opened = false;
     let ready = false;
     socket.onopen = () => {
       opened = true;
       this.lastHeardAt = Date.now();
       // Without a cursor, any first frame tells the server to go live from `ready` at once.
-      if (!this.savedCursor) this.frame({ type: 'ping' });
-      this.startPinging(socket);
+      if (!this.savedCursor) socket.send(JSON.stringify({ type: 'ping' } satisfies ClientFrame));
+      if (!upgrade) this.startPinging(socket);
     };
     socket.onmessage = (ev) => {
       this.lastHeardAt = Date.now();
@@ -389,6 +406,7 @@ export class OncelyClient {
         return;
       }
       if (frame.type === 'ready') {
+        if (upgrade && !this.takeOver(socket)) return;
         ready = true;
         this.wsFailures = 0;
         this.onReady(frame.userId, frame.cursor, 'websocket');
@@ -399,41 +417,72 @@ export class OncelyClient {
       /* onclose follows with the code */
     };
     socket.onclose = (ev) => {
+      if (this.upgradeSocket === socket) {
+        // The WebSocket still fails; the long-poll carries on and the next retry is scheduled.
+        this.upgradeSocket = undefined;
+        return this.scheduleUpgrade();
+      }
       if (this.socket !== socket) return;
       this.socket = undefined;
       clearInterval(this.pingTimer);
       const lastError = this.lastError;
       this.lastError = null;
       const error = lastError ?? { code: `closed_${ev.code}`, message: ev.reason || 'the connection closed' };
-      this.socketFailed(error, opened && ready, ev.code);
+      void this.socketFailed(error, opened && ready, ev.code);
     };
   }
 
   /** The last `error` frame, reported as the reason when the server then closes. */
   private lastError: { code: string; message: string } | null = null;
 
-  private socketFailed(error: { code: string; message: string }, wasReady: boolean, code?: number): void {
+  private async socketFailed(
+    error: { code: string; message: string },
+    wasReady: boolean,
+    code?: number,
+  ): Promise<void> {
     if (this.stopped) return;
     if (code === CloseCodes.invalidCursor) this.forgetCursor();
-    else if (!wasReady) this.wsFailures++;
     const refused = code === CloseCodes.unauthorized || code === CloseCodes.tooManyConnections;
-    if (
-      this.opts.transport !== 'websocket' &&
-      !refused &&
-      this.wsFailures >= (this.opts.fallbackAfterFailures ?? 2)
-    ) {
-      return this.fallBack(error.message);
+    if (this.autoTransport() && !wasReady && !refused && code !== CloseCodes.invalidCursor) {
+      // A failed socket says the WebSocket is blocked only if HTTP gets through. When HTTP fails too the
+      // server is down (a restart, an outage): keep retrying the WebSocket, so the client is back on it as
+      // soon as the server is, instead of on long-poll.
+      const httpWorks = await this.httpReachable();
+      if (this.stopped) return;
+      if (httpWorks && ++this.wsFailures >= (this.opts.fallbackAfterFailures ?? 2)) {
+        return this.fallBack(error.message);
+      }
     }
     // A server going away or cutting a slow reader is worth an immediate first retry.
     const quick = wasReady && (code === CloseCodes.goingAway || code === CloseCodes.slowConsumer);
     this.scheduleRetry(error, quick);
   }
 
+  /** Whether the server answers plain HTTP (`GET /healthz`); a 5xx is a proxy whose server is down. */
+  private async httpReachable(): Promise<boolean> {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.opts.probeTimeoutMs ?? 5_000);
+    try {
+      const res = await this.fetchFn(`${this.opts.url.replace(/\/$/, '')}/healthz`, { signal: abort.signal });
+      await res.body?.cancel();
+      return res.status < 500;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private autoTransport(): boolean {
+    return this.opts.transport !== 'websocket' && this.opts.transport !== 'longpoll';
+  }
+
   private fallBack(reason: string): void {
     this.mode = 'longpoll';
-    this.longPollSince = Date.now();
+    this.upgradeAttempt = 0;
     this.setState({ lastError: { code: 'websocket_unavailable', message: reason } });
-    this.scheduleRetry(this.currentState.lastError!, true);
+    // HTTP was just seen working, so the long-poll starts at once.
+    this.open();
   }
 
   private scheduleRetry(error: { code: string; message: string }, immediate = false): void {
@@ -474,7 +523,7 @@ export class OncelyClient {
         } catch {
           /* already closing */
         }
-        this.socketFailed({ code: 'ping_timeout', message: 'the server stopped answering' }, true);
+        void this.socketFailed({ code: 'ping_timeout', message: 'the server stopped answering' }, true);
         return;
       }
       this.frame({ type: 'ping' });
@@ -482,7 +531,9 @@ export class OncelyClient {
   }
 
   private detach(socket: WebSocketLike): void {
-    socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    // Not null: `ws` (Node) throws an 'error' nobody listens to when a socket still connecting is closed.
+    socket.onerror = () => undefined;
   }
 
   private socketOpen(): boolean {
@@ -634,10 +685,12 @@ export class OncelyClient {
   private async runLongPoll(): Promise<void> {
     this.setState({ status: 'connecting', transport: 'longpoll', nextRetryAt: null });
     const timeoutMs = Math.min(this.opts.longPollTimeoutMs ?? 25_000, 30_000);
+    const abort = new AbortController();
+    this.pollAbort = abort;
     let first = true;
-    while (!this.stopped) {
-      const abort = new AbortController();
-      this.pollAbort = abort;
+    // Aborted by close(), or by a WebSocket taking over: it resumes from the saved cursor, so an answer
+    // dropped here is replayed there (and anything already applied is dropped as a repeat).
+    while (!abort.signal.aborted) {
       let answer: { events: WireEvent[]; cursor: string };
       try {
         const q = this.latestCursor ? `cursor=${encodeURIComponent(this.latestCursor)}&` : '';
@@ -645,28 +698,83 @@ export class OncelyClient {
           signal: abort.signal,
         });
       } catch (err) {
-        if (this.stopped) return;
-        const e =
-          err instanceof OncelyClientError ? err : new OncelyClientError('network_error', String(err));
-        if (e.code === 'invalid_cursor') this.forgetCursor();
-        return this.scheduleRetry({ code: e.code, message: e.message });
+        if (abort.signal.aborted || this.stopped) return;
+        return this.longPollFailed(
+          err instanceof OncelyClientError ? err : new OncelyClientError('network_error', String(err)),
+        );
       }
+      if (abort.signal.aborted) return;
       if (first) {
         first = false;
-        this.onReady(this.userIdValue ?? subjectOf(await this.token()) ?? '', answer.cursor, 'longpoll');
+        const userId = this.userIdValue ?? subjectOf(await this.token()) ?? '';
+        if (abort.signal.aborted) return;
+        this.onReady(userId, answer.cursor, 'longpoll');
         for (const p of this.pending.values()) void this.sendOverHttp(p);
+        this.scheduleUpgrade();
       }
       for (const event of answer.events) this.onEvent(event, undefined);
       this.latestCursor = answer.cursor;
       this.saveCursor();
-      if (
-        this.opts.transport !== 'longpoll' &&
-        Date.now() - this.longPollSince > (this.opts.upgradeRetryMs ?? 60_000)
-      ) {
-        // Try the WebSocket again now and then; a failure brings us straight back here.
-        this.mode = 'websocket';
-        this.wsFailures = Math.max(0, (this.opts.fallbackAfterFailures ?? 2) - 1);
-        return this.open();
+    }
+  }
+
+  private longPollFailed(e: OncelyClientError): void {
+    this.pollAbort = undefined;
+    this.stopUpgrades();
+    if (e.code === 'invalid_cursor') this.forgetCursor();
+    // No answer at all (or a proxy's 5xx): the server is down rather than the WebSocket blocked. Wait for
+    // it on the WebSocket; if that still fails while HTTP works, the client is back here after one try.
+    if (this.autoTransport() && (e.status === undefined || e.status >= 500)) this.mode = 'websocket';
+    this.scheduleRetry({ code: e.code, message: e.message });
+  }
+
+  /** Open on long-poll because the WebSocket failed (not because long-poll was asked for). */
+  private onFallback(): boolean {
+    return (
+      !this.stopped &&
+      this.autoTransport() &&
+      this.mode === 'longpoll' &&
+      this.currentState.status === 'open' &&
+      this.currentState.transport === 'longpoll'
+    );
+  }
+
+  /** On the long-poll fallback, the next WebSocket retry: the backoff schedule, capped by `upgradeRetryMs`. */
+  private scheduleUpgrade(): void {
+    clearTimeout(this.upgradeTimer);
+    if (!this.wsConstructor() || !this.onFallback()) return;
+    const maxMs = Math.min(this.opts.upgradeRetryMs ?? 10_000, this.opts.backoff?.maxMs ?? Infinity);
+    const delay = backoffDelay(this.upgradeAttempt++, { ...this.opts.backoff, maxMs });
+    this.upgradeTimer = setTimeout(() => void this.openSocket(true), delay);
+  }
+
+  /** The upgrade socket is ready: it replaces the long-poll, which stops here. False if it came too late. */
+  private takeOver(socket: WebSocketLike): boolean {
+    if (this.upgradeSocket !== socket || !this.onFallback()) {
+      this.detach(socket);
+      socket.close(1000, 'not needed');
+      return false;
+    }
+    this.upgradeSocket = undefined;
+    clearTimeout(this.upgradeTimer);
+    this.pollAbort?.abort();
+    this.pollAbort = undefined;
+    this.mode = 'websocket';
+    this.socket = socket;
+    this.startPinging(socket);
+    return true;
+  }
+
+  private stopUpgrades(): void {
+    clearTimeout(this.upgradeTimer);
+    const socket = this.upgradeSocket;
+    this.upgradeSocket = undefined;
+    if (socket) {
+      this.detach(socket);
+      try {
+        socket.close(1000, 'not needed');
+      } catch {
+        /* already closing */
       }
     }
   }

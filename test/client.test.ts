@@ -1,5 +1,9 @@
-// The client library against the real server: it survives kill -9 and a restart under it, falls back to
-// long-poll when the WebSocket cannot connect, fills seq gaps from history, and carries receipts and recalls.
+// The client library against the real server: it survives kill -9 and a restart under it (waiting for the
+// server on the WebSocket), falls back to long-poll only when HTTP works but the WebSocket does not and
+// returns to the socket once it can, fills seq gaps from history, and carries receipts and recalls.
+import { rmSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -43,6 +47,65 @@ function device(url: string, token: string, extra: Partial<OncelyClientOptions> 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
 });
+
+/** The transports a client was open on, in order, each change once. */
+function transportsOf(client: OncelyClient): string[] {
+  const seen: string[] = [];
+  client.on('state', (s) => {
+    if (s.status === 'open' && s.transport && seen.at(-1) !== s.transport) seen.push(s.transport);
+  });
+  return seen;
+}
+
+/**
+ * A reverse proxy in front of the server that passes plain HTTP always and WebSocket upgrades only while
+ * `blockUpgrades` is false: a proxy that does not speak WebSocket, then one that does.
+ */
+async function upgradeGate(target: string) {
+  const to = new URL(target);
+  const tunnels = new Set<Socket>();
+  const proxy = createServer((req, res) => {
+    const upstream = request(
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  const gate = { blockUpgrades: true, refused: 0, url: '', close: () => Promise.resolve() };
+  proxy.on('upgrade', (req, socket: Socket, head: Buffer) => {
+    if (gate.blockUpgrades) {
+      gate.refused++;
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const upstream = connect(Number(to.port), to.hostname, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2)
+        lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    for (const s of [socket, upstream]) {
+      tunnels.add(s);
+      s.on('close', () => tunnels.delete(s));
+      s.on('error', () => (s === socket ? upstream : socket).destroy());
+    }
+  });
+  await new Promise<void>((res) => proxy.listen(0, '127.0.0.1', res));
+  const address = proxy.address();
+  gate.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  gate.close = () => {
+    for (const s of tunnels) s.destroy();
+    proxy.closeAllConnections();
+    return new Promise<void>((res) => proxy.close(() => res()));
+  };
+  return gate;
+}
 
 describe('client library across a server crash', () => {
   it('survives kill -9 and a restart: every message once, in order, on every device', async () => {
@@ -89,6 +152,51 @@ describe('client library across a server crash', () => {
       await proc.kill('SIGKILL');
     }
   });
+
+  it('waits out a kill -9 on the WebSocket, not long-poll, and is back on it within seconds of the restart: every message once, in order', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    let proc = await spawnServer(dir, port);
+    try {
+      const app = await createApp(proc.url);
+      const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')]);
+      const conv = await app.group(['alice', 'bob']);
+      const sender = device(proc.url, alice.token, { transport: 'websocket' });
+      // The default transport and fallback settings: long-poll after two failed socket attempts.
+      const reader = device(proc.url, bob.token);
+      const transports = transportsOf(reader.client);
+      await Promise.all([sender.client.connect(), reader.client.connect()]);
+      await waitFor(() => [sender, reader].every((d) => d.client.state.status === 'open'));
+
+      const total = 60;
+      const answers: Array<{ id: string; seq: number }> = [];
+      const sending = (async () => {
+        for (let i = 0; i < total; i++) {
+          answers.push(await sender.client.send(conv, text(`k${i}`), { clientMsgId: `k-${i}` }));
+        }
+      })();
+      await waitFor(() => answers.length >= 20);
+      await proc.kill('SIGKILL');
+      // Many more failed attempts than the two after which a blocked WebSocket would mean long-poll.
+      await waitFor(() => reader.client.state.attempt >= 5);
+      proc = await spawnServer(dir, port);
+      await waitFor(
+        () => reader.client.state.status === 'open' && reader.client.state.transport === 'websocket',
+        10_000,
+      );
+      await sending;
+
+      await waitFor(() => reader.messages().length >= total, 20_000);
+      expect(reader.messages().map((e) => e.body)).toEqual(
+        Array.from({ length: total }, (_, i) => text(`k${i}`)),
+      );
+      expect(reader.messages().map((e) => e.id)).toEqual(answers.map((a) => a.id));
+      expect(transports).toEqual(['websocket']);
+    } finally {
+      await proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('client library', () => {
@@ -130,6 +238,50 @@ describe('client library', () => {
     await waitFor(() => catDevice.messages().length === 2 && dogDevice.messages().length === 2);
     expect(catDevice.messages().map((e) => e.body)).toEqual([text('over http'), text('over ws')]);
     expect(dogDevice.messages().map((e) => e.seq)).toEqual([1, 2]);
+  });
+
+  it('on the long-poll fallback retries the WebSocket and switches back once it connects, with no event lost or repeated', async () => {
+    const [jay, kit] = await Promise.all([app.user('jay'), app.user('kit')]);
+    const conv = await app.group(['jay', 'kit']);
+    const gate = await upgradeGate(server.url);
+    try {
+      const behindProxy = device(gate.url, kit.token);
+      const transports = transportsOf(behindProxy.client);
+      const writer = device(server.url, jay.token);
+      await Promise.all([behindProxy.client.connect(), writer.client.connect()]);
+      await waitFor(
+        () => behindProxy.client.state.status === 'open' && writer.client.state.status === 'open',
+      );
+      expect(behindProxy.client.state.transport).toBe('longpoll');
+
+      const total = 60;
+      const answers: Array<{ id: string }> = [];
+      const sending = (async () => {
+        for (let i = 0; i < total; i++) {
+          // Both ways: kit's own sends go over REST while on long-poll, over the socket after.
+          const from = i % 3 === 2 ? behindProxy : writer;
+          answers.push(await from.client.send(conv, text(`u${i}`), { clientMsgId: `u-${i}` }));
+        }
+      })();
+      await waitFor(() => answers.length >= 20);
+      const refusedWhileBlocked = gate.refused;
+      expect(refusedWhileBlocked).toBeGreaterThan(1);
+      gate.blockUpgrades = false;
+      await waitFor(() => behindProxy.client.state.transport === 'websocket', 10_000);
+      await sending;
+
+      for (const d of [behindProxy, writer]) {
+        await waitFor(() => d.messages().length >= total);
+        expect(d.messages().map((e) => e.body)).toEqual(
+          Array.from({ length: total }, (_, i) => text(`u${i}`)),
+        );
+        expect(d.messages().map((e) => e.id)).toEqual(answers.map((a) => a.id));
+      }
+      expect(transports).toEqual(['longpoll', 'websocket']);
+      await behindProxy.client.close();
+    } finally {
+      await gate.close();
+    }
   });
 
   it('fills a seq gap from history and hands the events over in order', async () => {

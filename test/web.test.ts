@@ -203,8 +203,8 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
       expect(await texts(b.page)).toEqual(['before']);
 
       await b.context.setOffline(false);
-      // Back on the WebSocket, or on long-poll if its failed attempts while offline made it fall back.
-      await connection(b.page, ['connected', 'long-poll'], 45_000);
+      // Back on the WebSocket: no network at all is no reason to fall back to long-poll.
+      await connection(b.page, ['connected'], 45_000);
       // bob's page has read all five once alice's ticks say so; then nothing more may arrive.
       await until(async () => (await statusOf(a.page, 'five')) === 'read');
       expect(await texts(b.page)).toEqual(['before', ...five]);
@@ -304,7 +304,7 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
     }
   });
 
-  it('the server restarts under both pages; they reconnect by themselves and keep chatting', async () => {
+  it('the server restarts under both pages; they are back on the WebSocket by themselves and keep chatting', async () => {
     const dir = tempDir('oncely-web-restart-');
     const port = await freePort();
     let server = await spawnServer(dir, port);
@@ -320,7 +320,8 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
       // The countdown to the next attempt is on show.
       expect(await b.page.getByTestId('connection-label').textContent()).toMatch(/Reconnecting( in \d+ s|…)/);
       server = await spawnServer(dir, port);
-      for (const p of [a, b]) await connection(p.page, ['connected', 'long-poll'], 45_000);
+      // On the WebSocket again, not long-poll: HTTP failed too, so the server was down, not the socket blocked.
+      for (const p of [a, b]) await connection(p.page, ['connected'], 45_000);
 
       await send(a.page, 'after the restart');
       await until(async () => (await texts(b.page)).includes('after the restart'));
