@@ -251,6 +251,22 @@ export class OncelyClient {
   }
 
   /**
+   * Tries at once instead of waiting out the backoff: for when the application knows the network is back
+   * (the browser's `online` event, a tab shown again). While waiting to reconnect it connects now; on the
+   * long-poll fallback it tries the WebSocket now. Otherwise (connecting, or an open WebSocket, whose pings
+   * find a dead one) there is nothing to hurry.
+   */
+  reconnectNow(): void {
+    if (!this.started || this.stopped) return;
+    if (this.currentState.status === 'waiting') {
+      this.open();
+    } else if (this.onFallback() && !this.upgradeSocket) {
+      clearTimeout(this.upgradeTimer);
+      void this.openSocket(true);
+    }
+  }
+
+  /**
    * Sends a message; resolves with the server's `sent` answer once it is committed. The same clientMsgId
    * is retried across reconnects (and over HTTP in long-poll mode), so it is created once whatever happens.
    */

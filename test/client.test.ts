@@ -1,6 +1,7 @@
 // The client library against the real server: it survives kill -9 and a restart under it (waiting for the
 // server on the WebSocket), falls back to long-poll only when HTTP works but the WebSocket does not and
-// returns to the socket once it can, fills seq gaps from history, and carries receipts and recalls.
+// returns to the socket once it can, reconnects at once when asked, fills seq gaps from history, and
+// carries receipts and recalls.
 import { rmSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -281,6 +282,39 @@ describe('client library', () => {
       await behindProxy.client.close();
     } finally {
       await gate.close();
+    }
+  });
+
+  it('reconnectNow() cuts a long backoff short: a client waiting minutes to retry connects at once', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    let restartable = await startServer({ ONCELY_PORT: String(port) }, { dir });
+    try {
+      const own = await createApp(restartable.url);
+      const [lee, max] = await Promise.all([own.user('lee'), own.user('max')]);
+      const conv = await own.group(['lee', 'max']);
+      const patient = device(restartable.url, lee.token, { backoff: { initialMs: 120_000, maxMs: 120_000 } });
+      await patient.client.connect();
+      await waitFor(() => patient.client.state.status === 'open');
+
+      await restartable.stop();
+      await waitFor(
+        () =>
+          patient.client.state.status === 'waiting' &&
+          patient.client.state.nextRetryAt! - Date.now() > 30_000,
+      );
+      restartable = await startServer({ ONCELY_PORT: String(port) }, { dir });
+      await max.post(`/v1/conversations/${conv}/messages`, { body: text('while you waited') });
+      patient.client.reconnectNow();
+      await waitFor(
+        () => patient.client.state.status === 'open' && patient.client.state.transport === 'websocket',
+        10_000,
+      );
+      await waitFor(() => patient.messages().length === 1);
+      expect(patient.messages()[0]!.body).toEqual(text('while you waited'));
+    } finally {
+      await restartable.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -304,6 +304,42 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
     }
   });
 
+  it("after an outage, the browser's online event reconnects the page at once instead of waiting out its backoff", async () => {
+    const dir = tempDir('oncely-web-online-');
+    const port = await freePort();
+    let server = await startServer({ ONCELY_PORT: String(port) }, { dir });
+    try {
+      const { alice, bob, conversationId } = await directChat(server.url);
+      const b = await signIn(browser, server.url, bob.token, conversationId);
+      await server.stop();
+      // The page backs off while the server is down: wait until its next attempt is at least 5 s away.
+      let dueIn = 0;
+      let readAt = 0;
+      await until(async () => {
+        const label = (await b.page.getByTestId('connection-label').textContent()) ?? '';
+        readAt = Date.now();
+        dueIn = Number(/in (\d+) s/.exec(label)?.[1] ?? 0);
+        return dueIn >= 5;
+      }, 30_000);
+      // The label rounds up: the attempt it counts down to comes no sooner than this.
+      const attemptDueAt = readAt + (dueIn - 1) * 1000;
+      server = await startServer({ ONCELY_PORT: String(port) }, { dir });
+      await alice.post(`/v1/conversations/${conversationId}/messages`, {
+        body: { type: 'text', text: 'welcome back' },
+      });
+      // A network blip ends: the browser fires `online`.
+      await b.context.setOffline(true);
+      await connection(b.page, ['offline']);
+      await b.context.setOffline(false);
+      await connection(b.page, ['connected'], attemptDueAt - Date.now() - 500);
+      await until(async () => (await texts(b.page)).includes('welcome back'));
+      await b.context.close();
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the server restarts under both pages; they are back on the WebSocket by themselves and keep chatting', async () => {
     const dir = tempDir('oncely-web-restart-');
     const port = await freePort();

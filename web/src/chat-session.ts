@@ -147,16 +147,26 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
       .catch(reportError);
     void client.connect();
 
-    const goOnline = () => setOnline(true);
+    // The network back, or the tab shown again (timers of a hidden tab are slowed, and a laptop may have
+    // slept): worth a try at once rather than waiting out the reconnect backoff.
+    const goOnline = () => {
+      setOnline(true);
+      client.reconnectNow();
+    };
     const goOffline = () => setOnline(false);
+    const onVisibility = () => {
+      if (document.visibilityState === 'visible') client.reconnectNow();
+    };
     addEventListener('online', goOnline);
     addEventListener('offline', goOffline);
+    document.addEventListener('visibilitychange', onVisibility);
     return () => {
       stopped = true;
       clearTimeout(deliverTimer);
       for (const off of offs) off();
       removeEventListener('online', goOnline);
       removeEventListener('offline', goOffline);
+      document.removeEventListener('visibilitychange', onVisibility);
       void client.close();
     };
   }, [client, session.userId, onSignedOut]);
