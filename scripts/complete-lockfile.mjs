@@ -39,9 +39,8 @@ const cpuNames = [
 /** os/cpu/libc from a name like @rollup/rollup-linux-arm64-musl or @esbuild/win32-x64. */
 function platformOf(name) {
   const parts = name.split('/').pop().split('-');
-  const os = parts.find((p) => osNames.includes(p)) ?? (parts.includes('wasi') ? undefined : undefined);
-  const cpu =
-    parts.find((p) => cpuNames.includes(p)) ?? (parts.includes('universal') ? undefined : undefined);
+  const os = parts.find((p) => osNames.includes(p));
+  const cpu = parts.find((p) => cpuNames.includes(p));
   const libc = parts.includes('musl')
     ? 'musl'
     : parts.includes('gnu') || parts.includes('gnueabihf')
@@ -70,17 +69,21 @@ for (const [path, meta] of Object.entries(packages)) {
     const top = `node_modules/${dep}`;
     const target = packages[top] ? `${path}/node_modules/${dep}` : top;
     const { os, cpu, libc } = platformOf(dep);
-    const entry = { version, dev: meta.dev || undefined, optional: true };
-    if (os) entry.os = [os];
+    // Keys in npm's own order (version first, then alphabetical), so a later `npm install` leaves them be.
+    const entry = { version };
     if (cpu) entry.cpu = [cpu];
+    if (meta.dev) entry.dev = true;
     if (libc) entry.libc = [libc];
+    entry.optional = true;
+    if (os) entry.os = [os];
     packages[target] = entry;
     added++;
   }
 }
 
+// npm orders the entries by locale comparison, the root ('') first.
 lock.packages = Object.fromEntries(
-  Object.entries(packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : a > b ? 1 : 0)),
+  Object.entries(packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b, 'en'))),
 );
 writeFileSync(file, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`package-lock.json: ${added} platform-specific optional entries added`);
