@@ -16,7 +16,10 @@ async function serve(): Promise<void> {
       `\noncely: generated an admin token (kept in ${config.dataDir}/admin-token):\n  ${oncely.generatedAdminToken}\n\n`,
     );
   }
-  logger.info({ url: oncely.url, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@') }, 'oncely listening');
+  logger.info(
+    { url: oncely.url, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@') },
+    'oncely listening',
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -67,6 +70,8 @@ if (!command) {
   process.exit(2);
 }
 command().catch((err: unknown) => {
-  process.stderr.write(`oncely ${name}: ${err instanceof ConfigError ? err.message : (err as Error).stack}\n`);
+  process.stderr.write(
+    `oncely ${name}: ${err instanceof ConfigError ? err.message : (err as Error).stack}\n`,
+  );
   process.exit(1);
 });

@@ -81,7 +81,8 @@ function withConfigFile(env: Env): Env {
   } catch (err) {
     throw new ConfigError(`ONCELY_CONFIG_FILE is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null) throw new ConfigError('ONCELY_CONFIG_FILE must hold an object');
+  if (typeof parsed !== 'object' || parsed === null)
+    throw new ConfigError('ONCELY_CONFIG_FILE must hold an object');
   const fromFile: Env = {};
   for (const [k, v] of Object.entries(parsed)) fromFile[k] = v === null ? undefined : String(v);
   return { ...fromFile, ...env };

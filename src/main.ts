@@ -60,7 +60,10 @@ function resolveAdminToken(config: Config): { token: string; generated: boolean 
   return { token, generated: true };
 }
 
-export async function startOncely(config: Config, opts: { clock?: Clock; logger?: Logger } = {}): Promise<Oncely> {
+export async function startOncely(
+  config: Config,
+  opts: { clock?: Clock; logger?: Logger } = {},
+): Promise<Oncely> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();

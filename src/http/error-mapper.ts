@@ -39,9 +39,7 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
-  reply
-    .status(404)
-    .send({
-      error: { code: 'route_not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` },
-    });
+  reply.status(404).send({
+    error: { code: 'route_not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` },
+  });
 }

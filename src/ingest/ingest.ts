@@ -88,7 +88,8 @@ export interface Ingest {
 
 export function checkBodySize(body: MessageBody, max: number): void {
   const bytes = Buffer.byteLength(JSON.stringify(body));
-  if (bytes > max) throw new OncelyError(413, 'message_too_large', `message body is ${bytes} bytes; the limit is ${max}`);
+  if (bytes > max)
+    throw new OncelyError(413, 'message_too_large', `message body is ${bytes} bytes; the limit is ${max}`);
 }
 
 export function createIngest(options: IngestOptions): Ingest {
@@ -96,7 +97,10 @@ export function createIngest(options: IngestOptions): Ingest {
   const ttlMs = options.idempotencyTtlSeconds * 1000;
   const hooks = options.hooks ?? [];
 
-  function replay(record: { fingerprint: string; result: string; created_at: number }, fp: string): SendOutcome {
+  function replay(
+    record: { fingerprint: string; result: string; created_at: number },
+    fp: string,
+  ): SendOutcome {
     const result = JSON.parse(record.result) as SendResult;
     const firstSeenAt = Number(record.created_at);
     return record.fingerprint === fp
