@@ -1,6 +1,6 @@
 // A raw WebSocket test client for the realtime tests: records every frame, waits for conditions, and can
 // vanish without a close frame (destroy the TCP socket) like a phone losing its network.
-/* eslint-disable @typescript-eslint/no-explicit-any -- frames are JSON from the wire, checked by the assertions */
+ 
 import WebSocket from 'ws';
 import { waitFor } from './harness.js';
 
