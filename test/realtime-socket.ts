@@ -1,6 +1,6 @@
 // A raw WebSocket test client for the realtime tests: records every frame, waits for conditions, and can
 // vanish without a close frame (destroy the TCP socket) like a phone losing its network.
- 
+
 import WebSocket from 'ws';
 import { waitFor } from './harness.js';
 

@@ -1,5 +1,5 @@
 // Long-poll and SSE over the same cursors as the WebSocket; isolation across every transport; tokens.
- 
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.js';
 import { encodeCursor } from '../src/realtime/cursor.js';
