@@ -10,12 +10,14 @@ export const adminToken = 'bench-admin-token';
 
 export interface Child {
   process: ChildProcess;
-  /** Resolves with the first line the child writes to stdout. */
+  /** Resolves with the first line the child writes to stdout; rejects if it exits first. */
   firstLine: Promise<string>;
+  /** The next line of stdout not yet read this way; `what` names the child in the error if it exits first. */
+  nextLine(what: string): Promise<string>;
   stop(): Promise<void>;
 }
 
-/** Runs a TypeScript file of the repo (through tsx) as a child process. */
+/** Runs a TypeScript file of the repo (through tsx) as a child process; its stdin is a pipe for commands. */
 export function startScript(
   args: string[],
   env: Record<string, string> = {},
@@ -24,21 +26,49 @@ export function startScript(
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
-  let out = '';
+  let all = '';
+  let partial = '';
+  const queue: string[] = [];
+  const waiting: Array<(line: string | undefined) => void> = [];
   const firstLine = new Promise<string>((res, rej) => {
     child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) res(out.slice(0, nl));
+      all += d.toString();
+      const nl = all.indexOf('\n');
+      if (nl >= 0) res(all.slice(0, nl));
     });
-    child.once('exit', (code) => rej(new Error(`${args.join(' ')} exited with ${code}: ${out}`)));
+    child.once('exit', (code) => rej(new Error(`${args.join(' ')} exited with ${code}: ${all}`)));
+  });
+  // A child read through nextLine never awaits firstLine; its rejection on exit must not go unhandled.
+  firstLine.catch(() => undefined);
+  child.stdout!.on('data', (d: Buffer) => {
+    partial += d.toString();
+    for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n')) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      const w = waiting.shift();
+      if (w) w(line);
+      else queue.push(line);
+    }
+  });
+  child.once('exit', () => {
+    for (const w of waiting.splice(0)) w(undefined);
   });
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
   return {
     process: child,
     firstLine,
+    async nextLine(what) {
+      const line =
+        queue.length > 0
+          ? queue.shift()
+          : child.exitCode !== null
+            ? undefined
+            : await new Promise<string | undefined>((res) => waiting.push(res));
+      if (line === undefined) throw new Error(`${what} exited before answering`);
+      return line;
+    },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
@@ -60,23 +90,33 @@ async function waitHealthy(url: string): Promise<void> {
 export interface OncelyProcess {
   url: string;
   pid: number | undefined;
+  /** The process itself: `bench/_oncely-server.ts` answers commands on its stdin. */
+  child: Child;
   stop(): Promise<void>;
 }
 
+export interface OncelyProcessOptions {
+  /** The script and its arguments. Default `src/cli.ts serve`. */
+  script?: string[];
+  /** Extra Node flags (e.g. `--expose-gc`). */
+  nodeArgs?: string[];
+}
+
 /**
- * `oncely serve` on a free loopback port with a fresh SQLite file; removed again on stop. With `profileDir`,
- * a V8 CPU profile of the server is written there when it stops.
+ * oncely on a free loopback port with a fresh SQLite file; removed again on stop. With `profileDir`, a V8
+ * CPU profile of the server is written there when it stops.
  */
 export async function startOncelyProcess(
   env: Record<string, string> = {},
   profileDir?: string,
+  options: OncelyProcessOptions = {},
 ): Promise<OncelyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'oncely-bench-'));
   const { freePort } = await import('../test/harness.js');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const server = startScript(
-    ['src/cli.ts', 'serve'],
+    options.script ?? ['src/cli.ts', 'serve'],
     {
       ONCELY_HOST: '127.0.0.1',
       ONCELY_PORT: String(port),
@@ -86,12 +126,23 @@ export async function startOncelyProcess(
       ONCELY_LOG_LEVEL: 'warn',
       ...env,
     },
-    profileDir ? ['--cpu-prof', '--cpu-prof-dir', resolve(profileDir)] : [],
+    [
+      ...(options.nodeArgs ?? []),
+      ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', resolve(profileDir)] : []),
+    ],
   );
-  await waitHealthy(url);
+  try {
+    await waitHealthy(url);
+  } catch (err) {
+    // A server that never came up is still stopped and its files removed.
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     url,
     pid: server.process.pid,
+    child: server,
     async stop() {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });

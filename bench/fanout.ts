@@ -4,88 +4,23 @@
 // reaches every member of its group. Measures deliveries/s, send→receive latency (p50/p99) and server
 // memory per connection for oncely (durable, ordered, authenticated) and, in the same run under the same
 // load, a plain Socket.IO room broadcast as the baseline. Servers and clients each run in their own process.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FanoutPlan, FanoutResult } from './_fanout-clients.js';
-
-const repoRoot = resolve(import.meta.dirname, '..');
-const adminToken = 'bench-admin-token';
-
-interface Child {
-  process: ChildProcess;
-  lines: AsyncIterator<string>;
-  stop(): Promise<void>;
-}
-
-function start(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Child {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const queue: string[] = [];
-  const waiting: Array<(line: IteratorResult<string>) => void> = [];
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
-      const line = out.slice(0, nl);
-      out = out.slice(nl + 1);
-      const w = waiting.shift();
-      if (w) w({ value: line, done: false });
-      else queue.push(line);
-    }
-  });
-  child.once('exit', () => {
-    for (const w of waiting.splice(0)) w({ value: undefined, done: true });
-  });
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  return {
-    process: child,
-    lines: {
-      next: () =>
-        queue.length > 0
-          ? Promise.resolve({ value: queue.shift()!, done: false })
-          : child.exitCode !== null
-            ? Promise.resolve({ value: undefined, done: true })
-            : new Promise((res) => waiting.push(res)),
-    },
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-async function nextLine(child: Child, what: string): Promise<string> {
-  const line = await child.lines.next();
-  if (line.done) throw new Error(`${what} exited before answering`);
-  return line.value;
-}
+import { adminToken, call, startOncelyProcess, startScript, type Child } from './_processes.js';
 
 /** Heap (after a full GC) and RSS of a server process, via its `mem` stdin command. */
 async function memory(
   server: Child,
 ): Promise<{ heap: number; rss: number; loop?: { p50: number; p99: number } }> {
   server.process.stdin!.write('mem\n');
-  return JSON.parse(await nextLine(server, 'the server')) as {
+  return JSON.parse(await server.nextLine('the server')) as {
     heap: number;
     rss: number;
     loop?: { p50: number; p99: number };
   };
-}
-
-async function call(url: string, token: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as Record<string, string>;
 }
 
 async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -112,21 +47,25 @@ async function ingestLatency(url: string): Promise<{ sum: number; count: number 
 
 /** oncely's side: users, groups of `group` members, one token per client. */
 async function oncelyClients(url: string, clients: number, group: number): Promise<FanoutPlan['clients']> {
-  const app = await call(url, adminToken, 'POST', '/v1/apps', { name: 'fanout' });
+  const app = await call<{ apiKey: string }>(url, adminToken, 'POST', '/v1/apps', { name: 'fanout' });
   const users = Array.from({ length: clients }, (_, i) => `u${i}`);
   const tokens = new Map<string, string>();
   await inParallel(users, 16, async (u) => {
-    await call(url, app.apiKey!, 'PUT', `/v1/users/${u}`, {});
+    await call(url, app.apiKey, 'PUT', `/v1/users/${u}`, {});
     tokens.set(
       u,
-      (await call(url, app.apiKey!, 'POST', `/v1/users/${u}/tokens`, { ttlSeconds: 3600 })).token!,
+      (await call<{ token: string }>(url, app.apiKey, 'POST', `/v1/users/${u}/tokens`, { ttlSeconds: 3600 }))
+        .token,
     );
   });
   const plan: FanoutPlan['clients'] = [];
   for (let g = 0; g * group < clients; g++) {
     const members = users.slice(g * group, (g + 1) * group);
-    const conv = await call(url, app.apiKey!, 'POST', '/v1/conversations', { kind: 'group', members });
-    members.forEach((u, i) => plan.push({ group: conv.id!, token: tokens.get(u)!, sender: i === 0 }));
+    const conv = await call<{ id: string }>(url, app.apiKey, 'POST', '/v1/conversations', {
+      kind: 'group',
+      members,
+    });
+    members.forEach((u, i) => plan.push({ group: conv.id, token: tokens.get(u)!, sender: i === 0 }));
   }
   return plan;
 }
@@ -148,12 +87,12 @@ async function measure(
   const before = await memory(server);
   const planFile = join(dir, `plan-${base.kind}.json`);
   writeFileSync(planFile, JSON.stringify({ ...base, url }));
-  const clients = start(['bench/_fanout-clients.ts', planFile]);
+  const clients = startScript(['bench/_fanout-clients.ts', planFile]);
   try {
-    await nextLine(clients, 'the clients');
+    await clients.nextLine('the clients');
     const after = await memory(server);
     clients.process.stdin!.write('go\n');
-    const result = JSON.parse(await nextLine(clients, 'the clients')) as FanoutResult;
+    const result = JSON.parse(await clients.nextLine('the clients')) as FanoutResult;
     const during = await memory(server);
     const n = base.clients.length;
     return {
@@ -202,27 +141,16 @@ export default async function fanout(args: string[]): Promise<void> {
     '--expose-gc',
     ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile)] : []),
   ];
-  const { freePort } = await import('../test/harness.js');
+  const server = await startOncelyProcess({ ONCELY_DURABILITY: values.durability! }, values.profile, {
+    script: ['bench/_oncely-server.ts'],
+    nodeArgs: ['--expose-gc'],
+  });
+  const { url, child: oncely } = server;
   const dir = mkdtempSync(join(tmpdir(), 'oncely-fanout-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const oncely = start(
-    ['bench/_oncely-server.ts'],
-    {
-      ONCELY_HOST: '127.0.0.1',
-      ONCELY_PORT: String(port),
-      ONCELY_DATA_DIR: dir,
-      ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
-      ONCELY_ADMIN_TOKEN: adminToken,
-      ONCELY_DURABILITY: values.durability!,
-      ONCELY_LOG_LEVEL: 'warn',
-    },
-    serverNodeArgs,
-  );
-  const socketio = start(['bench/_socketio-server.ts'], {}, serverNodeArgs);
+  const socketio = startScript(['bench/_socketio-server.ts'], {}, serverNodeArgs);
   try {
-    await nextLine(oncely, 'oncely');
-    const sioPort = (JSON.parse(await nextLine(socketio, 'the Socket.IO server')) as { port: number }).port;
+    await oncely.nextLine('oncely');
+    const sioPort = (JSON.parse(await socketio.nextLine('the Socket.IO server')) as { port: number }).port;
     const plan = await oncelyClients(url, clients, group);
     const sioPlan = plan.map((c) => ({ group: `room-${c.group}`, sender: c.sender }));
     // A ladder of offered rates: the capacity of each server is the most deliveries/s it sustains with
@@ -265,7 +193,7 @@ export default async function fanout(args: string[]): Promise<void> {
         `(goal: ≥ 1.5× deliveries/s and p99 ≤ 100 ms at 2,000 clients)`,
     );
   } finally {
-    await Promise.all([oncely.stop(), socketio.stop()]);
+    await Promise.all([server.stop(), socketio.stop()]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

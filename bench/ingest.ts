@@ -3,15 +3,13 @@
 // Sends N messages over HTTP (a share of them repeats of earlier Idempotency-Keys) to oncely, and in the
 // same run the same load to a bare Fastify JSON echo route: the framework ceiling. Server, ceiling and load
 // generator each run in their own process. Prints msgs/s and p50/p99 latency of both and their ratio.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadPlan, LoadResult } from './_load.js';
+import { adminToken, call, counter, cpuMs, median, startOncelyProcess, startScript } from './_processes.js';
 
-const repoRoot = resolve(import.meta.dirname, '..');
-const adminToken = 'bench-admin-token';
 const conversations = 32;
 
 interface Options {
@@ -62,98 +60,34 @@ function planKeys(prefix: string, n: number, repeat: number): { keys: string[]; 
   return { keys, distinct };
 }
 
-interface Child {
-  process: ChildProcess;
-  /** Resolves with the first line the child writes to stdout. */
-  firstLine: Promise<string>;
-  stop(): Promise<void>;
-}
-
-function start(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Child {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  const firstLine = new Promise<string>((res, rej) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) res(out.slice(0, nl));
-    });
-    child.once('exit', (code) => rej(new Error(`${args.join(' ')} exited with ${code}: ${out}`)));
-  });
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  return {
-    process: child,
-    firstLine,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 async function runLoad(plan: LoadPlan): Promise<LoadResult> {
   // Through a file: a plan of many keys is larger than a command line may be.
   const dir = mkdtempSync(join(tmpdir(), 'oncely-load-'));
   const file = join(dir, 'plan.json');
   writeFileSync(file, JSON.stringify(plan));
   try {
-    const load = start(['bench/_load.ts', file]);
+    const load = startScript(['bench/_load.ts', file]);
     return JSON.parse(await load.firstLine) as LoadResult;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function waitHealthy(url: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`${url}/healthz`)
-      .then((r) => r.ok)
-      .catch(() => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} did not become healthy`);
-}
-
-async function call(url: string, token: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return res.headers.get('content-type')?.includes('json')
-    ? ((await res.json()) as Record<string, unknown>)
-    : res.text();
-}
-
 /** An app with `conversations` two-member groups; each conversation's sender is its first member. */
 async function setUp(url: string): Promise<{ apiKey: string; conversations: LoadPlan['conversations'] }> {
-  const app = (await call(url, adminToken, 'POST', '/v1/apps', { name: 'bench' })) as { apiKey: string };
+  const app = await call<{ apiKey: string }>(url, adminToken, 'POST', '/v1/apps', { name: 'bench' });
   const convs: LoadPlan['conversations'] = [];
   for (let i = 0; i < conversations; i++) {
     const [a, b] = [`u${2 * i}`, `u${2 * i + 1}`];
     await call(url, app.apiKey, 'PUT', `/v1/users/${a}`, {});
     await call(url, app.apiKey, 'PUT', `/v1/users/${b}`, {});
-    const conv = (await call(url, app.apiKey, 'POST', '/v1/conversations', {
+    const conv = await call<{ id: string }>(url, app.apiKey, 'POST', '/v1/conversations', {
       kind: 'group',
       members: [a, b],
-    })) as {
-      id: string;
-    };
+    });
     convs.push({ id: conv.id, from: a });
   }
   return { apiKey: app.apiKey, conversations: convs };
-}
-
-function counter(metrics: string, name: string): number {
-  let total = 0;
-  for (const line of metrics.split('\n')) if (line.startsWith(name)) total += Number(line.split(' ').pop());
-  return total;
 }
 
 interface Measured extends LoadResult {
@@ -161,22 +95,11 @@ interface Measured extends LoadResult {
   cpuUsPerRequest: number;
 }
 
-/** User + system CPU of a process so far, in ms (Linux /proc; NaN elsewhere). */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // utime and stime are fields 14 and 15 of stat, in clock ticks of 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 /** Runs a load and adds the server's CPU time per request: a figure that other load on the machine barely moves. */
-async function measured(server: Child, run: () => Promise<LoadResult>): Promise<Measured> {
-  const before = cpuMs(server.process.pid);
+async function measured(pid: number | undefined, run: () => Promise<LoadResult>): Promise<Measured> {
+  const before = cpuMs(pid);
   const result = await run();
-  return { ...result, cpuUsPerRequest: ((cpuMs(server.process.pid) - before) * 1000) / result.requests };
+  return { ...result, cpuUsPerRequest: ((cpuMs(pid) - before) * 1000) / result.requests };
 }
 
 function describe(r: Measured): string {
@@ -185,7 +108,6 @@ function describe(r: Measured): string {
 }
 
 const rate = (r: LoadResult) => r.requests / r.seconds;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export default async function ingest(args: string[]): Promise<void> {
   const o = options(args);
@@ -194,33 +116,16 @@ export default async function ingest(args: string[]): Promise<void> {
       `connections, durability ${o.durability}, ${o.rounds} rounds, ${o.warmup} warm-up requests each`,
   );
 
+  const server = await startOncelyProcess({ ONCELY_DURABILITY: o.durability }, o.profile);
+  const url = server.url;
   // The ceiling: the same requests to a bare Fastify echo route.
-  const echo = start(['bench/_echo-server.ts']);
-  const echoUrl = `http://127.0.0.1:${(JSON.parse(await echo.firstLine) as { port: number }).port}`;
+  const echo = startScript(['bench/_echo-server.ts']);
   const echoSetup = {
     apiKey: 'none',
     conversations: Array.from({ length: conversations }, (_, i) => ({ id: `c${i}`, from: `u${2 * i}` })),
   };
-
-  const dir = mkdtempSync(join(tmpdir(), 'oncely-bench-'));
-  const { freePort } = await import('../test/harness.js');
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const server = start(
-    ['src/cli.ts', 'serve'],
-    {
-      ONCELY_HOST: '127.0.0.1',
-      ONCELY_PORT: String(port),
-      ONCELY_DATA_DIR: dir,
-      ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
-      ONCELY_ADMIN_TOKEN: adminToken,
-      ONCELY_DURABILITY: o.durability,
-      ONCELY_LOG_LEVEL: 'warn',
-    },
-    o.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(o.profile)] : [],
-  );
   try {
-    await waitHealthy(url);
+    const echoUrl = `http://127.0.0.1:${(JSON.parse(await echo.firstLine) as { port: number }).port}`;
     const setup = await setUp(url);
     const warm = planKeys('warm', o.warmup, o.repeat).keys;
     await runLoad({ url: echoUrl, connections: o.connections, keys: warm, ...echoSetup });
@@ -230,14 +135,14 @@ export default async function ingest(args: string[]): Promise<void> {
     const ceilings: Measured[] = [];
     const oncelys: Measured[] = [];
     let distinct = 0;
-    const before = (await call(url, adminToken, 'GET', '/metrics')) as string;
+    const before = await call<string>(url, adminToken, 'GET', '/metrics');
     for (let round = 0; round < o.rounds; round++) {
       const plan = planKeys(`r${round}`, o.messages, o.repeat);
       distinct += plan.distinct;
-      const ceiling = await measured(echo, () =>
+      const ceiling = await measured(echo.process.pid, () =>
         runLoad({ url: echoUrl, connections: o.connections, keys: plan.keys, ...echoSetup }),
       );
-      const oncely = await measured(server, () =>
+      const oncely = await measured(server.pid, () =>
         runLoad({ url, connections: o.connections, keys: plan.keys, ...setup }),
       );
       console.log(`round ${round + 1}  fastify echo ${describe(ceiling)}`);
@@ -245,7 +150,7 @@ export default async function ingest(args: string[]): Promise<void> {
       ceilings.push(ceiling);
       oncelys.push(oncely);
     }
-    const after = (await call(url, adminToken, 'GET', '/metrics')) as string;
+    const after = await call<string>(url, adminToken, 'GET', '/metrics');
     const created =
       counter(after, 'oncely_messages_created_total') - counter(before, 'oncely_messages_created_total');
     const duplicates = counter(after, 'oncely_duplicates_total') - counter(before, 'oncely_duplicates_total');
@@ -273,6 +178,5 @@ export default async function ingest(args: string[]): Promise<void> {
     );
   } finally {
     await Promise.all([server.stop(), echo.stop()]);
-    rmSync(dir, { recursive: true, force: true });
   }
 }
