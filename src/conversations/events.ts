@@ -4,26 +4,10 @@ import { notFound } from '../errors.js';
 import type { EventType, EventsTable } from '../store/schema.js';
 import { preparedQuery } from '../store/prepared-query.js';
 import type { Tx } from '../store/store.js';
+import type { MessageBody, WireEvent } from '../../client/protocol.js';
 
-export type MessageBody = { type: 'text'; text: string } | { type: 'custom'; data: unknown };
-
-/** An event as every transport and the history API show it. */
-export interface WireEvent {
-  id: string;
-  type: EventType;
-  conversationId: string;
-  seq: number;
-  senderId: string | null;
-  body: MessageBody | null;
-  clientMsgId?: string;
-  createdAt: string;
-  recalled?: boolean;
-  recalledAt?: string;
-  /** message.recalled: the message recalled. */
-  messageId?: string;
-  /** member.added / member.removed: the member. */
-  userId?: string;
-}
+// The wire shapes are defined once, in the client library's protocol module, and shared with the server.
+export type { MessageBody, WireEvent } from '../../client/protocol.js';
 
 export function toWireEvent(row: EventsTable): WireEvent {
   const event: WireEvent = {
