@@ -1,8 +1,8 @@
 // The load generator of `bench/callbacks.ts`, in its own process: signs every callback up front with the
 // standardwebhooks package (repeats are the very same request again, as a retrying sender sends them),
 // runs autocannon, prints the result as JSON.
-import autocannon from 'autocannon';
 import { Webhook } from 'standardwebhooks';
+import { runPreparedLoad, type LoadResult } from './_prepared-load.js';
 
 export interface CallbackPlan {
   url: string;
@@ -17,12 +17,7 @@ export interface CallbackPlan {
   pairs: Array<[string, string]>;
 }
 
-export interface CallbackLoadResult {
-  requests: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-  statuses: Record<string, number>;
+export interface CallbackLoadResult extends LoadResult {
   /** Distinct msgIds among the callbacks sent. */
   distinct: number;
 }
@@ -55,33 +50,8 @@ for (const [i, msgId] of msgIds.entries()) {
   });
 }
 const prepared = msgIds.map((m) => ({ method: 'POST' as const, path: plan.path, ...signed.get(m)! }));
-let next = 0;
-const statuses: Record<string, number> = {};
-// Timed here: autocannon's own start/finish are rounded to its once-a-second tick.
-const startedAt = performance.now();
-let lastAt = startedAt;
-
-const result = await autocannon({
-  url: plan.url,
-  connections: plan.connections,
-  amount: prepared.length,
-  timeout: 30,
-  requests: [
-    {
-      setupRequest: (req) => Object.assign(req, prepared[next++ % prepared.length]),
-      onResponse: (status) => {
-        statuses[status] = (statuses[status] ?? 0) + 1;
-        lastAt = performance.now();
-      },
-    },
-  ],
-});
 const out: CallbackLoadResult = {
-  requests: result.requests.total,
-  seconds: (lastAt - startedAt) / 1000,
-  p50: result.latency.p50,
-  p99: result.latency.p99,
-  statuses,
+  ...(await runPreparedLoad(plan.url, plan.connections, prepared)),
   distinct,
 };
 process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -1,7 +1,9 @@
 // The load generator of `bench/ingest.ts`, in its own process so that it never shares an event loop with
 // the server it measures. Reads a LoadPlan from the JSON file named by argv[2], runs autocannon, prints the result as JSON.
 import { readFileSync } from 'node:fs';
-import autocannon from 'autocannon';
+import { runPreparedLoad, type LoadResult } from './_prepared-load.js';
+
+export type { LoadResult };
 
 export interface LoadPlan {
   url: string;
@@ -11,14 +13,6 @@ export interface LoadPlan {
   keys: string[];
   /** The conversation each distinct key goes to, and its sender. */
   conversations: Array<{ id: string; from: string }>;
-}
-
-export interface LoadResult {
-  requests: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-  statuses: Record<string, number>;
 }
 
 function conversationOf(key: string, n: number): number {
@@ -42,32 +36,5 @@ const prepared = plan.keys.map((key) => {
     body: JSON.stringify({ from: conv.from, body: { type: 'text', text: `message ${key}` } }),
   };
 });
-let next = 0;
-const statuses: Record<string, number> = {};
-// Timed here, from the start to the last answer: autocannon's own start/finish are whole-second ticks.
-let lastAnswerAt = 0;
-const startedAt = performance.now();
-
-const result = await autocannon({
-  url: plan.url,
-  connections: plan.connections,
-  amount: prepared.length,
-  timeout: 30,
-  requests: [
-    {
-      setupRequest: (req) => Object.assign(req, prepared[next++ % prepared.length]),
-      onResponse: (status) => {
-        statuses[status] = (statuses[status] ?? 0) + 1;
-        lastAnswerAt = performance.now();
-      },
-    },
-  ],
-});
-const out: LoadResult = {
-  requests: result.requests.total,
-  seconds: (lastAnswerAt - startedAt) / 1000,
-  p50: result.latency.p50,
-  p99: result.latency.p99,
-  statuses,
-};
+const out = await runPreparedLoad(plan.url, plan.connections, prepared);
 process.stdout.write(`${JSON.stringify(out)}\n`);
