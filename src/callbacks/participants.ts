@@ -55,7 +55,7 @@ export function createParticipants({
     } catch (err) {
       // The group exists (or a concurrent first sight just made it): add whoever is missing.
       if (!(err instanceof OncelyError) || err.code !== 'conversation_exists') throw err;
-      const conv = await conversations.get(appId, groupId);
+      const conv = await conversations.get({ kind: 'app', appId }, groupId);
       current = conv.members;
       const toAdd = missing.filter((m) => !current.includes(m));
       if (toAdd.length > 0) {

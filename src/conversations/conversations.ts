@@ -7,7 +7,8 @@ import type { Bus } from '../realtime/bus.js';
 import type { ConversationsTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { appendEvent, toWireEvent, type WireEvent } from './events.js';
-import { memberIds, requireConversation } from './membership.js';
+import type { Actor } from '../apps/principal.js';
+import { memberIds, requireConversation, requireReadAccess } from './membership.js';
 
 export interface ConversationView {
   id: string;
@@ -148,8 +149,9 @@ export function createConversations({ store, bus, clock }: { store: Store; bus: 
     create,
     ensureDirect,
 
-    async get(appId: string, conversationId: string): Promise<ConversationView> {
-      return view(store.db, await requireConversation(store.db, appId, conversationId));
+    /** A conversation, for its app or one of its current members. */
+    async get(actor: Actor, conversationId: string): Promise<ConversationView> {
+      return view(store.db, await requireReadAccess(store.db, actor, conversationId));
     },
 
     async addMembers(appId: string, conversationId: string, userIds: string[], actorId: string | null) {

@@ -3,7 +3,7 @@ import { notFound } from '../errors.js';
 import type { Actor } from '../apps/principal.js';
 import type { Store } from '../store/store.js';
 import { toWireEvent, type WireEvent } from './events.js';
-import { requireConversation, requireMember } from './membership.js';
+import { requireReadAccess } from './membership.js';
 import { deriveStatus, type DerivedStatus } from './status.js';
 
 export interface HistoryQuery {
@@ -13,11 +13,6 @@ export interface HistoryQuery {
 }
 
 export function createHistory({ store }: { store: Store }) {
-  async function authorize(actor: Actor, conversationId: string) {
-    if (actor.kind === 'user') await requireMember(store.db, actor.appId, conversationId, actor.userId);
-    else await requireConversation(store.db, actor.appId, conversationId);
-  }
-
   return {
     /**
      * A page of events by seq. With `before` (and no `after`) the page is the `limit` events just before it,
@@ -29,7 +24,7 @@ export function createHistory({ store }: { store: Store }) {
       conversationId: string,
       q: HistoryQuery,
     ): Promise<{ items: WireEvent[]; hasMore: boolean }> {
-      await authorize(actor, conversationId);
+      await requireReadAccess(store.db, actor, conversationId);
       let query = store.db
         .selectFrom('events')
         .selectAll()
@@ -57,7 +52,7 @@ export function createHistory({ store }: { store: Store }) {
         .where('id', '=', messageId)
         .executeTakeFirst();
       if (!row) throw notFound('message_not_found', `message ${messageId} does not exist`);
-      await authorize(actor, row.conversation_id);
+      await requireReadAccess(store.db, actor, row.conversation_id);
       const recipients = await store.db
         .selectFrom('members')
         .select(['delivered_seq', 'read_seq'])

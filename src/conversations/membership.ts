@@ -1,10 +1,15 @@
 // Membership checks: invariant 4, every read and write of a conversation by a user goes through here.
 import { forbidden, notFound } from '../errors.js';
-import type { MembersTable } from '../store/schema.js';
+import type { Actor } from '../apps/principal.js';
+import type { ConversationsTable, MembersTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 
 /** The conversation must exist in the app. */
-export async function requireConversation(db: Store['db'] | Tx, appId: string, conversationId: string) {
+export async function requireConversation(
+  db: Store['db'] | Tx,
+  appId: string,
+  conversationId: string,
+): Promise<ConversationsTable> {
   const conv = await db
     .selectFrom('conversations')
     .selectAll()
@@ -15,15 +20,14 @@ export async function requireConversation(db: Store['db'] | Tx, appId: string, c
   return conv;
 }
 
-/** The user must be a current member of the conversation. */
-export async function requireMember(
+/** The user's current membership row, or undefined (never a member, or removed). */
+export async function findMember(
   db: Store['db'] | Tx,
   appId: string,
   conversationId: string,
   userId: string,
-): Promise<MembersTable> {
-  await requireConversation(db, appId, conversationId);
-  const member = await db
+): Promise<MembersTable | undefined> {
+  return db
     .selectFrom('members')
     .selectAll()
     .where('app_id', '=', appId)
@@ -31,8 +35,39 @@ export async function requireMember(
     .where('user_id', '=', userId)
     .where('left_pos', 'is', null)
     .executeTakeFirst();
+}
+
+/** The conversation must exist and the user be a current member of it; returns both rows. */
+export async function requireMembership(
+  db: Store['db'] | Tx,
+  appId: string,
+  conversationId: string,
+  userId: string,
+): Promise<{ conversation: ConversationsTable; member: MembersTable }> {
+  const conversation = await requireConversation(db, appId, conversationId);
+  const member = await findMember(db, appId, conversationId, userId);
   if (!member) throw forbidden('not_member', `you are not a member of conversation ${conversationId}`);
-  return member;
+  return { conversation, member };
+}
+
+/** The user must be a current member of the conversation. */
+export async function requireMember(
+  db: Store['db'] | Tx,
+  appId: string,
+  conversationId: string,
+  userId: string,
+): Promise<MembersTable> {
+  return (await requireMembership(db, appId, conversationId, userId)).member;
+}
+
+/** Who may read a conversation: its app, or a current member. Returns the conversation. */
+export async function requireReadAccess(
+  db: Store['db'] | Tx,
+  actor: Actor,
+  conversationId: string,
+): Promise<ConversationsTable> {
+  if (actor.kind === 'app') return requireConversation(db, actor.appId, conversationId);
+  return (await requireMembership(db, actor.appId, conversationId, actor.userId)).conversation;
 }
 
 /** Current member ids of a conversation, in join order. */

@@ -4,7 +4,7 @@ import { badRequest } from '../errors.js';
 import type { Actor, UserPrincipal } from '../apps/principal.js';
 import type { Bus } from '../realtime/bus.js';
 import type { Store } from '../store/store.js';
-import { requireConversation, requireMember } from './membership.js';
+import { findMember, requireMembership, requireReadAccess } from './membership.js';
 
 export interface Receipt {
   conversationId: string;
@@ -18,8 +18,7 @@ export function createReceipts({ store, bus }: { store: Store; bus: Bus }) {
     /** Every current member's markers, so a sender's device can show its messages' status after a reload. */
     async list(actor: Actor, conversationId: string): Promise<Receipt[]> {
       const { appId } = actor;
-      if (actor.kind === 'user') await requireMember(store.db, appId, conversationId, actor.userId);
-      else await requireConversation(store.db, appId, conversationId);
+      await requireReadAccess(store.db, actor, conversationId);
       const rows = await store.db
         .selectFrom('members')
         .select(['user_id', 'delivered_seq', 'read_seq'])
@@ -44,9 +43,8 @@ export function createReceipts({ store, bus }: { store: Store; bus: Bus }) {
     ): Promise<Receipt> {
       const { appId, userId } = user;
       const { before, after } = await store.transaction(async (tx) => {
-        const before = await requireMember(tx, appId, conversationId, userId);
-        const conv = await requireConversation(tx, appId, conversationId);
-        const lastSeq = Number(conv.last_seq);
+        const { conversation, member: before } = await requireMembership(tx, appId, conversationId, userId);
+        const lastSeq = Number(conversation.last_seq);
         for (const [name, value] of Object.entries(marks)) {
           if (value !== undefined && value > lastSeq) {
             throw badRequest(
@@ -72,7 +70,7 @@ export function createReceipts({ store, bus }: { store: Store; bus: Bus }) {
             .where('read_seq', '<', marks.readSeq)
             .execute();
         }
-        const after = await requireMember(tx, appId, conversationId, userId);
+        const after = (await findMember(tx, appId, conversationId, userId))!;
         return { before, after };
       });
       const receipt: Receipt = {

@@ -46,7 +46,7 @@ async function demoAppId({ apps, dataDir }: DemoSeedDeps): Promise<string> {
 
 async function conversationExists(conversations: Conversations, appId: string, id: string): Promise<boolean> {
   try {
-    await conversations.get(appId, id);
+    await conversations.get({ kind: 'app', appId }, id);
     return true;
   } catch (err) {
     if (err instanceof OncelyError && err.code === 'conversation_not_found') return false;

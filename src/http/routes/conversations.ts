@@ -1,6 +1,5 @@
 // Conversations: create, read, membership, receipts, and the user's own list.
 import { Type } from '@sinclair/typebox';
-import { requireMember } from '../../conversations/membership.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
 import { Conversation, Event, Id, Receipt, bearer, errors } from '../schemas.js';
@@ -44,9 +43,7 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
     },
     async (request) => {
       const actor = await s.auth.actor(request);
-      if (actor.kind === 'user')
-        await requireMember(s.store.db, actor.appId, request.params.id, actor.userId);
-      return s.conversations.get(actor.appId, request.params.id);
+      return s.conversations.get(actor, request.params.id);
     },
   );
 
