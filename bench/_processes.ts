@@ -191,3 +191,23 @@ export function cpuMs(pid: number | undefined): number {
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** A fresh app with `count` two-member groups; each group's sender is its first member. */
+export async function createBenchApp(
+  url: string,
+  count: number,
+): Promise<{ apiKey: string; conversations: Array<{ id: string; from: string }> }> {
+  const app = await call<{ apiKey: string }>(url, adminToken, 'POST', '/v1/apps', { name: 'bench' });
+  const conversations: Array<{ id: string; from: string }> = [];
+  for (let i = 0; i < count; i++) {
+    const [a, b] = [`u${2 * i}`, `u${2 * i + 1}`];
+    await call(url, app.apiKey, 'PUT', `/v1/users/${a}`, {});
+    await call(url, app.apiKey, 'PUT', `/v1/users/${b}`, {});
+    const conv = await call<{ id: string }>(url, app.apiKey, 'POST', '/v1/conversations', {
+      kind: 'group',
+      members: [a, b],
+    });
+    conversations.push({ id: conv.id, from: a });
+  }
+  return { apiKey: app.apiKey, conversations };
+}

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
-import { adminToken, call, counter, startOncelyProcess } from './_processes.js';
+import { adminToken, call, counter, createBenchApp, startOncelyProcess } from './_processes.js';
 
 const groups = 32;
 
@@ -149,18 +149,7 @@ export default async function batch(args: string[]): Promise<void> {
   const server = await startOncelyProcess({ ONCELY_DURABILITY: o.durability }, o.profile);
   try {
     const { url } = server;
-    const app = await call<{ apiKey: string }>(url, adminToken, 'POST', '/v1/apps', { name: 'bench' });
-    const convs: Array<{ id: string; from: string }> = [];
-    for (let g = 0; g < groups; g++) {
-      const [a, b] = [`u${2 * g}`, `u${2 * g + 1}`];
-      await call(url, app.apiKey, 'PUT', `/v1/users/${a}`, {});
-      await call(url, app.apiKey, 'PUT', `/v1/users/${b}`, {});
-      const conv = await call<{ id: string }>(url, app.apiKey, 'POST', '/v1/conversations', {
-        kind: 'group',
-        members: [a, b],
-      });
-      convs.push({ id: conv.id, from: a });
-    }
+    const { apiKey, conversations: convs } = await createBenchApp(url, groups);
     const bodies = (prefix: string, size: number, count: number) =>
       Array.from({ length: count }, (_, b) =>
         JSON.stringify({
@@ -176,12 +165,12 @@ export default async function batch(args: string[]): Promise<void> {
         }),
       );
     // Warm-up: both code paths and the JIT.
-    await sendAll(url, app.apiKey, bodies('warm', 100, 20), o.concurrency, 100);
+    await sendAll(url, apiKey, bodies('warm', 100, 20), o.concurrency, 100);
 
     for (const size of o.sizes) {
       const batches = Math.max(1, Math.round(o.items / size));
       const before = await call<string>(url, adminToken, 'GET', '/metrics');
-      const oncely = await sendAll(url, app.apiKey, bodies(`s${size}`, size, batches), o.concurrency, size);
+      const oncely = await sendAll(url, apiKey, bodies(`s${size}`, size, batches), o.concurrency, size);
       const after = await call<string>(url, adminToken, 'GET', '/metrics');
       const created =
         counter(after, 'oncely_batch_items_total', { status: 'created' }) -

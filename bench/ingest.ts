@@ -8,7 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadPlan, LoadResult } from './_load.js';
-import { adminToken, call, counter, cpuMs, median, startOncelyProcess, startScript } from './_processes.js';
+import {
+  adminToken,
+  call,
+  counter,
+  cpuMs,
+  createBenchApp,
+  median,
+  startOncelyProcess,
+  startScript,
+} from './_processes.js';
 
 const conversations = 32;
 
@@ -73,23 +82,6 @@ async function runLoad(plan: LoadPlan): Promise<LoadResult> {
   }
 }
 
-/** An app with `conversations` two-member groups; each conversation's sender is its first member. */
-async function setUp(url: string): Promise<{ apiKey: string; conversations: LoadPlan['conversations'] }> {
-  const app = await call<{ apiKey: string }>(url, adminToken, 'POST', '/v1/apps', { name: 'bench' });
-  const convs: LoadPlan['conversations'] = [];
-  for (let i = 0; i < conversations; i++) {
-    const [a, b] = [`u${2 * i}`, `u${2 * i + 1}`];
-    await call(url, app.apiKey, 'PUT', `/v1/users/${a}`, {});
-    await call(url, app.apiKey, 'PUT', `/v1/users/${b}`, {});
-    const conv = await call<{ id: string }>(url, app.apiKey, 'POST', '/v1/conversations', {
-      kind: 'group',
-      members: [a, b],
-    });
-    convs.push({ id: conv.id, from: a });
-  }
-  return { apiKey: app.apiKey, conversations: convs };
-}
-
 interface Measured extends LoadResult {
   /** CPU time the server process spent per request (user + system). */
   cpuUsPerRequest: number;
@@ -126,7 +118,7 @@ export default async function ingest(args: string[]): Promise<void> {
   };
   try {
     const echoUrl = `http://127.0.0.1:${(JSON.parse(await echo.firstLine) as { port: number }).port}`;
-    const setup = await setUp(url);
+    const setup = await createBenchApp(url, conversations);
     const warm = planKeys('warm', o.warmup, o.repeat).keys;
     await runLoad({ url: echoUrl, connections: o.connections, keys: warm, ...echoSetup });
     await runLoad({ url, connections: o.connections, keys: warm, ...setup });
