@@ -81,7 +81,7 @@ export interface Ingest {
   sendInTransaction(tx: Tx, cmd: SendCommand, now: number): Promise<SendOutcome>;
   /** Size check and beforeCommit hooks, as `send` applies them; callers of sendInTransaction run it first. */
   prepare(cmd: SendCommand): Promise<SendCommand>;
-  /** Publishes committed outcomes and runs afterCommit hooks. */
+  /** Publishes committed outcomes and queues their afterCommit hooks (run in commit order, off the commit loop). */
   afterCommit(outcomes: Array<{ cmd: SendCommand; outcome: SendOutcome }>): Promise<void>;
   close(): Promise<void>;
 }
@@ -198,17 +198,28 @@ export function createIngest(options: IngestOptions): Ingest {
     return outcomes;
   }
 
+  // afterCommit hooks run in commit order on a chain of their own: a slow plugin must not hold up the
+  // group commit loop, and with it every sender's answer.
+  let hooksDone: Promise<void> = Promise.resolve();
+
+  async function runAfterCommitHooks(event: WireEvent, cmd: SendCommand): Promise<void> {
+    for (const hook of hooks) {
+      try {
+        await hook.afterCommit?.(event, cmd);
+      } catch (err) {
+        logger.error({ err, messageId: event.id }, 'afterCommit hook failed');
+      }
+    }
+  }
+
   async function afterCommit(committed: Array<{ cmd: SendCommand; outcome: SendOutcome }>): Promise<void> {
     for (const { cmd, outcome } of committed) {
       if (outcome.status === 'created') {
         metrics.messagesCreated.inc({ source: cmd.source });
         await bus.publish({ kind: 'event', appId: cmd.appId, event: outcome.event, pos: outcome.pos });
-        for (const hook of hooks) {
-          try {
-            await hook.afterCommit?.(outcome.event, cmd);
-          } catch (err) {
-            logger.error({ err, messageId: outcome.event.id }, 'afterCommit hook failed');
-          }
+        if (hooks.length > 0) {
+          const { event } = outcome;
+          hooksDone = hooksDone.then(() => runAfterCommitHooks(event, cmd));
         }
       } else if (outcome.status === 'duplicate') {
         metrics.duplicates.inc({ source: cmd.source });
@@ -247,6 +258,9 @@ export function createIngest(options: IngestOptions): Ingest {
     sendInTransaction,
     prepare,
     afterCommit,
-    close: () => group.flushed(),
+    async close() {
+      await group.flushed();
+      await hooksDone;
+    },
   };
 }
