@@ -18,8 +18,6 @@ import { createCallbackSources } from './callbacks/callback-sources.js';
 import { createCallbacks } from './callbacks/callbacks.js';
 import { createParticipants } from './callbacks/participants.js';
 import { createRejections } from './callbacks/rejections.js';
-import { registerBatchRoutes } from './http/routes/batch.js';
-import { registerCallbackRoutes } from './http/routes/callbacks.js';
 import { loadPlugin } from './plugins/load-plugin.js';
 import { createIngest } from './ingest/ingest.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -137,7 +135,7 @@ export async function startOncely(
       logger,
     }),
   };
-  const http = await buildHttpServer(services, [registerBatchRoutes, registerCallbackRoutes]);
+  const http = await buildHttpServer(services);
   await http.listen({ host: config.host, port: config.port });
   const gateway = createWsGateway({
     server: http.server,

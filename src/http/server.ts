@@ -15,6 +15,8 @@ import type { Services } from '../services.js';
 import { errorHandler, notFoundHandler } from './error-mapper.js';
 import { createValidatorCompiler } from './request-validator.js';
 import { registerAppRoutes } from './routes/apps.js';
+import { registerBatchRoutes } from './routes/batch.js';
+import { registerCallbackRoutes } from './routes/callbacks.js';
 import { registerConversationRoutes } from './routes/conversations.js';
 import { registerIdempotencyRoutes } from './routes/idempotency.js';
 import { registerMeRoutes } from './routes/me.js';
@@ -31,10 +33,7 @@ export type TypedApp = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
-/** A route module: registers its routes on the app. */
-export type RouteModule = (app: TypedApp, s: Services) => void | Promise<void>;
-
-export async function buildHttpServer(s: Services, extraRoutes: RouteModule[] = []): Promise<TypedApp> {
+export async function buildHttpServer(s: Services): Promise<TypedApp> {
   const app = Fastify({
     loggerInstance: s.logger as FastifyBaseLogger,
     bodyLimit: s.config.bodyLimitBytes,
@@ -90,7 +89,7 @@ export async function buildHttpServer(s: Services, extraRoutes: RouteModule[] = 
     },
   });
 
-  for (const register of [
+  const routeModules: Array<(app: TypedApp, s: Services) => void | Promise<void>> = [
     registerSystemRoutes,
     registerAppRoutes,
     registerConversationRoutes,
@@ -98,10 +97,12 @@ export async function buildHttpServer(s: Services, extraRoutes: RouteModule[] = 
     registerSyncRoutes,
     registerIdempotencyRoutes,
     registerMeRoutes,
-    ...extraRoutes,
+    registerBatchRoutes,
+    registerCallbackRoutes,
     // Last: the browser app's files, under every API path.
     registerWebClientRoutes,
-  ]) {
+  ];
+  for (const register of routeModules) {
     await register(app, s);
   }
   return app;
