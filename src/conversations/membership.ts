@@ -70,20 +70,28 @@ export async function requireReadAccess(
   return (await requireMembership(db, actor.appId, conversationId, actor.userId)).conversation;
 }
 
-/** Current member ids of a conversation, in join order. */
-export async function memberIds(
+/** Current members of a conversation with their markers, in join order. */
+export async function currentMembers(
   db: Store['db'] | Tx,
   appId: string,
   conversationId: string,
-): Promise<string[]> {
-  const rows = await db
+): Promise<Array<Pick<MembersTable, 'user_id' | 'delivered_seq' | 'read_seq'>>> {
+  return db
     .selectFrom('members')
-    .select('user_id')
+    .select(['user_id', 'delivered_seq', 'read_seq'])
     .where('app_id', '=', appId)
     .where('conversation_id', '=', conversationId)
     .where('left_pos', 'is', null)
     .orderBy('joined_pos')
     .orderBy('user_id')
     .execute();
-  return rows.map((r) => r.user_id);
+}
+
+/** Current member ids of a conversation, in join order. */
+export async function memberIds(
+  db: Store['db'] | Tx,
+  appId: string,
+  conversationId: string,
+): Promise<string[]> {
+  return (await currentMembers(db, appId, conversationId)).map((r) => r.user_id);
 }

@@ -4,7 +4,7 @@ import { badRequest } from '../errors.js';
 import type { Actor, UserPrincipal } from '../apps/principal.js';
 import type { Bus } from '../realtime/bus.js';
 import type { Store } from '../store/store.js';
-import { findMember, requireMembership, requireReadAccess } from './membership.js';
+import { currentMembers, findMember, requireMembership, requireReadAccess } from './membership.js';
 
 export interface Receipt {
   conversationId: string;
@@ -19,15 +19,7 @@ export function createReceipts({ store, bus }: { store: Store; bus: Bus }) {
     async list(actor: Actor, conversationId: string): Promise<Receipt[]> {
       const { appId } = actor;
       await requireReadAccess(store.db, actor, conversationId);
-      const rows = await store.db
-        .selectFrom('members')
-        .select(['user_id', 'delivered_seq', 'read_seq'])
-        .where('app_id', '=', appId)
-        .where('conversation_id', '=', conversationId)
-        .where('left_pos', 'is', null)
-        .orderBy('joined_pos')
-        .orderBy('user_id')
-        .execute();
+      const rows = await currentMembers(store.db, appId, conversationId);
       return rows.map((r) => ({
         conversationId,
         userId: r.user_id,
