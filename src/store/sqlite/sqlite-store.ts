@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import type { Durability } from '../../config.js';
-import { migrateToLatest } from '../migrations.js';
+import { migrateToLatest } from '../migrations/index.js';
 import type { Database } from '../schema.js';
 import type { Store, Tx } from '../store.js';
 

@@ -1,0 +1,23 @@
+// Schema migrations, portable across SQLite and PostgreSQL (Kysely's schema builder only, no dialect SQL).
+// One file per migration; this list is the order they apply in. Add a new one at the end, never edit an old one.
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { core } from './0001-core.js';
+import { callbacks } from './0002-callbacks.js';
+
+const migrations: Record<string, Migration> = {
+  '0001_core': core,
+  '0002_callbacks': callbacks,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Applies every pending migration; throws with the failing migration's name. */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migration ${failed} failed: ${(error as Error).message ?? String(error)}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
