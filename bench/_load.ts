@@ -11,8 +11,11 @@ export interface LoadPlan {
   connections: number;
   /** Keys in send order; a key that occurs twice is a repeat (same body, same conversation). */
   keys: string[];
-  /** The conversation each distinct key goes to, and its sender. */
-  conversations: Array<{ id: string; from: string }>;
+  /**
+   * The conversation each distinct key goes to, and its sender. With a `token` (a user token of the sender)
+   * the request is the user's own send; without, the app's (`apiKey`, with `from`).
+   */
+  conversations: Array<{ id: string; from: string; token?: string }>;
 }
 
 function conversationOf(key: string, n: number): number {
@@ -30,10 +33,14 @@ const prepared = plan.keys.map((key) => {
     path: `/v1/conversations/${conv.id}/messages`,
     headers: {
       'content-type': 'application/json',
-      authorization: `Bearer ${plan.apiKey}`,
+      authorization: `Bearer ${conv.token ?? plan.apiKey}`,
       'idempotency-key': key,
     },
-    body: JSON.stringify({ from: conv.from, body: { type: 'text', text: `message ${key}` } }),
+    // A 60-byte text, as a short chat message.
+    body: JSON.stringify({
+      ...(conv.token ? {} : { from: conv.from }),
+      body: { type: 'text', text: `message ${key}`.padEnd(60, '.') },
+    }),
   };
 });
 const out = await runPreparedLoad(plan.url, plan.connections, prepared);

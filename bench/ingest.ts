@@ -1,8 +1,9 @@
 // `npm run bench -- ingest [--messages N] [--connections C] [--repeat 0.3] [--durability full|normal] [--rounds 3]
-//  [--profile DIR]` (DIR receives a V8 CPU profile of the oncely process)
-// Sends N messages over HTTP (a share of them repeats of earlier Idempotency-Keys) to oncely, and in the
-// same run the same load to a bare Fastify JSON echo route: the framework ceiling. Server, ceiling and load
-// generator each run in their own process. Prints msgs/s and p50/p99 latency of both and their ratio.
+//  [--auth user|app] [--profile DIR]` (DIR receives a V8 CPU profile of the oncely process)
+// Sends N messages over HTTP (a share of them repeats of earlier Idempotency-Keys) with user tokens (or the
+// app's API key) to oncely, and in the same run the same load to two ceilings: a bare Fastify JSON echo route,
+// and the bare send route (oncely's schemas, no auth, no storage). Servers and load generator each run in
+// their own process. Prints msgs/s and p50/p99 latency of each and oncely's ratio to both.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ interface Options {
   durability: 'full' | 'normal';
   warmup: number;
   rounds: number;
+  auth: 'user' | 'app';
   profile: string | undefined;
 }
 
@@ -42,10 +44,12 @@ function options(args: string[]): Options {
       warmup: { type: 'string', default: '3000' },
       profile: { type: 'string' },
       rounds: { type: 'string', default: '3' },
+      auth: { type: 'string', default: 'user' },
     },
   });
-  const durability = values.durability;
+  const { durability, auth } = values;
   if (durability !== 'full' && durability !== 'normal') throw new Error('--durability is full or normal');
+  if (auth !== 'user' && auth !== 'app') throw new Error('--auth is user or app');
   return {
     messages: Number(values.messages),
     connections: Number(values.connections),
@@ -54,6 +58,7 @@ function options(args: string[]): Options {
     warmup: Number(values.warmup),
     profile: values.profile,
     rounds: Number(values.rounds),
+    auth,
   };
 }
 
@@ -101,45 +106,74 @@ function describe(r: Measured): string {
 
 const rate = (r: LoadResult) => r.requests / r.seconds;
 
+/** A user token per conversation's sender, so that each request is that user's own send. */
+async function withTokens(
+  url: string,
+  setup: { apiKey: string; conversations: Array<{ id: string; from: string }> },
+): Promise<{ apiKey: string; conversations: Array<{ id: string; from: string; token: string }> }> {
+  const conversations = [];
+  for (const c of setup.conversations) {
+    const { token } = await call<{ token: string }>(url, setup.apiKey, 'POST', `/v1/users/${c.from}/tokens`, {
+      ttlSeconds: 3600,
+    });
+    conversations.push({ ...c, token });
+  }
+  return { apiKey: setup.apiKey, conversations };
+}
+
 export default async function ingest(args: string[]): Promise<void> {
   const o = options(args);
   console.log(
     `ingest: ${o.messages} messages per round (${Math.round(o.repeat * 100)} % repeated keys), ${o.connections} ` +
-      `connections, durability ${o.durability}, ${o.rounds} rounds, ${o.warmup} warm-up requests each`,
+      `connections, ${o.auth === 'user' ? 'user tokens' : 'app API key'}, durability ${o.durability}, ` +
+      `${o.rounds} rounds, ${o.warmup} warm-up requests each`,
   );
 
   const server = await startOncelyProcess({ ONCELY_DURABILITY: o.durability }, o.profile);
   const url = server.url;
-  // The ceiling: the same requests to a bare Fastify echo route.
-  const echo = startScript(['bench/_echo-server.ts']);
-  const echoSetup = {
+  // The ceilings: the same requests to a bare Fastify echo route, and to the bare send route (oncely's
+  // schemas, no auth or storage).
+  const ceilings = [
+    { name: 'fastify echo', child: startScript(['bench/_echo-server.ts']) },
+    { name: 'bare route  ', child: startScript(['bench/_echo-server.ts', 'bare']) },
+  ];
+  const ceilingSetup = {
     apiKey: 'none',
     conversations: Array.from({ length: conversations }, (_, i) => ({ id: `c${i}`, from: `u${2 * i}` })),
   };
   try {
-    const echoUrl = `http://127.0.0.1:${(JSON.parse(await echo.firstLine) as { port: number }).port}`;
-    const setup = await createBenchApp(url, conversations);
+    const ceilingUrls = await Promise.all(
+      ceilings.map(
+        async (c) => `http://127.0.0.1:${(JSON.parse(await c.child.firstLine) as { port: number }).port}`,
+      ),
+    );
+    const app = await createBenchApp(url, conversations);
+    const setup = o.auth === 'user' ? await withTokens(url, app) : app;
     const warm = planKeys('warm', o.warmup, o.repeat).keys;
-    await runLoad({ url: echoUrl, connections: o.connections, keys: warm, ...echoSetup });
+    for (const ceilingUrl of ceilingUrls) {
+      await runLoad({ url: ceilingUrl, connections: o.connections, keys: warm, ...ceilingSetup });
+    }
     await runLoad({ url, connections: o.connections, keys: warm, ...setup });
 
-    // Rounds alternate between the two, so that load from elsewhere on the machine hits both alike.
-    const ceilings: Measured[] = [];
+    // Rounds alternate between the servers, so that load from elsewhere on the machine hits all alike.
+    const ceilingRuns: Measured[][] = ceilings.map(() => []);
     const oncelys: Measured[] = [];
     let distinct = 0;
     const before = await call<string>(url, adminToken, 'GET', '/metrics');
     for (let round = 0; round < o.rounds; round++) {
       const plan = planKeys(`r${round}`, o.messages, o.repeat);
       distinct += plan.distinct;
-      const ceiling = await measured(echo.process.pid, () =>
-        runLoad({ url: echoUrl, connections: o.connections, keys: plan.keys, ...echoSetup }),
-      );
+      for (const [i, c] of ceilings.entries()) {
+        const run = await measured(c.child.process.pid, () =>
+          runLoad({ url: ceilingUrls[i]!, connections: o.connections, keys: plan.keys, ...ceilingSetup }),
+        );
+        console.log(`${i === 0 ? `round ${round + 1}` : '       '}  ${c.name} ${describe(run)}`);
+        ceilingRuns[i]!.push(run);
+      }
       const oncely = await measured(server.pid, () =>
         runLoad({ url, connections: o.connections, keys: plan.keys, ...setup }),
       );
-      console.log(`round ${round + 1}  fastify echo ${describe(ceiling)}`);
       console.log(`         oncely       ${describe(oncely)}`);
-      ceilings.push(ceiling);
       oncelys.push(oncely);
     }
     const after = await call<string>(url, adminToken, 'GET', '/metrics');
@@ -161,14 +195,16 @@ export default async function ingest(args: string[]): Promise<void> {
     const summary = (name: string, rs: Measured[]) =>
       `${name} median ${median(rs.map(rate)).toFixed(0)} msgs/s, p50 ${median(rs.map((r) => r.p50))} ms, ` +
       `p99 ${median(rs.map((r) => r.p99))} ms, server CPU ${median(rs.map((r) => r.cpuUsPerRequest)).toFixed(0)} µs/request`;
-    console.log(summary('fastify echo (ceiling)', ceilings));
+    for (const [i, c] of ceilings.entries()) console.log(summary(`${c.name} (ceiling)`, ceilingRuns[i]!));
     console.log(summary('oncely                ', oncelys));
-    const ratio = median(oncelys.map(rate)) / median(ceilings.map(rate));
-    console.log(
-      `ratio: oncely reaches ${(ratio * 100).toFixed(0)} % of the ceiling's msgs/s ` +
-        `(durability ${o.durability}; goal ≥ 60 % at full)`,
-    );
+    for (const [i, c] of ceilings.entries()) {
+      const ratio = median(oncelys.map(rate)) / median(ceilingRuns[i]!.map(rate));
+      console.log(
+        `ratio to ${c.name.trim()}: oncely reaches ${(ratio * 100).toFixed(0)} % of its msgs/s ` +
+          `(durability ${o.durability}; goal ≥ 60 % of the bare route at full)`,
+      );
+    }
   } finally {
-    await Promise.all([server.stop(), echo.stop()]);
+    await Promise.all([server.stop(), ...ceilings.map((c) => c.child.stop())]);
   }
 }
