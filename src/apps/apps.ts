@@ -59,6 +59,16 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
       return row?.token_secret;
     },
 
+    /** Gives the app a new token secret; false when there is no such app. */
+    async rotateTokenSecret(appId: string): Promise<boolean> {
+      const res = await db
+        .updateTable('apps')
+        .set({ token_secret: randomSecret(32) })
+        .where('id', '=', appId)
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) > 0;
+    },
+
     /** Creates or updates a user; returns whether it was created. */
     async upsertUser(
       appId: string,

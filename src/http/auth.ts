@@ -6,6 +6,7 @@ import { apiKeyPrefix, type Apps } from '../apps/apps.js';
 import type { Actor, AppPrincipal, Principal, UserPrincipal } from '../apps/principal.js';
 import type { UserTokens } from '../apps/user-tokens.js';
 import { forbidden, unauthorized } from '../errors.js';
+import { LruMap } from '../lru-map.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -27,8 +28,8 @@ export function createAuth({
   adminToken: string;
 }) {
   const adminDigest = digest(adminToken);
-  // API key hash → app id; keys are never revoked in this version, so the cache cannot go stale.
-  const keyCache = new Map<string, string>();
+  // API key → app id; keys are never revoked in this version, so the cache cannot go stale.
+  const keyCache = new LruMap<string, string>(10_000);
 
   async function principalOf(token: string): Promise<Principal> {
     if (token.startsWith(apiKeyPrefix)) {
@@ -36,7 +37,6 @@ export function createAuth({
       if (!appId) {
         appId = await apps.appForApiKey(token);
         if (!appId) throw unauthorized('invalid_api_key', 'the API key is not valid');
-        if (keyCache.size > 10_000) keyCache.clear();
         keyCache.set(token, appId);
       }
       return { kind: 'app', appId };

@@ -1,7 +1,7 @@
 // Apps (admin), users and user tokens (app).
 import { Type } from '@sinclair/typebox';
 import type { Services } from '../../services.js';
-import { badRequest } from '../../errors.js';
+import { badRequest, forbidden } from '../../errors.js';
 import type { TypedApp } from '../server.js';
 import { Id, bearer, errors } from '../schemas.js';
 
@@ -38,6 +38,31 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
       await s.auth.admin(request);
       const created = await s.apps.createApp(request.body.name);
       return reply.status(201).send(created);
+    },
+  );
+
+  app.post(
+    '/v1/apps/:appId/token-secret/rotate',
+    {
+      schema: {
+        summary: "Rotate the secret that signs the app's user tokens: every token issued before is refused",
+        security: bearer,
+        params: Type.Object({ appId: Id }),
+        response: {
+          200: Type.Object({ appId: Type.String(), rotatedAt: Type.String() }),
+          ...errors(401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      // The admin, or the app itself (its API key).
+      const p = await s.auth.principal(request);
+      const { appId } = request.params;
+      if (p.kind === 'user' || (p.kind === 'app' && p.appId !== appId)) {
+        throw forbidden('admin_or_own_app_required', "the admin token or this app's API key is needed");
+      }
+      await s.userTokens.rotateSecret(appId);
+      return { appId, rotatedAt: new Date(s.clock.now()).toISOString() };
     },
   );
 
