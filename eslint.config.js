@@ -8,7 +8,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     // Plain Node scripts outside the TypeScript build.
-    files: ['scripts/**/*.mjs'],
+    files: ['scripts/**/*.mjs', 'bin/**/*.js'],
     languageOptions: { globals: { URL: 'readonly', console: 'readonly', process: 'readonly' } },
   },
   {

@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { seedDemo } from './demo/demo-seed.js';
 import { createStore, startOncely, type Oncely } from './main.js';
+import { PluginError } from './plugins/load-plugin.js';
 
 async function serve(): Promise<void> {
   // `serve --demo` (what `npm start` runs) turns demo mode on unless ONCELY_DEMO says otherwise.
@@ -44,14 +45,18 @@ async function printDemoSignIns(config: Config, oncely: Oncely): Promise<void> {
     logger.warn('ONCELY_DEMO applies to the embedded SQLite store only: no demo data was created');
     return;
   }
-  const signIns = await seedDemo(
+  const demo = await seedDemo(
     { apps, conversations, userTokens, dataDir: config.dataDir },
     { baseUrl: oncely.url, tokenTtlSeconds: Math.min(7 * 86400, config.userTokenMaxTtlSeconds) },
   );
-  // Sign-in links carry user tokens: printed to the terminal only, never through the logger.
-  const lines = signIns.map((s) => `  ${s.userId.padEnd(6)} ${s.link}`);
+  // Sign-in links and the API key are credentials: printed to the terminal only, never through the logger.
+  const lines = demo.signIns.map((s) => `  ${s.userId.padEnd(6)} ${s.link}`);
+  const apiKey = demo.apiKey
+    ? `the demo app's API key (shown once; kept in ${config.dataDir}/demo-api-key):\n  ${demo.apiKey}`
+    : `the demo app's API key is in ${config.dataDir}/demo-api-key (shown when the demo was created)`;
   process.stdout.write(
-    `\noncely demo mode (ONCELY_DEMO=0 turns it off): open the chat as\n${lines.join('\n')}\n\n`,
+    `\noncely demo mode (ONCELY_DEMO=0 turns it off): open the chat as\n${lines.join('\n')}\n` +
+      `${apiKey}\n  e.g. curl -H "authorization: Bearer <key>" ${oncely.url}/v1/users/alice\n\n`,
   );
 }
 
@@ -70,8 +75,18 @@ if (!command) {
   process.exit(2);
 }
 command().catch((err: unknown) => {
-  process.stderr.write(
-    `oncely ${name}: ${err instanceof ConfigError ? err.message : (err as Error).stack}\n`,
-  );
+  process.stderr.write(`${failureLine(name, err)}\n`);
   process.exit(1);
 });
+
+/**
+ * A failed start is one line an operator can act on: a setting's own message, or the error's message with a
+ * hint; the stack only when asked for (ONCELY_LOG_LEVEL=debug), since it is for oncely's developers.
+ */
+function failureLine(command: string, err: unknown): string {
+  if (err instanceof ConfigError || err instanceof PluginError) return `oncely ${command}: ${err.message}`;
+  const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  if (['debug', 'trace'].includes(process.env.ONCELY_LOG_LEVEL ?? ''))
+    return `oncely ${command}: ${(err as Error).stack ?? message}`;
+  return `oncely ${command}: ${message} (ONCELY_LOG_LEVEL=debug prints the stack)`;
+}

@@ -41,7 +41,13 @@ export interface Config {
 
 type Env = Record<string, string | undefined>;
 
+/** A setting that stops the start; its message is one line naming the variable. */
 export class ConfigError extends Error {}
+
+export const supportedDatabaseUrls = [
+  'sqlite:<file> (embedded, one instance)',
+  'postgres://user:password@host:port/database (several instances)',
+];
 
 function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
@@ -92,7 +98,11 @@ export function loadConfig(rawEnv: Env = process.env): Config {
   const env = withConfigFile(rawEnv);
   const databaseUrl = env.ONCELY_DATABASE_URL || 'sqlite:./data/oncely.db';
   if (!databaseUrl.startsWith('sqlite:') && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError(`ONCELY_DATABASE_URL must start with sqlite: or postgres://, got "${databaseUrl}"`);
+    // Only the scheme is echoed: the rest of a URL may hold a password.
+    const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(databaseUrl)?.[0] ?? 'none';
+    throw new ConfigError(
+      `ONCELY_DATABASE_URL: unsupported scheme "${scheme}"; supported: ${supportedDatabaseUrls.join(', ')}`,
+    );
   }
   return {
     host: env.ONCELY_HOST || '127.0.0.1',

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createApps } from './apps/apps.js';
 import { createUserTokens } from './apps/user-tokens.js';
 import { randomSecret, systemClock, type Clock } from './clock.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { createConversations } from './conversations/conversations.js';
 import { createHistory } from './conversations/history.js';
 import { createRecall } from './conversations/recall.js';
@@ -44,6 +44,26 @@ export function createStore(config: Config): Store {
     return createSqliteStore({ filename: sqliteFilename(config.databaseUrl), durability: config.durability });
   }
   throw new Error('PostgreSQL support is not built yet: use a sqlite: ONCELY_DATABASE_URL');
+}
+
+/** A listen failure an operator can fix, as one line naming the setting; anything else unchanged. */
+function listenError(err: unknown, config: Config): unknown {
+  const address = `${config.host}:${config.port}`;
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE':
+      return new ConfigError(
+        `ONCELY_PORT: ${address} is already in use; stop what listens there or choose another ONCELY_PORT`,
+      );
+    case 'EACCES':
+      return new ConfigError(
+        `ONCELY_PORT: no permission to listen on ${address} (ports below 1024 need privileges)`,
+      );
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return new ConfigError(`ONCELY_HOST: "${config.host}" is not an address of this machine`);
+    default:
+      return err;
+  }
 }
 
 /** The admin token: from config, else the one kept in the data directory, else a new one kept there. */
@@ -136,7 +156,16 @@ export async function startOncely(
     }),
   };
   const http = await buildHttpServer(services);
-  await http.listen({ host: config.host, port: config.port });
+  try {
+    await http.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await http.close();
+    realtime.close();
+    await Promise.all([ingest.close(), services.sweeper.close()]);
+    await bus.close();
+    await store.close();
+    throw listenError(err, config);
+  }
   const gateway = createWsGateway({
     server: http.server,
     realtime,

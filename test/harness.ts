@@ -65,8 +65,13 @@ export async function spawnServer(
   dir: string,
   port: number,
   env: Record<string, string> = {},
+  opts: { compiled?: boolean } = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), 'serve'], {
+  // The source through tsx, or (`compiled`) the `oncely` command running the build in dist/.
+  const command = opts.compiled
+    ? [join(repoRoot, 'bin/oncely.js'), 'serve']
+    : ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), 'serve'];
+  const child = spawn(process.execPath, command, {
     cwd: repoRoot,
     env: {
       ...process.env,

@@ -1,6 +1,7 @@
 // The server side of the web client: the page served at `/` beside the API, `GET /v1/me`, members'
 // receipts, and demo mode's idempotent seeding with its printed sign-in links.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   client,
@@ -100,6 +101,12 @@ describe('demo mode', () => {
       links = signInLinks(first.output());
       expect(links.map((l) => l.userId)).toEqual(['alice', 'bob', 'carol']);
       expect(links[0]!.link.startsWith(`http://127.0.0.1:${port}/#token=`)).toBe(true);
+      // The demo app's API key is printed once, so the app API can be tried against the demo users.
+      const apiKey = readFileSync(join(dir, 'demo-api-key'), 'utf8').trim();
+      expect(statSync(join(dir, 'demo-api-key')).mode & 0o777).toBe(0o600);
+      expect(first.output().split(apiKey).length - 1).toBe(1);
+      const alice = await client(first.url, apiKey).get('/v1/users/alice');
+      expect(alice.body).toMatchObject({ id: 'alice', displayName: 'Alice' });
     } finally {
       await first.kill();
     }
@@ -107,6 +114,8 @@ describe('demo mode', () => {
     try {
       await waitFor(() => signInLinks(second.output()).length === 3);
       const again = signInLinks(second.output());
+      expect(second.output()).not.toContain(readFileSync(join(dir, 'demo-api-key'), 'utf8').trim());
+      expect(second.output()).toContain('demo-api-key');
       const alice = client(second.url, again[0]!.token);
       const me = (await alice.get('/v1/me')).body;
       // The same demo app: a token from the first start still signs in.

@@ -1,6 +1,6 @@
 // An example oncely plugin: refuses messages containing a blocked word, before anything is stored, and logs
-// each message it let through after its commit. Load it with
-//   ONCELY_PLUGIN=./examples/plugins/keyword-filter.ts ONCELY_KEYWORD_FILTER_WORDS=spam,scam npm start
+// each message it let through after its commit. `npm run build` compiles it; load it with
+//   ONCELY_PLUGIN=./dist/examples/plugins/keyword-filter.js ONCELY_KEYWORD_FILTER_WORDS=spam,scam npm start
 // A plugin needs nothing from oncely at run time: a refusal is any error with a 4xx `status` and a `code`.
 import type { IngestHooks, SendCommand } from '../../src/ingest/ingest.js';
 import type { PluginContext } from '../../src/plugins/load-plugin.js';

@@ -1,7 +1,7 @@
 // Demo mode (ONCELY_DEMO=1, what `npm start` sets): a demo app with alice, bob and carol, a group of the
 // three and a direct alice–bob conversation, so a person can open the web client and chat at once. Seeding
 // is idempotent: a restart finds the same app (its id is kept in the data directory) and creates nothing new.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Apps } from '../apps/apps.js';
 import type { UserTokens } from '../apps/user-tokens.js';
@@ -30,18 +30,30 @@ export interface DemoSeedDeps {
   dataDir: string;
 }
 
-/** The demo app's id: the one recorded in the data directory if that app still exists, else a new app. */
-async function demoAppId({ apps, dataDir }: DemoSeedDeps): Promise<string> {
+export interface DemoSeed {
+  appId: string;
+  /** The demo app's API key, only on the start that created the app (it is stored hashed, like every key). */
+  apiKey: string | undefined;
+  signIns: DemoSignIn[];
+}
+
+/**
+ * The demo app: the one recorded in the data directory if that app still exists, else a new app whose API
+ * key is returned once (and kept, 0600, in `demo-api-key` beside the admin token) so a newcomer can call the
+ * app API for the demo users.
+ */
+async function demoApp({ apps, dataDir }: DemoSeedDeps): Promise<{ appId: string; apiKey?: string }> {
   const file = join(dataDir, 'demo-app-id');
   if (existsSync(file)) {
     const id = readFileSync(file, 'utf8').trim();
-    if (await apps.tokenSecret(id)) return id;
+    if (await apps.tokenSecret(id)) return { appId: id };
   }
-  // The API key is not needed: the demo seeds through the services, and the page uses user tokens.
   const app = await apps.createApp('oncely demo');
   mkdirSync(dataDir, { recursive: true });
+  writeFileSync(join(dataDir, 'demo-api-key'), `${app.apiKey}\n`, { mode: 0o600 });
+  chmodSync(join(dataDir, 'demo-api-key'), 0o600);
   writeFileSync(file, `${app.id}\n`);
-  return app.id;
+  return { appId: app.id, apiKey: app.apiKey };
 }
 
 async function conversationExists(conversations: Conversations, appId: string, id: string): Promise<boolean> {
@@ -58,9 +70,9 @@ async function conversationExists(conversations: Conversations, appId: string, i
 export async function seedDemo(
   deps: DemoSeedDeps,
   { baseUrl, tokenTtlSeconds }: { baseUrl: string; tokenTtlSeconds: number },
-): Promise<DemoSignIn[]> {
+): Promise<DemoSeed> {
   const { apps, conversations, userTokens } = deps;
-  const appId = await demoAppId(deps);
+  const { appId, apiKey } = await demoApp(deps);
   for (const user of demoUsers) await apps.upsertUser(appId, user.id, user.displayName);
   const members = demoUsers.map((u) => u.id);
   if (!(await conversationExists(conversations, appId, demoGroupId))) {
@@ -74,5 +86,5 @@ export async function seedDemo(
     const { token, expiresAt } = await userTokens.issue(appId, user.id, tokenTtlSeconds);
     signIns.push({ userId: user.id, link: `${baseUrl}/#token=${token}`, expiresAt });
   }
-  return signIns;
+  return { appId, apiKey, signIns };
 }

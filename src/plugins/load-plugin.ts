@@ -62,6 +62,13 @@ export async function loadPlugin(spec: string, ctx: PluginContext): Promise<Inge
   try {
     mod = (await import(specifier(spec))) as { default?: unknown };
   } catch (err) {
+    // The compiled server runs plain Node: a TypeScript plugin must be compiled first (as `npm run build`
+    // does for examples/plugins), or oncely run from source (`npm run dev`).
+    if ((err as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(spec)) {
+      throw new PluginError(
+        `ONCELY_PLUGIN ${spec} is TypeScript: compile it to JavaScript (examples/plugins are built into dist/examples/plugins)`,
+      );
+    }
     throw new PluginError(`ONCELY_PLUGIN ${spec} could not be loaded: ${(err as Error).message}`);
   }
   const exported = mod.default;

@@ -43,6 +43,13 @@ describe('config', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
 
+  it('an unknown database URL scheme lists the supported ones and never echoes the password', () => {
+    expect(() => loadConfig({ ONCELY_DATABASE_URL: 'mysql://root:hunter2@db/x' })).toThrow(
+      /unsupported scheme "mysql:"; supported: sqlite:.*postgres:\/\//,
+    );
+    expect(() => loadConfig({ ONCELY_DATABASE_URL: 'mysql://root:hunter2@db/x' })).not.toThrow(/hunter2/);
+  });
+
   it('takes a config file under the environment, which wins', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'oncely-config-')), 'config.json');
     writeFileSync(file, JSON.stringify({ ONCELY_PORT: 9000, ONCELY_RECALL_WINDOW_SECONDS: 30 }));

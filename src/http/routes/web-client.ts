@@ -1,12 +1,20 @@
 // The browser app: the files Vite built into web/dist, served at `/`. Registered after the API routes, whose
 // exact paths always win over this wildcard; a path that is neither gets the usual JSON 404.
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
 
-export const webDistDir = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
+/** The package's root: the nearest directory above this file with a package.json (src/ or the build in dist/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export const webDistDir = join(packageRoot(), 'web', 'dist');
 
 export async function registerWebClientRoutes(app: TypedApp, s: Services): Promise<void> {
   if (!existsSync(webDistDir)) {
