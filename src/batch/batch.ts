@@ -57,11 +57,22 @@ export function createBatch(o: BatchOptions) {
 
   return {
     checkSize,
+    /**
+     * `scope` and `source` default to a batch call's (`app`, `batch`); queue consumers pass their own
+     * (`queue:{name}`, `queue`).
+     */
     async send(
       appId: string,
-      input: { mode?: BatchMode | undefined; items: BatchItem[] },
+      input: {
+        mode?: BatchMode | undefined;
+        items: BatchItem[];
+        scope?: string | undefined;
+        source?: string | undefined;
+      },
     ): Promise<BatchAnswer> {
       const { items } = input;
+      const scope = input.scope ?? appScope;
+      const source = input.source ?? 'batch';
       const mode = input.mode ?? o.defaultMode;
       checkSize(items.length);
       const now = o.clock.now();
@@ -96,14 +107,14 @@ export function createBatch(o: BatchOptions) {
               conversationId: item.conversationId ?? '',
               senderId: item.from,
               body: item.body,
-              source: 'batch',
+              source,
             },
           });
         }
       });
 
       // One query classifies every key: new, a repeat of an earlier batch, or reused with another item.
-      const records = await findKeys(o.store.db, appId, appScope, [...firstOfKey.keys()], now);
+      const records = await findKeys(o.store.db, appId, scope, [...firstOfKey.keys()], now);
       const repeats: Array<{ cmd: SendCommand; outcome: SendOutcome }> = [];
       slots.forEach((slot, i) => {
         const record = records.get(items[i]!.idempotencyKey);
@@ -132,7 +143,7 @@ export function createBatch(o: BatchOptions) {
             const fresh = slots.flatMap((s, i) => (s.state === 'new' ? [{ s, i }] : []));
             const held = await claimKeys(
               tx,
-              { appId, scope: appScope },
+              { appId, scope },
               fresh.map(({ i }) => ({ key: items[i]!.idempotencyKey, fingerprint: fps[i]! })),
               now,
               ttlMs,
@@ -143,7 +154,7 @@ export function createBatch(o: BatchOptions) {
               const theirs = await findKeys(
                 tx,
                 appId,
-                appScope,
+                scope,
                 lost.map(({ i }) => items[i]!.idempotencyKey),
                 now,
               );
@@ -183,7 +194,7 @@ export function createBatch(o: BatchOptions) {
               slots[i] = { state: 'created', result, at: now };
               return { key: items[i]!.idempotencyKey, result };
             });
-            await storeResults(tx, { appId, scope: appScope }, results);
+            await storeResults(tx, { appId, scope }, results);
           });
         } catch (err) {
           if (!(err instanceof AtomicAbort)) throw err;
@@ -193,7 +204,7 @@ export function createBatch(o: BatchOptions) {
       if (mode === 'atomic' && anyFailed()) abortAll(slots);
       // Published and counted after commit; afterCommit hooks run once per created message.
       await o.ingest.afterCommit([...created, ...repeats]);
-      return answer(mode, items, slots, now, o.metrics);
+      return answer(mode, items, slots, now, o.metrics, source);
     },
   };
 }

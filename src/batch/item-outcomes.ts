@@ -109,6 +109,7 @@ export function answer(
   slots: Slot[],
   now: number,
   metrics: Metrics,
+  source = 'batch',
 ): BatchAnswer {
   const summary = { total: items.length, created: 0, duplicate: 0, failed: 0 };
   const failures = new Map<string, number>();
@@ -149,11 +150,14 @@ export function answer(
     summary[result.status]++;
     return result;
   });
-  // Counted once per batch, not per item: label lookups add up at a thousand items.
-  for (const status of ['created', 'duplicate', 'failed'] as const) {
-    if (summary[status] > 0) metrics.batchItems.inc({ mode, status }, summary[status]);
+  // Counted once per batch, not per item: label lookups add up at a thousand items. Other entry points
+  // (queue consumers) keep counts of their own.
+  if (source === 'batch') {
+    for (const status of ['created', 'duplicate', 'failed'] as const) {
+      if (summary[status] > 0) metrics.batchItems.inc({ mode, status }, summary[status]);
+    }
+    for (const [code, n] of failures) metrics.batchItemFailures.inc({ code }, n);
   }
-  for (const [code, n] of failures) metrics.batchItemFailures.inc({ code }, n);
-  if (repeats > 0) metrics.duplicates.inc({ source: 'batch' }, repeats);
+  if (repeats > 0) metrics.duplicates.inc({ source }, repeats);
   return { mode, results, summary };
 }

@@ -17,6 +17,18 @@ export const MessageBody = Type.Union([
   Type.Object({ type: Type.Literal('custom'), data: Type.Unknown() }, { additionalProperties: false }),
 ]);
 
+/** One batch item; also the body of a queue message (DESIGN.md "Queue consumers contract"). */
+export const BatchItem = Type.Object(
+  {
+    idempotencyKey: Type.String({ minLength: 1, maxLength: 255 }),
+    from: Id,
+    conversationId: Type.Optional(Id),
+    to: Type.Optional(Id),
+    body: MessageBody,
+  },
+  { additionalProperties: false },
+);
+
 export const ClientMsgId = Type.String({ minLength: 1, maxLength: 128 });
 
 export const Event = Type.Object({

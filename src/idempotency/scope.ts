@@ -4,10 +4,15 @@ import { badRequest } from '../errors.js';
 export const appScope = 'app';
 export const userScope = (userId: string) => `user:${userId}`;
 export const sourceScope = (sourceId: string) => `source:${sourceId}`;
+/** Keys of messages consumed from the queue consumer `name` (DESIGN.md "Queue consumers contract"). */
+export const queueScope = (name: string) => `queue:${name}`;
 
 /** Validates a `scope` query value. */
 export function parseScope(raw: string | undefined): string {
   if (raw === undefined || raw === '' || raw === appScope) return appScope;
-  if (/^(user|source):.+$/.test(raw)) return raw;
-  throw badRequest('invalid_scope', 'scope must be "app", "user:{userId}" or "source:{sourceId}"');
+  if (/^(user|source|queue):.+$/.test(raw)) return raw;
+  throw badRequest(
+    'invalid_scope',
+    'scope must be "app", "user:{userId}", "source:{sourceId}" or "queue:{name}"',
+  );
 }

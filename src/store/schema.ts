@@ -72,7 +72,7 @@ export interface EventsTable {
 
 export interface IdempotencyKeysTable {
   app_id: string;
-  /** `app`, `user:{userId}` or `source:{sourceId}`. */
+  /** `app`, `user:{userId}`, `source:{sourceId}` or `queue:{name}`. */
   scope: string;
   key: string;
   /** sha256 of the canonical request payload: the same key with another payload is refused. */

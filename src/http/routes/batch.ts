@@ -2,18 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { Id, MessageBody, bearer, errors } from '../schemas.js';
-
-const BatchItem = Type.Object(
-  {
-    idempotencyKey: Type.String({ minLength: 1, maxLength: 255 }),
-    from: Id,
-    conversationId: Type.Optional(Id),
-    to: Type.Optional(Id),
-    body: MessageBody,
-  },
-  { additionalProperties: false },
-);
+import { BatchItem, bearer, errors } from '../schemas.js';
 
 const BatchItemResult = Type.Object({
   index: Type.Integer(),
