@@ -4,6 +4,28 @@ import { readFileSync, existsSync } from 'node:fs';
 export type Durability = 'full' | 'normal';
 export type BatchMode = 'partial' | 'atomic';
 
+export const consumerKinds = ['rabbitmq', 'redis-stream', 'jetstream'] as const;
+export type ConsumerKind = (typeof consumerKinds)[number];
+
+/** One queue consumer of `ONCELY_CONSUMERS_FILE` (DESIGN.md "Queue consumers contract"). */
+export interface ConsumerConfig {
+  /** Unique; names the idempotency scope `queue:{name}`, the status entry and the metrics label. */
+  name: string;
+  kind: ConsumerKind;
+  /** amqp(s):// for RabbitMQ, redis(s):// for Redis, nats:// or tls:// for JetStream. */
+  url: string;
+  /** The app whose messages the queue carries. */
+  appId: string;
+  /** The queue (RabbitMQ), stream key (Redis) or stream name (JetStream, subjects `{source}.>`). */
+  source: string;
+  /** Consumer group (Redis) or durable consumer name (JetStream); unused by RabbitMQ. @defaultValue "oncely" */
+  group: string;
+  /** Deliveries a message gets before it goes to the dead letters. @defaultValue 5 */
+  maxDeliveries: number;
+}
+
+export const consumerDefaults = { group: 'oncely', maxDeliveries: 5 } as const;
+
 export interface Config {
   host: string;
   port: number;
@@ -37,6 +59,8 @@ export interface Config {
   logLevel: string;
   plugin: string | undefined;
   demo: boolean;
+  /** Queue consumers read from `ONCELY_CONSUMERS_FILE`; empty when unset. */
+  consumers: ConsumerConfig[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -94,6 +118,74 @@ function withConfigFile(env: Env): Env {
   return { ...fromFile, ...env };
 }
 
+const urlSchemes: Record<ConsumerKind, RegExp> = {
+  rabbitmq: /^amqps?:\/\//,
+  'redis-stream': /^rediss?:\/\//,
+  jetstream: /^(nats|tls):\/\//,
+};
+const consumerFields = new Set(['name', 'kind', 'url', 'appId', 'source', 'group', 'maxDeliveries']);
+// JetStream stream and durable names may not hold subject tokens or path separators.
+const natsName = /^[^\s.*>/\\]+$/;
+
+function parseConsumer(raw: unknown, at: string): ConsumerConfig {
+  const fail = (what: string) => new ConfigError(`ONCELY_CONSUMERS_FILE: ${at}: ${what}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw fail('must be an object');
+  const o = raw as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!consumerFields.has(key))
+      throw fail(`unknown field "${key}" (known: ${[...consumerFields].join(', ')})`);
+  }
+  const text = (key: string, optional = false): string | undefined => {
+    const v = o[key];
+    if (v === undefined && optional) return undefined;
+    if (typeof v !== 'string' || v.trim() === '') throw fail(`"${key}" must be a non-empty string`);
+    return v;
+  };
+  const name = text('name')!;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name))
+    throw fail(`"name" must be 1-64 letters, digits, ".", "_" or "-", got "${name}"`);
+  const kind = text('kind') as ConsumerKind;
+  if (!consumerKinds.includes(kind))
+    throw fail(`"kind" must be one of ${consumerKinds.join(', ')}, got "${kind}"`);
+  const url = text('url')!;
+  if (!urlSchemes[kind].test(url))
+    throw fail(`"url" of a ${kind} consumer must match ${urlSchemes[kind].source.replaceAll('\\', '')}`);
+  const source = text('source')!;
+  const group = text('group', true) ?? consumerDefaults.group;
+  if (kind === 'jetstream') {
+    if (!natsName.test(source))
+      throw fail('"source" (a JetStream stream name) may not hold ".", "*", ">", "/" or spaces');
+    if (!natsName.test(group))
+      throw fail('"group" (a JetStream durable name) may not hold ".", "*", ">", "/" or spaces');
+  }
+  const maxDeliveries = o.maxDeliveries ?? consumerDefaults.maxDeliveries;
+  if (!Number.isInteger(maxDeliveries) || (maxDeliveries as number) < 1 || (maxDeliveries as number) > 100)
+    throw fail(`"maxDeliveries" must be an integer between 1 and 100, got ${JSON.stringify(maxDeliveries)}`);
+  return { name, kind, url, appId: text('appId')!, source, group, maxDeliveries: maxDeliveries as number };
+}
+
+/** Reads and validates `ONCELY_CONSUMERS_FILE`: a JSON array of consumers with unique names. */
+function consumersFrom(env: Env): ConsumerConfig[] {
+  const file = env.ONCELY_CONSUMERS_FILE;
+  if (!file) return [];
+  if (!existsSync(file)) throw new ConfigError(`ONCELY_CONSUMERS_FILE names a missing file: ${file}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`ONCELY_CONSUMERS_FILE is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed))
+    throw new ConfigError('ONCELY_CONSUMERS_FILE must hold a JSON array of consumers');
+  const consumers = parsed.map((c, i) => parseConsumer(c, `consumer ${i}`));
+  const seen = new Set<string>();
+  for (const c of consumers) {
+    if (seen.has(c.name)) throw new ConfigError(`ONCELY_CONSUMERS_FILE: two consumers are named "${c.name}"`);
+    seen.add(c.name);
+  }
+  return consumers;
+}
+
 export function loadConfig(rawEnv: Env = process.env): Config {
   const env = withConfigFile(rawEnv);
   const databaseUrl = env.ONCELY_DATABASE_URL || 'sqlite:./data/oncely.db';
@@ -131,5 +223,6 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     logLevel: env.ONCELY_LOG_LEVEL || 'info',
     plugin: env.ONCELY_PLUGIN || undefined,
     demo: bool(env, 'ONCELY_DEMO', false),
+    consumers: consumersFrom(env),
   };
 }

@@ -1,6 +1,7 @@
 // Composition root: reads nothing itself; given a Config it builds every part, starts them, and closes
 // them in reverse order.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createApps } from './apps/apps.js';
 import { createUserTokens } from './apps/user-tokens.js';
@@ -18,6 +19,8 @@ import { createCallbackSources } from './callbacks/callback-sources.js';
 import { createCallbacks } from './callbacks/callbacks.js';
 import { createParticipants } from './callbacks/participants.js';
 import { createRejections } from './callbacks/rejections.js';
+import { createConsumers } from './consumers/consumers.js';
+import { createBatchQueueIngest } from './consumers/queue-ingest.js';
 import { loadPlugin } from './plugins/load-plugin.js';
 import { createIngest } from './ingest/ingest.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -109,6 +112,27 @@ export async function startOncely(
   const conversations = createConversations({ store, bus, clock });
   const callbackSources = createCallbackSources({ store, clock });
   const rejections = createRejections({ store, clock, maxPerSource: 1000 });
+  const batch = createBatch({
+    store,
+    ingest,
+    conversations,
+    clock,
+    metrics,
+    idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+    maxItems: config.batchMaxItems,
+    defaultMode: config.batchDefaultMode,
+  });
+  const consumers = createConsumers({
+    configs: config.consumers,
+    ingest: createBatchQueueIngest(batch),
+    store,
+    metrics,
+    logger,
+    // Stable across restarts of one instance (same host and port), so it takes back the Redis entries it
+    // left pending; distinct between instances.
+    instanceName: `${hostname()}:${config.port}`,
+    batchSize: Math.min(256, config.batchMaxItems),
+  });
   const services: Services = {
     config,
     clock,
@@ -132,18 +156,10 @@ export async function startOncely(
       intervalMs: config.sweepIntervalMs,
       batchSize: config.sweepBatchSize,
     }),
-    batch: createBatch({
-      store,
-      ingest,
-      conversations,
-      clock,
-      metrics,
-      idempotencyTtlSeconds: config.idempotencyTtlSeconds,
-      maxItems: config.batchMaxItems,
-      defaultMode: config.batchDefaultMode,
-    }),
+    batch,
     callbackSources,
     rejections,
+    consumers,
     callbacks: createCallbacks({
       store,
       clock,
@@ -177,6 +193,8 @@ export async function startOncely(
   });
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  // Started last, once everything they write through is up.
+  consumers.start();
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   let closing: Promise<void> | undefined;
@@ -187,7 +205,9 @@ export async function startOncely(
     generatedAdminToken: admin.generated ? admin.token : undefined,
     close() {
       closing ??= (async () => {
-        // Realtime first: sockets get 1001 (going away) and resume elsewhere or after the restart.
+        // Consumers first: what they hold unacknowledged is settled or redelivered, never half-written.
+        await consumers.close();
+        // Realtime next: sockets get 1001 (going away) and resume elsewhere or after the restart.
         await gateway.close(1001);
         realtime.close();
         await http.close();

@@ -13,6 +13,7 @@ import type { Batch } from './batch/batch.js';
 import type { CallbackSources } from './callbacks/callback-sources.js';
 import type { Callbacks } from './callbacks/callbacks.js';
 import type { Rejections } from './callbacks/rejections.js';
+import type { Consumers } from './consumers/consumers.js';
 import type { Ingest } from './ingest/ingest.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
@@ -42,4 +43,6 @@ export interface Services {
   callbackSources: CallbackSources;
   callbacks: Callbacks;
   rejections: Rejections;
+  /** Queue consumers (RabbitMQ, Redis Streams, JetStream) feeding the ingest. */
+  consumers: Consumers;
 }

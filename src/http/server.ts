@@ -17,6 +17,7 @@ import { createValidatorCompiler } from './request-validator.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerBatchRoutes } from './routes/batch.js';
 import { registerCallbackRoutes } from './routes/callbacks.js';
+import { registerConsumerRoutes } from './routes/consumers.js';
 import { registerConversationRoutes } from './routes/conversations.js';
 import { registerIdempotencyRoutes } from './routes/idempotency.js';
 import { registerMeRoutes } from './routes/me.js';
@@ -99,6 +100,7 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
     registerMeRoutes,
     registerBatchRoutes,
     registerCallbackRoutes,
+    registerConsumerRoutes,
     // Last: the browser app's files, under every API path.
     registerWebClientRoutes,
   ];

@@ -92,6 +92,25 @@ export function createMetrics() {
       labelNames: ['code'] as const,
       registers: [registry],
     }),
+    // Queue consumers by configured name: the duplicate rate of a queue is duplicate / received.
+    consumerMessages: new Counter({
+      name: 'oncely_consumer_messages_total',
+      help: 'Queue deliveries by consumer and outcome (received, created, duplicate, retried, dead_lettered)',
+      labelNames: ['consumer', 'outcome'] as const,
+      registers: [registry],
+    }),
+    consumerRunning: new Gauge({
+      name: 'oncely_consumer_running',
+      help: 'Whether a queue consumer is connected and consuming (1) or reconnecting (0)',
+      labelNames: ['consumer'] as const,
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({
+      name: 'oncely_consumer_lag',
+      help: 'Messages waiting for a queue consumer, as its broker reports them',
+      labelNames: ['consumer'] as const,
+      registers: [registry],
+    }),
   };
 }
 
