@@ -114,6 +114,14 @@ export interface CallbackRejectionsTable {
   received_at: number;
 }
 
+export interface ConsumedMessagesTable {
+  /** The application's name for its consumer; records of two consumers never collide. */
+  consumer: string;
+  /** The message's own unique id, as the producer gave it. */
+  message_id: string;
+  consumed_at: number;
+}
+
 export interface Database {
   apps: AppsTable;
   api_keys: ApiKeysTable;
@@ -125,6 +133,7 @@ export interface Database {
   counters: CountersTable;
   callback_sources: CallbackSourcesTable;
   callback_rejections: CallbackRejectionsTable;
+  consumed_messages: ConsumedMessagesTable;
 }
 
 export type { Generated };

@@ -3,10 +3,12 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { core } from './0001-core.js';
 import { callbacks } from './0002-callbacks.js';
+import { consumedMessages } from './0005-consumed-messages.js';
 
 const migrations: Record<string, Migration> = {
   '0001_core': core,
   '0002_callbacks': callbacks,
+  '0005_consumed_messages': consumedMessages,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
