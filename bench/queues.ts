@@ -1,0 +1,200 @@
+// `npm run bench -- queues [--messages 20000] [--republished 0.3] [--brokers rabbitmq,redis-stream,jetstream]
+//  [--rounds 3] [--durability full|normal] [--profile DIR]` (DIR receives V8 CPU profiles of oncely)
+// Messages/s consumed end to end by oncely's queue consumer, per broker: a backlog of `messages` deliveries
+// (a share of them republished repeats) is consumed into SQLite, each one acknowledged after its commit. In
+// the same run, the baseline: the broker's own consume-and-ack rate over the same backlog, with the same
+// client library, batch and prefetch sizes, doing nothing with the messages. Each side runs in its own
+// process; each is timed from its consumer's connect to its last acknowledgement, and reports the CPU time it
+// used meanwhile (which other load on a shared machine moves much less than the rates). Rounds alternate
+// the two on one broker, each round on a fresh source and a fresh database; medians are printed.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ConsumerKind } from '../src/config.js';
+import type { Broker } from '../src/consumers/broker.js';
+import { createJetStreamBroker } from '../src/consumers/jetstream-broker.js';
+import { createRabbitMqBroker } from '../src/consumers/rabbitmq-broker.js';
+import { brokerClients } from '../test/broker-clients.js';
+import {
+  rabbitMqBinary,
+  natsBinary,
+  redisBinary,
+  startNats,
+  startRabbitMq,
+  startRedis,
+  type TestBroker,
+} from '../test/brokers.js';
+import { adminToken, median, startScript } from './_processes.js';
+
+function options(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      messages: { type: 'string', default: '20000' },
+      republished: { type: 'string', default: '0.3' },
+      brokers: { type: 'string', default: 'rabbitmq,redis-stream,jetstream' },
+      rounds: { type: 'string', default: '3' },
+      durability: { type: 'string', default: 'full' },
+      profile: { type: 'string' },
+    },
+  });
+  return {
+    rounds: Number(values.rounds),
+    messages: Number(values.messages),
+    republished: Number(values.republished),
+    brokers: values.brokers.split(',') as ConsumerKind[],
+    durability: values.durability,
+    profile: values.profile,
+  };
+}
+
+const starters: Record<ConsumerKind, { binary: () => string | undefined; start: () => Promise<TestBroker> }> =
+  {
+    rabbitmq: { binary: rabbitMqBinary, start: startRabbitMq },
+    // The broker's usual setting: the append-only file synced once a second.
+    'redis-stream': { binary: redisBinary, start: () => startRedis({ fsync: 'everysec' }) },
+    jetstream: { binary: natsBinary, start: startNats },
+  };
+
+/** Declares what oncely's consumer would (queue and dead letters, streams and durable) before publishing. */
+async function declare(kind: ConsumerKind, url: string, queue: string): Promise<void> {
+  const brokers: Partial<Record<ConsumerKind, () => Broker>> = {
+    rabbitmq: () => createRabbitMqBroker({ url, queue, maxDeliveries: 5 }),
+    jetstream: () => createJetStreamBroker({ url, stream: queue, durable: 'oncely', maxDeliveries: 5 }),
+  };
+  const broker = brokers[kind]?.();
+  if (broker) await (await broker.connect()).close();
+}
+
+/** `messages` payloads: each unique item once, and `republished` of them again a little later. */
+function backlog(
+  messages: number,
+  republished: number,
+  conversations: Array<{ id: string; from: string }>,
+): { payloads: string[]; unique: number } {
+  const unique = Math.round(messages * (1 - republished));
+  const item = (n: number) => {
+    const c = conversations[n % conversations.length]!;
+    return JSON.stringify({
+      idempotencyKey: `bench-${n}`,
+      from: c.from,
+      conversationId: c.id,
+      body: { type: 'text', text: `message ${n}` },
+    });
+  };
+  const payloads: string[] = [];
+  let repeats = 0;
+  for (let n = 0; n < unique; n++) {
+    payloads.push(item(n));
+    // Spread the repeats evenly; each repeats a message published a few dozen places earlier.
+    while (repeats < messages - unique && repeats * unique < (n + 1) * (messages - unique)) {
+      payloads.push(item(Math.max(0, n - 37)));
+      repeats++;
+    }
+  }
+  return { payloads, unique };
+}
+
+interface Timing {
+  ms: number;
+  cpuMs: number;
+}
+
+/** One round on a running broker: the baseline, then oncely, over the same backlog on source `source`. */
+async function round(kind: ConsumerKind, url: string, source: string, o: ReturnType<typeof options>) {
+  const dir = mkdtempSync(join(tmpdir(), 'oncely-bench-queues-'));
+  const oncely = startScript(
+    ['bench/_queue-oncely.ts'],
+    {
+      ONCELY_HOST: '127.0.0.1',
+      ONCELY_PORT: '0',
+      ONCELY_DATA_DIR: dir,
+      ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
+      ONCELY_ADMIN_TOKEN: adminToken,
+      ONCELY_LOG_LEVEL: 'warn',
+      ONCELY_DURABILITY: o.durability,
+      BENCH_EXPECTED: String(o.messages),
+    },
+    o.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(o.profile)] : [],
+  );
+  try {
+    const setup = JSON.parse(await oncely.nextLine('oncely setup')) as {
+      appId: string;
+      conversations: Array<{ id: string; from: string }>;
+    };
+    const { payloads, unique } = backlog(o.messages, o.republished, setup.conversations);
+    // RabbitMQ hands a message to one queue's consumer only: the baseline reads a copy of the backlog.
+    const rawSource = kind === 'rabbitmq' ? `${source}-raw` : source;
+    const producer = await brokerClients[kind](url);
+    for (const q of new Set([source, rawSource])) {
+      await declare(kind, url, q);
+      await producer.publish(q, payloads);
+    }
+    await producer.close();
+
+    const rawConsumer = startScript(['bench/_queue-raw.ts', kind, url, rawSource, String(payloads.length)]);
+    const raw = JSON.parse(await rawConsumer.nextLine('raw consumer')) as Timing;
+    await rawConsumer.stop();
+
+    const file = join(dir, 'consumers.json');
+    writeFileSync(file, JSON.stringify([{ name: 'bench', kind, url, appId: setup.appId, source }]));
+    oncely.process.stdin!.write(`go ${file}\n`);
+    const result = JSON.parse(await oncely.nextLine('oncely consumer')) as Timing & {
+      created: number;
+      duplicate: number;
+      dead: number;
+    };
+    // It exits by itself once closed (and writes its CPU profile on the way out).
+    if (oncely.process.exitCode === null) await new Promise((r) => oncely.process.once('exit', r));
+    if (result.created !== unique || result.duplicate !== payloads.length - unique || result.dead !== 0) {
+      throw new Error(`${kind}: expected ${unique} created and none dead, got ${JSON.stringify(result)}`);
+    }
+    return { raw, oncely: result };
+  } finally {
+    await oncely.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runBroker(kind: ConsumerKind, o: ReturnType<typeof options>) {
+  const broker = await starters[kind].start();
+  try {
+    const rounds = [];
+    for (let r = 0; r < o.rounds; r++) rounds.push(await round(kind, broker.url, `bench${r}`, o));
+    const perSecond = (t: Timing) => (o.messages * 1000) / t.ms;
+    const cpuPerMessage = (t: Timing) => (t.cpuMs * 1000) / o.messages;
+    return {
+      raw: median(rounds.map((r) => perSecond(r.raw))),
+      oncely: median(rounds.map((r) => perSecond(r.oncely))),
+      ratios: rounds.map((r) => perSecond(r.oncely) / perSecond(r.raw)),
+      rawCpu: median(rounds.map((r) => cpuPerMessage(r.raw))),
+      oncelyCpu: median(rounds.map((r) => cpuPerMessage(r.oncely))),
+    };
+  } finally {
+    await broker.destroy();
+  }
+}
+
+export default async function main(args: string[]): Promise<void> {
+  const o = options(args);
+  console.log(
+    `queues: ${o.messages} deliveries (${Math.round(o.republished * 100)} % republished), ${o.rounds} rounds, durability ${o.durability}`,
+  );
+  console.log(
+    'broker        raw msg/s  oncely msg/s  oncely/raw (median; each round)  CPU µs/msg raw, oncely',
+  );
+  for (const kind of o.brokers) {
+    if (!starters[kind]?.binary()) {
+      console.log(`${kind.padEnd(12)}  skipped: not installed`);
+      continue;
+    }
+    const r = await runBroker(kind, o);
+    const ratios = r.ratios.map((x) => x.toFixed(2)).join(', ');
+    console.log(
+      `${kind.padEnd(12)}  ${Math.round(r.raw).toString().padStart(9)}  ${Math.round(r.oncely).toString().padStart(12)}  ${median(r.ratios).toFixed(2).padStart(10)} (${ratios})`.padEnd(
+        72,
+      ) + `${r.rawCpu.toFixed(1)}, ${r.oncelyCpu.toFixed(1)}`,
+    );
+  }
+}
