@@ -1,6 +1,8 @@
 // The one error type of oncely: a stable snake_case `code` plus the HTTP status it maps to.
 // Thrown where a rule lives; turned into {"error":{code,message}} in one place (http/error-mapper.ts).
 
+import { STATUS_CODES } from 'node:http';
+
 export class OncelyError extends Error {
   constructor(
     readonly status: number,
@@ -19,3 +21,25 @@ export const forbidden = (code: string, message: string) => new OncelyError(403,
 export const notFound = (code: string, message: string) => new OncelyError(404, code, message);
 export const conflict = (code: string, message: string) => new OncelyError(409, code, message);
 export const unprocessable = (code: string, message: string) => new OncelyError(422, code, message);
+
+/**
+ * The error shape written straight to a socket, for the refusals made before any HTTP framework answers
+ * (a malformed request, a refused WebSocket upgrade): the same `{"error":{code,message}}` as every answer.
+ */
+export function rawHttpError(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): string {
+  const body = JSON.stringify({ error: { code, message } });
+  const head = Object.entries({
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    Connection: 'close',
+    ...headers,
+  })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head}\r\n${body}`;
+}

@@ -205,6 +205,8 @@ export async function startOncely(
     generatedAdminToken: admin.generated ? admin.token : undefined,
     close() {
       closing ??= (async () => {
+        // New requests are refused (503 shutting_down) from here on.
+        http.beginClose();
         // Consumers first: what they hold unacknowledged is settled or redelivered, never half-written.
         await consumers.close();
         // Realtime next: sockets get 1001 (going away) and resume elsewhere or after the restart.

@@ -152,6 +152,69 @@ describe('batch send', () => {
     expect(direct.body.id).toBe(r3.conversationId);
   });
 
+  it('in a partial batch an item of the wrong shape fails alone with invalid_item and its index', async () => {
+    const conv = await app.group(['alice', 'bob']);
+    const res = await app.api.post('/v1/messages/batch', {
+      items: [
+        { idempotencyKey: 's-1', from: 'alice', conversationId: conv, body: text('fine') },
+        { idempotencyKey: 's-2', from: 'alice', conversationId: conv, body: 'hello' },
+        'not an item',
+        { idempotencyKey: 's-4', from: 'alice', conversationId: conv, body: text('x'), color: 'red' },
+        { idempotencyKey: 42, from: 'alice', conversationId: conv, body: text('x') },
+        // The key of a rejected item stays free: a valid item may use it.
+        { idempotencyKey: 's-2', from: 'alice', conversationId: conv, body: text('also fine') },
+      ],
+    });
+    expect(res.status).toBe(200);
+    const [r1, r2, r3, r4, r5, r6] = res.body.results;
+    expect(r1).toMatchObject({ index: 0, status: 'created' });
+    expect(r2).toMatchObject({ index: 1, idempotencyKey: 's-2', status: 'failed', isIdempotent: false });
+    expect(r2.error).toEqual({
+      code: 'invalid_item',
+      message:
+        'items/1/body must be a message body: {"type":"text","text":"…"} or {"type":"custom","data":…}',
+      retryable: false,
+    });
+    expect(r3).toMatchObject({ index: 2, idempotencyKey: null, status: 'failed' });
+    expect(r3.error).toMatchObject({ code: 'invalid_item', message: 'items/2 must be object' });
+    expect(r4.error).toMatchObject({
+      code: 'invalid_item',
+      message:
+        'items/3 has an unknown property "color"; it takes idempotencyKey, from, conversationId, to, body',
+    });
+    expect(r5).toMatchObject({ index: 4, idempotencyKey: null, error: { code: 'invalid_item' } });
+    expect(r6).toMatchObject({ index: 5, idempotencyKey: 's-2', status: 'created' });
+    expect(res.body.summary).toEqual({ total: 6, created: 2, duplicate: 0, failed: 4 });
+    expect((await eventsOf(conv)).map((e) => e.body.text)).toEqual(['fine', 'also fine']);
+  });
+
+  it('in an atomic batch an item of the wrong shape fails the batch; what is not a batch at all is a 400', async () => {
+    const conv = await app.group(['alice', 'bob']);
+    const res = await app.api.post('/v1/messages/batch', {
+      mode: 'atomic',
+      items: [
+        { idempotencyKey: 'sa-1', from: 'alice', conversationId: conv, body: text('x') },
+        { idempotencyKey: 'sa-2', from: 'alice', conversationId: conv },
+      ],
+    });
+    expect(res.body.results.map((r: { error: { code: string } }) => r.error.code)).toEqual([
+      'batch_aborted',
+      'invalid_item',
+    ]);
+    expect(await eventsOf(conv)).toEqual([]);
+    for (const notABatch of [
+      { items: 'x' },
+      { items: [] },
+      { mode: 'some', items: [{}] },
+      [],
+      { item: [] },
+    ]) {
+      const refused = await app.api.post('/v1/messages/batch', notABatch);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.code).toBe('invalid_request');
+    }
+  });
+
   it('atomic mode with one bad item creates nothing', async () => {
     const conv = await app.group(['alice', 'bob']);
     await app.api.put('/v1/users/dave', {});

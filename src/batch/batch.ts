@@ -18,15 +18,17 @@ import {
   answer,
   failure,
   fromError,
+  isRejected,
   fromRecord,
   replayOutcome,
   type BatchAnswer,
+  type BatchInputItem,
   type BatchItem,
   type Slot,
 } from './item-outcomes.js';
 import { resolveTargets } from './resolve-targets.js';
 
-export type { BatchAnswer, BatchItem, BatchItemResult } from './item-outcomes.js';
+export type { BatchAnswer, BatchInputItem, BatchItem, BatchItemResult } from './item-outcomes.js';
 
 /** Thrown inside the transaction to roll an atomic batch back. */
 class AtomicAbort extends Error {}
@@ -65,23 +67,32 @@ export function createBatch(o: BatchOptions) {
       appId: string,
       input: {
         mode?: BatchMode | undefined;
-        items: BatchItem[];
+        items: BatchInputItem[];
         scope?: string | undefined;
         source?: string | undefined;
       },
     ): Promise<BatchAnswer> {
-      const { items } = input;
+      const { items: inputItems } = input;
+      // Rejected items fail in the classification below and are never read again: every later step reads
+      // only items whose slot is still `new`, which all passed the item schema.
+      const items = inputItems as BatchItem[];
       const scope = input.scope ?? appScope;
       const source = input.source ?? 'batch';
       const mode = input.mode ?? o.defaultMode;
       checkSize(items.length);
       const now = o.clock.now();
-      const fps = items.map((it) =>
-        fingerprint({ from: it.from, conversationId: it.conversationId, to: it.to, body: it.body }),
+      const fps = inputItems.map((it) =>
+        isRejected(it)
+          ? ''
+          : fingerprint({ from: it.from, conversationId: it.conversationId, to: it.to, body: it.body }),
       );
       const slots: Slot[] = [];
       const firstOfKey = new Map<string, number>();
-      items.forEach((item, i) => {
+      inputItems.forEach((item, i) => {
+        if (isRejected(item)) {
+          slots.push(failure('invalid_item', item.rejected));
+          return;
+        }
         const first = firstOfKey.get(item.idempotencyKey);
         if (first !== undefined) {
           slots.push(
@@ -204,7 +215,7 @@ export function createBatch(o: BatchOptions) {
       if (mode === 'atomic' && anyFailed()) abortAll(slots);
       // Published and counted after commit; afterCommit hooks run once per created message.
       await o.ingest.afterCommit([...created, ...repeats]);
-      return answer(mode, items, slots, now, o.metrics, source);
+      return answer(mode, inputItems, slots, now, o.metrics, source);
     },
   };
 }

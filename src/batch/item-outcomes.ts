@@ -15,6 +15,19 @@ export interface BatchItem {
   body: MessageBody;
 }
 
+/**
+ * An item that failed the item schema: it fails alone with `invalid_item` (in atomic mode it fails the batch);
+ * its key is kept for the answer when it was a string.
+ */
+export interface RejectedItem {
+  rejected: string;
+  idempotencyKey: string | null;
+}
+
+export type BatchInputItem = BatchItem | RejectedItem;
+
+export const isRejected = (item: BatchInputItem): item is RejectedItem => 'rejected' in item;
+
 export interface BatchItemError {
   code: string;
   message: string;
@@ -24,7 +37,8 @@ export interface BatchItemError {
 
 export interface BatchItemResult {
   index: number;
-  idempotencyKey: string;
+  /** null for an item without a usable key (it failed the item schema). */
+  idempotencyKey: string | null;
   status: 'created' | 'duplicate' | 'failed';
   isIdempotent: boolean;
   messageId?: string;
@@ -105,7 +119,7 @@ export function abortAll(slots: Slot[]): void {
 
 export function answer(
   mode: BatchMode,
-  items: BatchItem[],
+  items: BatchInputItem[],
   slots: Slot[],
   now: number,
   metrics: Metrics,

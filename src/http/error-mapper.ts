@@ -1,30 +1,73 @@
 // The one place errors become HTTP answers: {"error":{"code","message"}} with a fitting status.
 // Known failures keep their stable code; anything unexpected is logged and answered 500 without details.
+// Fastify's own refusals — made before any handler runs, by the router (frameworkErrors), the body parsers,
+// the body limit, and the HTTP parser itself (clientErrorHandler) — get the same shape.
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { OncelyError } from '../errors.js';
+import { OncelyError, rawHttpError } from '../errors.js';
+import { describeValidationError } from './validation-messages.js';
 
-const fastifyCodes: Record<string, { status: number; code: string }> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_json' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_content_length' },
-  FST_ERR_BAD_URL: { status: 400, code: 'invalid_url' },
-  FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'invalid_request' },
+interface ErrorAnswer {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** Fastify's error codes that a client can cause, with what they mean to that client. */
+const fastifyCodes: Record<string, (e: FastifyError) => ErrorAnswer> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: () => ({
+    status: 400,
+    code: 'invalid_json',
+    message: 'the body is not valid JSON',
+  }),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => ({ status: 400, code: 'invalid_json', message: 'the body is empty' }),
+  FST_ERR_CTP_BODY_TOO_LARGE: () => ({
+    status: 413,
+    code: 'body_too_large',
+    message: 'the request body is larger than this server accepts',
+  }),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => ({
+    status: 415,
+    code: 'unsupported_media_type',
+    message: 'the API takes JSON: send the body with Content-Type: application/json',
+  }),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => ({
+    status: 400,
+    code: 'invalid_content_length',
+    message: 'the body is not as long as its Content-Length says',
+  }),
+  FST_ERR_BAD_URL: () => ({
+    status: 400,
+    code: 'invalid_url',
+    message: 'the URL path is not valid: a percent-encoded part does not decode to UTF-8 text',
+  }),
+  FST_ERR_MAX_PARAM_LENGTH: () => ({
+    status: 414,
+    code: 'path_parameter_too_long',
+    message: 'a path parameter is longer than any id this API accepts',
+  }),
+  FST_ERR_ASYNC_CONSTRAINT: () => ({
+    status: 400,
+    code: 'invalid_request',
+    message: 'the request matches no variant of this route',
+  }),
 };
 
-export function toErrorAnswer(error: unknown): { status: number; code: string; message: string } {
+export function toErrorAnswer(error: unknown): ErrorAnswer {
   if (error instanceof OncelyError) return { status: error.status, code: error.code, message: error.message };
   const fe = error as FastifyError;
   if (fe.validation) {
-    return { status: 400, code: 'invalid_request', message: fe.message };
+    return { status: 400, code: 'invalid_request', message: describeValidationError(fe) };
   }
-  if (fe.code && fastifyCodes[fe.code]) {
-    const known = fastifyCodes[fe.code]!;
-    return { ...known, message: fe.message };
-  }
+  const known = fe.code ? fastifyCodes[fe.code] : undefined;
+  if (known) return known(fe);
   if (error instanceof SyntaxError && (fe.statusCode === 400 || /JSON/.test(error.message))) {
-    return { status: 400, code: 'invalid_json', message: 'the body is not valid JSON' };
+    // The JSON parser's own refusals, e.g. a `__proto__` key: its message says which.
+    return {
+      status: 400,
+      code: 'invalid_json',
+      message: `the body is not acceptable JSON: ${error.message}`,
+    };
   }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, code: 'bad_request', message: fe.message };
@@ -38,8 +81,32 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   reply.status(answer.status).send({ error: { code: answer.code, message: answer.message } });
 }
 
+/** Fastify's `frameworkErrors`: the router's refusals (a malformed URL, a path parameter over the limit). */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  errorHandler(error, request, reply);
+}
+
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
   reply.status(404).send({
     error: { code: 'route_not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` },
   });
+}
+
+/** Requests Node's HTTP parser refuses (malformed, headers too large, too slow): answered on the socket. */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    socket.write(
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? rawHttpError(431, 'headers_too_large', 'the request headers are larger than this server accepts')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? rawHttpError(408, 'request_timeout', 'the request did not arrive in time')
+          : rawHttpError(400, 'malformed_request', 'the request is not valid HTTP/1.1'),
+    );
+  }
+  socket.destroy();
 }

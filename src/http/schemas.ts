@@ -9,13 +9,16 @@ export const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }),
 });
 
-export const MessageBody = Type.Union([
-  Type.Object(
-    { type: Type.Literal('text'), text: Type.String({ minLength: 1 }) },
-    { additionalProperties: false },
-  ),
-  Type.Object({ type: Type.Literal('custom'), data: Type.Unknown() }, { additionalProperties: false }),
-]);
+export const MessageBody = Type.Union(
+  [
+    Type.Object(
+      { type: Type.Literal('text'), text: Type.String({ minLength: 1 }) },
+      { additionalProperties: false },
+    ),
+    Type.Object({ type: Type.Literal('custom'), data: Type.Unknown() }, { additionalProperties: false }),
+  ],
+  { description: 'a message body: {"type":"text","text":"…"} or {"type":"custom","data":…}' },
+);
 
 /** One batch item; also the body of a queue message (DESIGN.md "Queue consumers contract"). */
 export const BatchItem = Type.Object(

@@ -12,7 +12,7 @@ import Fastify, {
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { redactUrl } from '../observability/logger.js';
 import type { Services } from '../services.js';
-import { errorHandler, notFoundHandler } from './error-mapper.js';
+import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './error-mapper.js';
 import { createValidatorCompiler } from './request-validator.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerBatchRoutes } from './routes/batch.js';
@@ -34,6 +34,13 @@ export type TypedApp = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Refuses every further request with 503 `shutting_down`; the first step of a shutdown. */
+    beginClose(): void;
+  }
+}
+
 export async function buildHttpServer(s: Services): Promise<TypedApp> {
   const app = Fastify({
     loggerInstance: s.logger as FastifyBaseLogger,
@@ -41,12 +48,35 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // Closing is answered below in the error shape (Fastify's own 503 body is not).
+    return503OnClosing: false,
     forceCloseConnections: true,
     // Long enough for every id the schemas allow (idempotency keys: 255), so a too-long id gets the schema's 400.
     routerOptions: { maxParamLength: 512 },
+    // The router's and the HTTP parser's refusals in the error shape too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(createValidatorCompiler());
+
+  // From the start of a shutdown, a request that still arrives on an open connection is refused with 503
+  // and Retry-After (a load balancer sends the retry elsewhere), not run against parts being closed.
+  let closing = false;
+  app.decorate('beginClose', () => {
+    closing = true;
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  // A callback hook, not async: it runs for every request and costs no promise while not closing.
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
+    reply
+      .status(503)
+      .header('connection', 'close')
+      .header('retry-after', '1')
+      .send({ error: { code: 'shutting_down', message: 'this instance is shutting down; retry' } });
+  });
 
   // An empty JSON body is treated as no body, so bodiless POSTs (recall) work from any client.
   const defaultJson = app.getDefaultJsonParser('error', 'error');

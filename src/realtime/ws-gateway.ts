@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { UserPrincipal } from '../apps/principal.js';
-import { OncelyError } from '../errors.js';
+import { OncelyError, rawHttpError } from '../errors.js';
 import { fingerprint } from '../idempotency/fingerprint.js';
 import { userScope } from '../idempotency/scope.js';
 import type { Services } from '../services.js';
@@ -62,13 +62,41 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
   const connections = new Set<Connection>();
   let closing = false;
 
+  // Upgrades refused before the handshake get the API's error shape, as every HTTP answer does.
+  const refuseUpgrade = (socket: Duplex, ...answer: Parameters<typeof rawHttpError>) => {
+    if (socket.writable) socket.end(rawHttpError(...answer));
+    else socket.destroy();
+  };
+  // ws's own handshake checks (method, Upgrade, Sec-WebSocket-Key, -Version, -Protocol, -Extensions).
+  wss.on('wsClientError', (err: Error, socket: Duplex, request: IncomingMessage) =>
+    refuseUpgrade(
+      socket,
+      request.method === 'GET' ? 400 : 405,
+      'invalid_websocket_handshake',
+      `not a valid WebSocket handshake: ${err.message}`,
+      /Version/.test(err.message) ? { 'Sec-WebSocket-Version': '13, 8' } : {},
+    ),
+  );
+
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    if (url.pathname !== path || closing) {
-      socket.end(
-        `HTTP/1.1 ${closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`,
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://localhost');
+    } catch {
+      return refuseUpgrade(socket, 400, 'invalid_url', 'the URL is not valid');
+    }
+    if (closing) {
+      return refuseUpgrade(socket, 503, 'shutting_down', 'this instance is shutting down; retry', {
+        'Retry-After': '1',
+      });
+    }
+    if (url.pathname !== path) {
+      return refuseUpgrade(
+        socket,
+        404,
+        'route_not_found',
+        `no WebSocket endpoint at ${url.pathname}; it is ${path}`,
       );
-      return;
     }
     wss.handleUpgrade(request, socket, head, (ws) =>
       accept(ws, url.searchParams.get('token'), url.searchParams.get('cursor') ?? undefined),

@@ -32,6 +32,9 @@ export async function registerWebClientRoutes(app: TypedApp, s: Services): Promi
     prefix: '/',
     index: 'index.html',
     schemaHide: true,
+    // One route per built file rather than a `/*` wildcard: an API path is never handed to the file server,
+    // so the router's own refusals (a path parameter over the limit) and 404s keep the API's error shape.
+    wildcard: false,
     cacheControl: false,
     // Built assets carry a content hash in their names and never change; the page itself must be fresh.
     setHeaders(res, path) {
