@@ -52,7 +52,7 @@ describe('the compiled build', () => {
       ONCELY_DEMO: '0',
       ONCELY_PLUGIN: join(repoRoot, 'dist/examples/plugins/keyword-filter.js'),
     };
-    const server = await spawnServer(freshDir(), await freePort(), env, { compiled: true });
+    const server = await spawnServer(freshDir(), await freePort(), env);
     try {
       const api = client(server.url, adminToken);
       expect((await api.post('/v1/apps', { name: 'built' })).status).toBe(201);

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { client, freePort, repoRoot, spawnServer, tempDir } from './harness.js';
+import { ensureServerBuilt } from './server-build.js';
 
 const run = promisify(execFile);
 const dirs: string[] = [];
@@ -18,7 +19,8 @@ function freshDir(): string {
 }
 
 async function oncely(args: string[], env: Record<string, string>) {
-  return run(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), ...args], {
+  ensureServerBuilt();
+  return run(process.execPath, [join(repoRoot, 'bin/oncely.js'), ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
   });

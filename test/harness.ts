@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config.js';
 import { startOncely, type Oncely } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
 import type { Clock } from '../src/clock.js';
+import { ensureServerBuilt } from './server-build.js';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
 export const adminToken = 'test-admin-token';
@@ -65,12 +66,13 @@ export async function spawnServer(
   dir: string,
   port: number,
   env: Record<string, string> = {},
-  opts: { compiled?: boolean } = {},
+  opts: { fromSource?: boolean } = {},
 ): Promise<ServerProcess> {
-  // The source through tsx, or (`compiled`) the `oncely` command running the build in dist/.
-  const command = opts.compiled
-    ? [join(repoRoot, 'bin/oncely.js'), 'serve']
-    : ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), 'serve'];
+  // The `oncely` command as installed (the build in dist/, brought up to date first), or the source through tsx.
+  if (!opts.fromSource) ensureServerBuilt();
+  const command = opts.fromSource
+    ? ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), 'serve']
+    : [join(repoRoot, 'bin/oncely.js'), 'serve'];
   const child = spawn(process.execPath, command, {
     cwd: repoRoot,
     env: {
