@@ -26,6 +26,34 @@ export interface ConsumerConfig {
 
 export const consumerDefaults = { group: 'oncely', maxDeliveries: 5 } as const;
 
+/** Outbound webhooks (`ONCELY_WEBHOOK_*`); each default stands beside its option. */
+export interface WebhookConfig {
+  /** Seconds to wait before each retry, with ±20 % jitter; after the last the delivery is `failed`. */
+  retrySchedule: number[];
+  /** Loopback, private and link-local receivers are allowed (tests, trusted networks). */
+  allowPrivate: boolean;
+  /** A 2xx must arrive within this long. */
+  timeoutMs: number;
+  /** Requests in flight to one endpoint, so a slow receiver cannot take every slot. */
+  endpointConcurrency: number;
+  /** How long a dispatcher holds the rows it claimed; a dead dispatcher's rows are due again after it. */
+  leaseMs: number;
+  /** The fallback poll for due rows; new events wake the dispatcher at once through the bus. */
+  pollMs: number;
+  /** Finished deliveries (and their attempts) are deleted after this long. */
+  retentionSeconds: number;
+}
+
+export const webhookDefaults: WebhookConfig = {
+  retrySchedule: [5, 300, 1800, 7200, 18000, 36000, 36000],
+  allowPrivate: false,
+  timeoutMs: 10_000,
+  endpointConcurrency: 16,
+  leaseMs: 60_000,
+  pollMs: 1000,
+  retentionSeconds: 30 * 86400,
+};
+
 export interface Config {
   host: string;
   port: number;
@@ -56,6 +84,7 @@ export interface Config {
   sendBufferLimitBytes: number;
   /** Realtime: longest long-poll wait (at most 30 s). */
   longPollMaxMs: number;
+  webhooks: WebhookConfig;
   logLevel: string;
   plugin: string | undefined;
   demo: boolean;
@@ -98,6 +127,40 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes'].includes(raw)) return true;
   if (['0', 'false', 'no'].includes(raw)) return false;
   throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
+}
+
+/** A comma-separated list of seconds (fractions allowed), e.g. `5,300,1800`. */
+function schedule(env: Env, name: string, fallback: number[]): number[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const values = raw.split(',').map((part) => Number(part.trim()));
+  if (values.length > 50 || values.some((v) => !Number.isFinite(v) || v < 0 || v > 7 * 86400)) {
+    throw new ConfigError(
+      `${name} must be a comma-separated list of at most 50 delays in seconds (0 to 604800), got "${raw}"`,
+    );
+  }
+  return values;
+}
+
+function webhookConfig(env: Env): WebhookConfig {
+  const d = webhookDefaults;
+  const timeoutMs = int(env, 'ONCELY_WEBHOOK_TIMEOUT_MS', d.timeoutMs, 10, 300_000);
+  const leaseMs = int(env, 'ONCELY_WEBHOOK_LEASE_MS', d.leaseMs, 100);
+  // A lease shorter than a request would let a second dispatcher take a row that is still being sent.
+  if (leaseMs <= timeoutMs) {
+    throw new ConfigError(
+      `ONCELY_WEBHOOK_LEASE_MS (${leaseMs}) must be longer than ONCELY_WEBHOOK_TIMEOUT_MS (${timeoutMs})`,
+    );
+  }
+  return {
+    retrySchedule: schedule(env, 'ONCELY_WEBHOOK_RETRY_SCHEDULE', d.retrySchedule),
+    allowPrivate: bool(env, 'ONCELY_WEBHOOK_ALLOW_PRIVATE', d.allowPrivate),
+    timeoutMs,
+    endpointConcurrency: int(env, 'ONCELY_WEBHOOK_ENDPOINT_CONCURRENCY', d.endpointConcurrency, 1, 1000),
+    leaseMs,
+    pollMs: int(env, 'ONCELY_WEBHOOK_POLL_MS', d.pollMs, 10, 60_000),
+    retentionSeconds: int(env, 'ONCELY_WEBHOOK_RETENTION_SECONDS', d.retentionSeconds, 60),
+  };
 }
 
 /** Reads `ONCELY_CONFIG_FILE` (JSON of ONCELY_* keys) under the environment, which wins. */
@@ -220,6 +283,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     maxConnectionsPerUser: int(env, 'ONCELY_MAX_CONNECTIONS_PER_USER', 10, 1),
     sendBufferLimitBytes: int(env, 'ONCELY_SEND_BUFFER_LIMIT_BYTES', 1024 * 1024, 1024),
     longPollMaxMs: int(env, 'ONCELY_LONG_POLL_MAX_MS', 30_000, 0, 30_000),
+    webhooks: webhookConfig(env),
     logLevel: env.ONCELY_LOG_LEVEL || 'info',
     plugin: env.ONCELY_PLUGIN || undefined,
     demo: bool(env, 'ONCELY_DEMO', false),

@@ -111,6 +111,32 @@ export function createMetrics() {
       labelNames: ['consumer'] as const,
       registers: [registry],
     }),
+    // Outbound webhooks, per app and endpoint.
+    webhookAttempts: new Counter({
+      name: 'oncely_webhook_attempts_total',
+      help: 'Webhook requests made, by outcome (success: a 2xx in time; failure: anything else)',
+      labelNames: ['app', 'endpoint', 'outcome'] as const,
+      registers: [registry],
+    }),
+    webhookDeadLetters: new Counter({
+      name: 'oncely_webhook_dead_letters_total',
+      help: 'Webhook deliveries that failed their last try (state failed)',
+      labelNames: ['app', 'endpoint'] as const,
+      registers: [registry],
+    }),
+    webhookLatency: new Histogram({
+      name: 'oncely_webhook_latency_seconds',
+      help: 'Duration of one webhook request, until its answer or its failure',
+      labelNames: ['app', 'endpoint'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    webhookQueueDepth: new Gauge({
+      name: 'oncely_webhook_queue_depth',
+      help: 'Pending webhook deliveries (due, retrying or in flight), refreshed by the dispatcher',
+      labelNames: ['app', 'endpoint'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -122,6 +122,63 @@ export interface ConsumedMessagesTable {
   consumed_at: number;
 }
 
+export interface WebhookEndpointsTable {
+  app_id: string;
+  /** Chosen by the app. */
+  id: string;
+  url: string;
+  /** JSON array of event types; null: every type. */
+  events: string | null;
+  enabled: number;
+  /** 1: an endpoint's deliveries of one conversation go in seq order. */
+  ordered: number;
+  /** JSON `[{secret, expiresAt}]`: the current secret (expiresAt null) and rotated ones still signing. */
+  secrets: string;
+  /** Why the server disabled it (`gone`: the receiver answered 410); null when enabled or disabled by the app. */
+  disabled_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type DeliveryState = 'pending' | 'succeeded' | 'failed';
+
+/** The outbox: one row per (event, endpoint), written in the event's transaction. */
+export interface WebhookDeliveriesTable {
+  /** Time-ordered (UUIDv7). */
+  id: string;
+  app_id: string;
+  endpoint_id: string;
+  /** Also the `webhook-id` of every attempt. */
+  event_id: string;
+  conversation_id: string;
+  seq: number;
+  /** Copied from the endpoint when the row is written. */
+  ordered: number;
+  state: DeliveryState;
+  /** Attempts this run may still make; 0 with a failed attempt: `failed`. */
+  tries_left: number;
+  attempt_count: number;
+  /** When a pending row is due; a claim moves it to the lease's end, so a dead claimer's rows come back. */
+  next_attempt_at: number;
+  /** The claim holding the row; outcomes are recorded only by that claim. */
+  lease_token: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  finished_at: number | null;
+}
+
+export interface WebhookAttemptsTable {
+  delivery_id: string;
+  /** 1, 2, 3 … per delivery. */
+  n: number;
+  attempted_at: number;
+  /** Null when no answer came (timeout, refused connection, address not allowed). */
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
 export interface Database {
   apps: AppsTable;
   api_keys: ApiKeysTable;
@@ -134,6 +191,9 @@ export interface Database {
   callback_sources: CallbackSourcesTable;
   callback_rejections: CallbackRejectionsTable;
   consumed_messages: ConsumedMessagesTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }
 
 export type { Generated };

@@ -8,6 +8,12 @@ export type Tx = Transaction<Database>;
 export interface Store {
   /** Which adapter this is, for the rare query that must differ. */
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Row locks that a concurrent transaction can skip (`FOR UPDATE SKIP LOCKED`): claims by several instances
+   * then share the rows without waiting on each other. False where one writer runs at a time (SQLite), whose
+   * `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING` is already atomic.
+   */
+  readonly supportsSkipLocked: boolean;
   /** The query handle; every query is portable Kysely. */
   readonly db: Kysely<Database>;
   /** Creates or upgrades the schema; safe to run at every start. */

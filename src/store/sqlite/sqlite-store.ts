@@ -108,6 +108,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   return {
     kind: 'sqlite',
+    supportsSkipLocked: false,
     db,
     migrate: () => migrateToLatest(db as Kysely<unknown>),
     async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
