@@ -31,6 +31,7 @@ import { createWsGateway } from './realtime/ws-gateway.js';
 import type { Services } from './services.js';
 import { createSqliteStore, sqliteFilename } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
+import { createWebhooks } from './webhooks/webhooks.js';
 
 export interface Oncely {
   services: Services;
@@ -98,6 +99,9 @@ export async function startOncely(
   const apps = createApps({ store, clock });
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);
+  const webhooks = createWebhooks({ store, bus, clock, metrics, logger, config: config.webhooks });
+  // Every event transaction writes its webhook outbox rows (no event is lost between commit and dispatch).
+  const eventWriters = [webhooks.outboxWriter];
   const ingest = createIngest({
     store,
     bus,
@@ -108,8 +112,9 @@ export async function startOncely(
     messageBodyMaxBytes: config.messageBodyMaxBytes,
     groupCommitMaxSize: config.groupCommitMaxSize,
     hooks,
+    eventWriters,
   });
-  const conversations = createConversations({ store, bus, clock });
+  const conversations = createConversations({ store, bus, clock, eventWriters });
   const callbackSources = createCallbackSources({ store, clock });
   const rejections = createRejections({ store, clock, maxPerSource: 1000 });
   const batch = createBatch({
@@ -121,6 +126,7 @@ export async function startOncely(
     idempotencyTtlSeconds: config.idempotencyTtlSeconds,
     maxItems: config.batchMaxItems,
     defaultMode: config.batchDefaultMode,
+    eventWriters,
   });
   const consumers = createConsumers({
     configs: config.consumers,
@@ -148,7 +154,13 @@ export async function startOncely(
     conversations,
     history: createHistory({ store }),
     receipts: createReceipts({ store, bus }),
-    recall: createRecall({ store, bus, clock, recallWindowSeconds: config.recallWindowSeconds }),
+    recall: createRecall({
+      store,
+      bus,
+      clock,
+      recallWindowSeconds: config.recallWindowSeconds,
+      eventWriters,
+    }),
     sweeper: createSweeper({
       store,
       clock,
@@ -170,6 +182,7 @@ export async function startOncely(
       metrics,
       logger,
     }),
+    webhooks,
   };
   const http = await buildHttpServer(services);
   try {
@@ -182,6 +195,8 @@ export async function startOncely(
     await store.close();
     throw listenError(err, config);
   }
+  // Deliveries start once the server listens: a start that failed above leaves no dispatcher running.
+  webhooks.start();
   const gateway = createWsGateway({
     server: http.server,
     realtime,
@@ -214,6 +229,7 @@ export async function startOncely(
         realtime.close();
         await http.close();
         await services.ingest.close();
+        await webhooks.close();
         await services.sweeper.close();
         await bus.close();
         await store.close();

@@ -20,6 +20,7 @@ import type { Metrics } from './observability/metrics.js';
 import type { Bus } from './realtime/bus.js';
 import type { Realtime } from './realtime/realtime.js';
 import type { Store } from './store/store.js';
+import type { Webhooks } from './webhooks/webhooks.js';
 
 export interface Services {
   config: Config;
@@ -45,4 +46,6 @@ export interface Services {
   rejections: Rejections;
   /** Queue consumers (RabbitMQ, Redis Streams, JetStream) feeding the ingest. */
   consumers: Consumers;
+  /** Outbound webhooks: endpoints, outbox, dispatcher. */
+  webhooks: Webhooks;
 }

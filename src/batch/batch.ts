@@ -13,6 +13,7 @@ import type { Ingest, SendCommand, SendOutcome, SendResult } from '../ingest/ing
 import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { appendMessages, claimKeys, storeResults } from './bulk-writes.js';
+import type { EventWriter } from '../conversations/events.js';
 import {
   abortAll,
   answer,
@@ -42,6 +43,8 @@ export interface BatchOptions {
   idempotencyTtlSeconds: number;
   maxItems: number;
   defaultMode: BatchMode;
+  /** Run in the transaction of the appended messages (the webhook outbox). */
+  eventWriters?: EventWriter[];
 }
 
 export function createBatch(o: BatchOptions) {
@@ -188,6 +191,7 @@ export function createBatch(o: BatchOptions) {
                 body: s.cmd.body,
               })),
               now,
+              o.eventWriters,
             );
             const results = writing.map(({ s, i }, n) => {
               const event = toWireEvent(rows[n]!);

@@ -3,7 +3,7 @@
 // per-message path (`ingest.sendInTransaction` and `appendEvent`); keep the two in step.
 import { sql } from 'kysely';
 import { newId } from '../clock.js';
-import type { MessageBody } from '../conversations/events.js';
+import type { EventWriter, MessageBody } from '../conversations/events.js';
 import type { EventsTable } from '../store/schema.js';
 import type { Tx } from '../store/store.js';
 
@@ -100,6 +100,7 @@ export async function appendMessages(
   appId: string,
   messages: NewMessage[],
   now: number,
+  writers: readonly EventWriter[] = [],
 ): Promise<EventsTable[]> {
   if (messages.length === 0) return [];
   const perConversation = new Map<string, number>();
@@ -157,5 +158,6 @@ export async function appendMessages(
     };
   });
   for (const part of chunks(rows)) await tx.insertInto('events').values(part).execute();
+  for (const write of writers) await write(tx, rows);
   return rows;
 }

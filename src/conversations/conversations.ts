@@ -6,7 +6,7 @@ import { OncelyError, badRequest, conflict, notFound } from '../errors.js';
 import type { Bus } from '../realtime/bus.js';
 import type { ConversationsTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
-import { appendEvent, toWireEvent, type WireEvent } from './events.js';
+import { appendEvent, toWireEvent, type EventWriter, type WireEvent } from './events.js';
 import type { Actor } from '../apps/principal.js';
 import { memberIds, requireConversation, requireReadAccess } from './membership.js';
 
@@ -29,7 +29,18 @@ export interface CreateConversation {
 
 export const directKey = (a: string, b: string) => (a < b ? `${a}\n${b}` : `${b}\n${a}`);
 
-export function createConversations({ store, bus, clock }: { store: Store; bus: Bus; clock: Clock }) {
+export function createConversations({
+  store,
+  bus,
+  clock,
+  eventWriters = [],
+}: {
+  store: Store;
+  bus: Bus;
+  clock: Clock;
+  /** Run in the transaction of each member event (the webhook outbox). */
+  eventWriters?: EventWriter[];
+}) {
   async function view(db: Store['db'] | Tx, conv: ConversationsTable): Promise<ConversationView> {
     return {
       id: conv.id,
@@ -165,15 +176,19 @@ export function createConversations({ store, bus, clock }: { store: Store; bus: 
         const current = new Set(await memberIds(tx, appId, conversationId));
         for (const userId of wanted.filter((u) => !current.has(u))) {
           const now = clock.now();
-          const row = await appendEvent(tx, {
-            appId,
-            conversationId,
-            type: 'member.added',
-            senderId: actorId,
-            body: null,
-            subjectId: userId,
-            now,
-          });
+          const row = await appendEvent(
+            tx,
+            {
+              appId,
+              conversationId,
+              type: 'member.added',
+              senderId: actorId,
+              body: null,
+              subjectId: userId,
+              now,
+            },
+            eventWriters,
+          );
           const member = {
             role: 'member' as const,
             delivered_seq: Number(row.seq),
@@ -203,15 +218,19 @@ export function createConversations({ store, bus, clock }: { store: Store; bus: 
           throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
         const current = await memberIds(tx, appId, conversationId);
         if (!current.includes(userId)) throw notFound('member_not_found', `${userId} is not a member`);
-        const row = await appendEvent(tx, {
-          appId,
-          conversationId,
-          type: 'member.removed',
-          senderId: actorId,
-          body: null,
-          subjectId: userId,
-          now: clock.now(),
-        });
+        const row = await appendEvent(
+          tx,
+          {
+            appId,
+            conversationId,
+            type: 'member.removed',
+            senderId: actorId,
+            body: null,
+            subjectId: userId,
+            now: clock.now(),
+          },
+          eventWriters,
+        );
         await tx
           .updateTable('members')
           .set({ left_pos: Number(row.pos) })

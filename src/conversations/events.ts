@@ -31,6 +31,12 @@ export function toWireEvent(row: EventsTable): WireEvent {
   return event;
 }
 
+/**
+ * Runs inside the transaction that appended `events`, after their insert: what must commit with them (the
+ * webhook outbox). May write; a throw rolls the transaction back.
+ */
+export type EventWriter = (tx: Tx, events: readonly EventsTable[]) => Promise<void>;
+
 export interface NewEvent {
   appId: string;
   conversationId: string;
@@ -47,7 +53,11 @@ export interface NewEvent {
  * caller's transaction. Invariant 3: the conversation row's update holds its lock until commit, so seqs
  * are gapless and in commit order; the single `pos` counter row does the same for the global stream.
  */
-export async function appendEvent(tx: Tx, e: NewEvent): Promise<EventsTable> {
+export async function appendEvent(
+  tx: Tx,
+  e: NewEvent,
+  writers: readonly EventWriter[] = [],
+): Promise<EventsTable> {
   const conv = (await nextSeqQuery(tx, { appId: e.appId, conversationId: e.conversationId })).rows[0];
   if (!conv) throw notFound('conversation_not_found', `conversation ${e.conversationId} does not exist`);
   const counter = (await nextPosQuery(tx, {})).rows[0];
@@ -67,6 +77,7 @@ export async function appendEvent(tx: Tx, e: NewEvent): Promise<EventsTable> {
     recalled_at: null,
   };
   await insertEventQuery(tx, row);
+  for (const write of writers) await write(tx, [row]);
   return row;
 }
 

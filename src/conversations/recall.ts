@@ -5,7 +5,7 @@ import { conflict, forbidden, notFound } from '../errors.js';
 import type { Actor } from '../apps/principal.js';
 import type { Bus } from '../realtime/bus.js';
 import type { Store } from '../store/store.js';
-import { appendEvent, toWireEvent, type WireEvent } from './events.js';
+import { appendEvent, toWireEvent, type EventWriter, type WireEvent } from './events.js';
 import { requireMember } from './membership.js';
 
 export interface RecallResult {
@@ -16,7 +16,14 @@ export interface RecallResult {
   event: WireEvent;
 }
 
-export function createRecall(deps: { store: Store; bus: Bus; clock: Clock; recallWindowSeconds: number }) {
+export function createRecall(deps: {
+  store: Store;
+  bus: Bus;
+  clock: Clock;
+  recallWindowSeconds: number;
+  /** Run in the transaction of the recall event (the webhook outbox). */
+  eventWriters?: EventWriter[];
+}) {
   const { store, bus, clock } = deps;
 
   return {
@@ -69,15 +76,19 @@ export function createRecall(deps: { store: Store; bus: Bus; clock: Clock; recal
           .where('app_id', '=', actor.appId)
           .where('id', '=', messageId)
           .execute();
-        const row = await appendEvent(tx, {
-          appId: actor.appId,
-          conversationId: message.conversation_id,
-          type: 'message.recalled',
-          senderId: actor.kind === 'user' ? actor.userId : null,
-          body: null,
-          subjectId: messageId,
-          now,
-        });
+        const row = await appendEvent(
+          tx,
+          {
+            appId: actor.appId,
+            conversationId: message.conversation_id,
+            type: 'message.recalled',
+            senderId: actor.kind === 'user' ? actor.userId : null,
+            body: null,
+            subjectId: messageId,
+            now,
+          },
+          deps.eventWriters,
+        );
         published = { event: toWireEvent(row), pos: Number(row.pos) };
         return {
           messageId,

@@ -25,6 +25,7 @@ import { registerMessageRoutes } from './routes/messages.js';
 import { registerSyncRoutes } from './routes/sync.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerWebClientRoutes } from './routes/web-client.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 
 export type TypedApp = FastifyInstance<
   RawServerDefault,
@@ -131,6 +132,7 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
     registerBatchRoutes,
     registerCallbackRoutes,
     registerConsumerRoutes,
+    registerWebhookRoutes,
     // Last: the browser app's files, under every API path.
     registerWebClientRoutes,
   ];

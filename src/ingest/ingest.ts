@@ -4,7 +4,13 @@
 import type { Clock } from '../clock.js';
 import { OncelyError, forbidden, notFound } from '../errors.js';
 import { claimKey, findKey, releaseKey, storeResult, type KeyRef } from '../idempotency/keys.js';
-import { appendEvent, toWireEvent, type MessageBody, type WireEvent } from '../conversations/events.js';
+import {
+  appendEvent,
+  toWireEvent,
+  type EventWriter,
+  type MessageBody,
+  type WireEvent,
+} from '../conversations/events.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Bus } from '../realtime/bus.js';
@@ -72,6 +78,8 @@ export interface IngestOptions {
   messageBodyMaxBytes: number;
   groupCommitMaxSize: number;
   hooks?: IngestHooks[];
+  /** Run in the transaction of each appended message (the webhook outbox). */
+  eventWriters?: EventWriter[];
 }
 
 export interface Ingest {
@@ -135,15 +143,19 @@ export function createIngest(options: IngestOptions): Ingest {
       if (key) await releaseKey(tx, key);
       throw err;
     }
-    const row = await appendEvent(tx, {
-      appId: cmd.appId,
-      conversationId: cmd.conversationId,
-      type: 'message.created',
-      senderId: cmd.senderId,
-      body: cmd.body,
-      clientMsgId: cmd.clientMsgId,
-      now,
-    });
+    const row = await appendEvent(
+      tx,
+      {
+        appId: cmd.appId,
+        conversationId: cmd.conversationId,
+        type: 'message.created',
+        senderId: cmd.senderId,
+        body: cmd.body,
+        clientMsgId: cmd.clientMsgId,
+        now,
+      },
+      options.eventWriters,
+    );
     const event = toWireEvent(row);
     const result: SendResult = {
       id: event.id,

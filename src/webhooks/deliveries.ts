@@ -1,0 +1,411 @@
+// The delivery queue in the store: claiming due rows under a lease, recording attempts and their outcome, and
+// what the API does with deliveries (list, retry a dead letter, replay events since a time, expire old ones).
+import { sql, type ExpressionBuilder } from 'kysely';
+import { newId } from '../clock.js';
+import { conflict, notFound } from '../errors.js';
+import type { Database, DeliveryState, EventType, WebhookDeliveriesTable } from '../store/schema.js';
+import type { Store, Tx } from '../store/store.js';
+
+/** Literal, not bound: SQLite uses a partial index only when the query repeats its condition as a constant. */
+const pending = sql.lit<DeliveryState>('pending');
+
+/** The smallest UUIDv7 of a millisecond: ids at or after `ms` sort at or after it. */
+export function idBoundary(ms: number): string {
+  const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
+}
+
+/** What became of one attempt, as the dispatcher decided it. */
+export interface AttemptOutcome {
+  delivery: WebhookDeliveriesTable;
+  attemptedAt: number;
+  statusCode: number | null;
+  durationMs: number;
+  error: string | null;
+  /** Succeeded; else pending again at `retryAt`, or failed when undefined. */
+  succeeded: boolean;
+  retryAt: number | undefined;
+}
+
+export interface DeliveryView {
+  id: string;
+  endpointId: string;
+  eventId: string;
+  eventType: EventType | null;
+  conversationId: string;
+  seq: number;
+  state: DeliveryState;
+  attemptCount: number;
+  nextAttemptAt: string | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+  attempts: Array<{
+    n: number;
+    at: string;
+    statusCode: number | null;
+    durationMs: number;
+    error: string | null;
+  }>;
+}
+
+const iso = (ms: number) => new Date(Number(ms)).toISOString();
+
+export function createDeliveries({ store }: { store: Store }) {
+  const { db } = store;
+
+  /** Pending, due, and — for ordered endpoints — no earlier seq of its conversation still pending. */
+  function claimable(
+    now: number,
+    exclude: ReadonlyArray<{ appId: string; endpointId: string }>,
+    limit: number,
+  ) {
+    let query = db
+      .selectFrom('webhook_deliveries as d')
+      .select('d.id')
+      .where('d.state', '=', pending)
+      .where('d.next_attempt_at', '<=', now)
+      .where((eb: ExpressionBuilder<Database & { d: WebhookDeliveriesTable }, 'd'>) =>
+        eb.or([
+          eb('d.ordered', '=', 0),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('webhook_deliveries as e')
+                .select('e.id')
+                .where('e.state', '=', pending)
+                .whereRef('e.app_id', '=', 'd.app_id')
+                .whereRef('e.endpoint_id', '=', 'd.endpoint_id')
+                .whereRef('e.conversation_id', '=', 'd.conversation_id')
+                .whereRef('e.seq', '<', 'd.seq'),
+            ),
+          ),
+        ]),
+      );
+    for (const { appId, endpointId } of exclude) {
+      query = query.where((eb) =>
+        eb.not(eb.and([eb('d.app_id', '=', appId), eb('d.endpoint_id', '=', endpointId)])),
+      );
+    }
+    query = query.orderBy('d.next_attempt_at').limit(limit);
+    // Several instances claim at once on PostgreSQL: each skips the rows another is claiming.
+    return store.supportsSkipLocked ? query.forUpdate().skipLocked() : query;
+  }
+
+  return {
+    /**
+     * Claims up to `limit` due rows for `leaseMs`: they are due again when the lease ends, so the rows of a
+     * dispatcher that dies are delivered by the next claim after it. Atomic on every store (one statement).
+     */
+    async claim(
+      now: number,
+      leaseMs: number,
+      limit: number,
+      exclude: ReadonlyArray<{ appId: string; endpointId: string }> = [],
+    ): Promise<WebhookDeliveriesTable[]> {
+      return db
+        .updateTable('webhook_deliveries')
+        .set({ lease_token: newId(), next_attempt_at: now + leaseMs })
+        .where('id', 'in', claimable(now, exclude, limit))
+        .returningAll()
+        .execute();
+    },
+
+    /** Records attempts and outcomes in one transaction; a row whose lease was lost keeps the other claim's state. */
+    async record(outcomes: readonly AttemptOutcome[], now: number): Promise<void> {
+      if (outcomes.length === 0) return;
+      await store.transaction(async (tx) => {
+        await tx
+          .insertInto('webhook_attempts')
+          .values(
+            outcomes.map((o) => ({
+              delivery_id: o.delivery.id,
+              n: Number(o.delivery.attempt_count) + 1,
+              attempted_at: o.attemptedAt,
+              status_code: o.statusCode,
+              duration_ms: o.durationMs,
+              error: o.error,
+            })),
+          )
+          .onConflict((oc) => oc.columns(['delivery_id', 'n']).doNothing())
+          .execute();
+        // Successes share one statement per (claim, status); failures differ in time and tries, one each.
+        const groups = new Map<string, AttemptOutcome[]>();
+        for (const o of outcomes) {
+          if (!o.succeeded) {
+            await recordFailure(tx, o, now);
+            continue;
+          }
+          const key = `${o.delivery.lease_token}\n${o.statusCode}`;
+          groups.set(key, [...(groups.get(key) ?? []), o]);
+        }
+        for (const group of groups.values()) {
+          const first = group[0]!;
+          await tx
+            .updateTable('webhook_deliveries')
+            .set((eb) => ({
+              state: 'succeeded',
+              attempt_count: eb('attempt_count', '+', 1),
+              tries_left: eb('tries_left', '-', 1),
+              lease_token: null,
+              last_status: first.statusCode,
+              last_error: null,
+              finished_at: now,
+            }))
+            .where(
+              'id',
+              'in',
+              group.map((o) => o.delivery.id),
+            )
+            .where('lease_token', '=', first.delivery.lease_token)
+            .execute();
+        }
+      });
+    },
+
+    /** Gives back rows claimed but not attempted (at close): due again at once instead of after the lease. */
+    async release(rows: readonly WebhookDeliveriesTable[], now: number): Promise<void> {
+      for (const row of rows) {
+        await db
+          .updateTable('webhook_deliveries')
+          .set({ lease_token: null, next_attempt_at: now })
+          .where('id', '=', row.id)
+          .where('lease_token', '=', row.lease_token)
+          .execute();
+      }
+    },
+
+    /** The events of claimed rows, by id (their bodies as they are now: a recalled body is gone). */
+    async events(ids: readonly string[]) {
+      if (ids.length === 0) return [];
+      return db
+        .selectFrom('events')
+        .selectAll()
+        .where('id', 'in', [...new Set(ids)])
+        .execute();
+    },
+
+    /** An endpoint was disabled: its pending rows become dead letters, retried by hand once it is enabled. */
+    async failPending(tx: Tx, appId: string, endpointId: string, reason: string, now: number): Promise<void> {
+      await tx
+        .updateTable('webhook_deliveries')
+        .set({
+          state: 'failed',
+          lease_token: null,
+          last_error: `endpoint disabled: ${reason}`,
+          finished_at: now,
+        })
+        .where('app_id', '=', appId)
+        .where('endpoint_id', '=', endpointId)
+        .where('state', '=', pending)
+        .execute();
+    },
+
+    async list(
+      appId: string,
+      endpointId: string,
+      q: { state?: DeliveryState | undefined; limit: number; before?: string | undefined },
+    ): Promise<{ items: DeliveryView[]; hasMore: boolean }> {
+      let query = db
+        .selectFrom('webhook_deliveries as d')
+        .leftJoin('events as e', 'e.id', 'd.event_id')
+        .selectAll('d')
+        .select('e.type as event_type')
+        .where('d.app_id', '=', appId)
+        .where('d.endpoint_id', '=', endpointId);
+      if (q.state) query = query.where('d.state', '=', sql.lit<DeliveryState>(q.state));
+      if (q.before) query = query.where('d.id', '<', q.before);
+      const rows = await query
+        .orderBy('d.id', 'desc')
+        .limit(q.limit + 1)
+        .execute();
+      const page = rows.slice(0, q.limit);
+      return { items: await views(page), hasMore: rows.length > q.limit };
+    },
+
+    async get(appId: string, deliveryId: string): Promise<DeliveryView> {
+      const row = await db
+        .selectFrom('webhook_deliveries as d')
+        .leftJoin('events as e', 'e.id', 'd.event_id')
+        .selectAll('d')
+        .select('e.type as event_type')
+        .where('d.app_id', '=', appId)
+        .where('d.id', '=', deliveryId)
+        .executeTakeFirst();
+      if (!row) throw notFound('webhook_delivery_not_found', `webhook delivery ${deliveryId} does not exist`);
+      return (await views([row]))[0]!;
+    },
+
+    /** Sends a finished delivery once more, now (one try); refused while it is still pending. */
+    async retry(appId: string, deliveryId: string, now: number): Promise<WebhookDeliveriesTable> {
+      return store.transaction(async (tx) => {
+        const row = await tx
+          .selectFrom('webhook_deliveries as d')
+          .innerJoin('webhook_endpoints as w', (j) =>
+            j.onRef('w.app_id', '=', 'd.app_id').onRef('w.id', '=', 'd.endpoint_id'),
+          )
+          .selectAll('d')
+          .select('w.enabled')
+          .where('d.app_id', '=', appId)
+          .where('d.id', '=', deliveryId)
+          .executeTakeFirst();
+        if (!row)
+          throw notFound('webhook_delivery_not_found', `webhook delivery ${deliveryId} does not exist`);
+        if (row.state === 'pending')
+          throw conflict('delivery_pending', 'the delivery is pending: it will be tried');
+        if (Number(row.enabled) !== 1) {
+          throw conflict(
+            'webhook_endpoint_disabled',
+            `endpoint ${row.endpoint_id} is disabled: enable it first`,
+          );
+        }
+        const { enabled: _enabled, ...delivery } = row;
+        const updated = {
+          state: 'pending' as const,
+          tries_left: 1,
+          next_attempt_at: now,
+          lease_token: null,
+          finished_at: null,
+        };
+        await tx.updateTable('webhook_deliveries').set(updated).where('id', '=', deliveryId).execute();
+        return { ...delivery, ...updated };
+      });
+    },
+
+    /**
+     * New deliveries to one endpoint for every event of the app since `since` that its filter takes (webhook-id
+     * is the event id again, so a receiver that has one already drops it). In pages, each its own transaction.
+     */
+    async replay(
+      endpoint: { appId: string; id: string; ordered: boolean; events: ReadonlySet<EventType> | null },
+      since: number,
+      now: number,
+      tries: number,
+    ): Promise<number> {
+      let after = idBoundary(since);
+      let queued = 0;
+      for (;;) {
+        let page = db
+          .selectFrom('events')
+          .select(['id', 'conversation_id', 'seq', 'created_at'])
+          .where('app_id', '=', endpoint.appId)
+          .where('id', '>=', after)
+          .where('created_at', '>=', since);
+        if (endpoint.events) page = page.where('type', 'in', [...endpoint.events]);
+        const events = await page.orderBy('id').limit(500).execute();
+        if (events.length === 0) return queued;
+        await store.transaction(async (tx) => {
+          await tx
+            .insertInto('webhook_deliveries')
+            .values(
+              events.map((e) => ({
+                id: newId(),
+                app_id: endpoint.appId,
+                endpoint_id: endpoint.id,
+                event_id: e.id,
+                conversation_id: e.conversation_id,
+                seq: e.seq,
+                ordered: endpoint.ordered ? 1 : 0,
+                state: 'pending' as const,
+                tries_left: tries,
+                attempt_count: 0,
+                next_attempt_at: now,
+                lease_token: null,
+                last_status: null,
+                last_error: null,
+                created_at: now,
+                finished_at: null,
+              })),
+            )
+            .execute();
+        });
+        queued += events.length;
+        // `>=` above admits the boundary itself; later pages start strictly after the last id.
+        after = `${events[events.length - 1]!.id}\u0000`;
+      }
+    },
+
+    /** Deletes up to `limit` finished deliveries created before `before` (ms), with their attempts. */
+    async expire(before: number, limit: number): Promise<number> {
+      return store.transaction(async (tx) => {
+        const ids = (
+          await tx
+            .selectFrom('webhook_deliveries')
+            .select('id')
+            .where('id', '<', idBoundary(before))
+            .where('state', '!=', pending)
+            .orderBy('id')
+            .limit(limit)
+            .execute()
+        ).map((r) => r.id);
+        if (ids.length === 0) return 0;
+        await tx.deleteFrom('webhook_attempts').where('delivery_id', 'in', ids).execute();
+        await tx.deleteFrom('webhook_deliveries').where('id', 'in', ids).execute();
+        return ids.length;
+      });
+    },
+  };
+
+  async function views(
+    page: Array<WebhookDeliveriesTable & { event_type: EventType | null }>,
+  ): Promise<DeliveryView[]> {
+    const attempts =
+      page.length === 0
+        ? []
+        : await db
+            .selectFrom('webhook_attempts')
+            .selectAll()
+            .where(
+              'delivery_id',
+              'in',
+              page.map((r) => r.id),
+            )
+            .orderBy('n')
+            .execute();
+    return page.map((r) => ({
+      id: r.id,
+      endpointId: r.endpoint_id,
+      eventId: r.event_id,
+      eventType: r.event_type,
+      conversationId: r.conversation_id,
+      seq: Number(r.seq),
+      state: r.state,
+      attemptCount: Number(r.attempt_count),
+      nextAttemptAt: r.state === 'pending' ? iso(r.next_attempt_at) : null,
+      lastStatus: r.last_status === null ? null : Number(r.last_status),
+      lastError: r.last_error,
+      createdAt: iso(r.created_at),
+      finishedAt: r.finished_at === null ? null : iso(r.finished_at),
+      attempts: attempts
+        .filter((a) => a.delivery_id === r.id)
+        .map((a) => ({
+          n: Number(a.n),
+          at: iso(a.attempted_at),
+          statusCode: a.status_code === null ? null : Number(a.status_code),
+          durationMs: Number(a.duration_ms),
+          error: a.error,
+        })),
+    }));
+  }
+
+  async function recordFailure(tx: Tx, o: AttemptOutcome, now: number): Promise<void> {
+    await tx
+      .updateTable('webhook_deliveries')
+      .set((eb) => ({
+        state: o.retryAt === undefined ? 'failed' : 'pending',
+        attempt_count: eb('attempt_count', '+', 1),
+        tries_left: eb('tries_left', '-', 1),
+        next_attempt_at: o.retryAt ?? now,
+        lease_token: null,
+        last_status: o.statusCode,
+        last_error: o.error,
+        finished_at: o.retryAt === undefined ? now : null,
+      }))
+      .where('id', '=', o.delivery.id)
+      .where('lease_token', '=', o.delivery.lease_token)
+      .execute();
+  }
+}
+
+export type Deliveries = ReturnType<typeof createDeliveries>;

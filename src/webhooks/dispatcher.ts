@@ -1,0 +1,266 @@
+// The dispatcher, one per instance: claims due outbox rows under a lease, sends them signed with a limit of
+// requests in flight per endpoint, and records each attempt. Delivery is at least once: a row is finished only
+// by a recorded 2xx (or its last failure); a crash anywhere before that leaves it due again after its lease.
+import type { Clock } from '../clock.js';
+import type { WebhookConfig } from '../config.js';
+import { toWireEvent } from '../conversations/events.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Bus } from '../realtime/bus.js';
+import type { EventsTable, WebhookDeliveriesTable } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import type { AttemptOutcome, Deliveries } from './deliveries.js';
+import type { HttpSender } from './http-sender.js';
+import { retryDelayMs } from './retry-schedule.js';
+import type { Signer } from './signatures.js';
+import { signingSecrets, type WebhookEndpoints } from './webhook-endpoints.js';
+
+export interface DispatcherOptions {
+  store: Store;
+  bus: Bus;
+  clock: Clock;
+  metrics: Metrics;
+  logger: Logger;
+  endpoints: WebhookEndpoints;
+  deliveries: Deliveries;
+  sender: HttpSender;
+  signer: Signer;
+  config: WebhookConfig;
+  /** For jitter; in [0, 1). */
+  random?: () => number;
+}
+
+/** Rows one instance holds at most (in flight and waiting for their endpoint's free slot). */
+const maxHeld = 2000;
+/** How often the queue depth gauge is refreshed, and finished deliveries past retention are deleted. */
+const housekeepingMs = 5000;
+
+interface EndpointSlots {
+  inFlight: number;
+  waiting: Array<{ row: WebhookDeliveriesTable; body: string | undefined }>;
+}
+
+/** The body of every attempt of one event: `{"type","timestamp","data":<event>}`, as the event is now. */
+export function payloadOf(event: EventsTable): string {
+  const data = toWireEvent(event);
+  return JSON.stringify({ type: data.type, timestamp: data.createdAt, data });
+}
+
+export function createDispatcher(options: DispatcherOptions) {
+  const { store, clock, metrics, logger, endpoints, deliveries, sender, signer, config } = options;
+  const random = options.random ?? Math.random;
+  // An endpoint holds at most this many rows: its in-flight slots, and as many again waiting, so a row
+  // claimed never waits long enough to outlive its lease behind a slow receiver.
+  const perEndpoint = config.endpointConcurrency * 2;
+  const slots = new Map<string, EndpointSlots>();
+  let held = 0;
+  let outcomes: AttemptOutcome[] = [];
+  let claiming = false;
+  let again = false;
+  let closed = false;
+  let flushing: Promise<void> = Promise.resolve();
+  let flushQueued = false;
+  const inFlight = new Set<Promise<void>>();
+  /** Rows whose request `close()` cut short: given back, not recorded. */
+  const abandoned: WebhookDeliveriesTable[] = [];
+
+  const keyOf = (row: { app_id: string; endpoint_id: string }) => `${row.app_id}\n${row.endpoint_id}`;
+
+  async function pump(): Promise<void> {
+    if (claiming) {
+      again = true;
+      return;
+    }
+    claiming = true;
+    try {
+      do {
+        again = false;
+        const room = maxHeld - held;
+        if (closed || room <= 0) break;
+        const exclude = [...slots]
+          .filter(([, s]) => s.inFlight + s.waiting.length >= perEndpoint)
+          .map(([key]) => {
+            const [appId, endpointId] = key.split('\n') as [string, string];
+            return { appId, endpointId };
+          });
+        const limit = Math.min(perEndpoint, room);
+        const rows = await deliveries.claim(clock.now(), config.leaseMs, limit, exclude);
+        if (rows.length === 0) break;
+        const events = new Map((await deliveries.events(rows.map((r) => r.event_id))).map((e) => [e.id, e]));
+        for (const row of rows) {
+          const event = events.get(row.event_id);
+          enqueue(row, event && payloadOf(event));
+        }
+        // A full claim: more may be due.
+        if (rows.length === limit) again = true;
+      } while (again);
+    } catch (err) {
+      logger.error({ err }, 'webhook claim failed');
+    } finally {
+      claiming = false;
+    }
+  }
+
+  function enqueue(row: WebhookDeliveriesTable, body: string | undefined): void {
+    const key = keyOf(row);
+    let s = slots.get(key);
+    if (!s) slots.set(key, (s = { inFlight: 0, waiting: [] }));
+    held++;
+    s.waiting.push({ row, body });
+    startWaiting(key, s);
+  }
+
+  function startWaiting(key: string, s: EndpointSlots): void {
+    while (!closed && s.inFlight < config.endpointConcurrency && s.waiting.length > 0) {
+      const next = s.waiting.shift()!;
+      s.inFlight++;
+      const running = attempt(next.row, next.body)
+        .catch((err) => logger.error({ err, deliveryId: next.row.id }, 'webhook attempt failed'))
+        .finally(() => {
+          inFlight.delete(running);
+          s.inFlight--;
+          if (s.inFlight === 0 && s.waiting.length === 0) slots.delete(key);
+          else startWaiting(key, s);
+        });
+      inFlight.add(running);
+    }
+  }
+
+  async function attempt(row: WebhookDeliveriesTable, body: string | undefined): Promise<void> {
+    const labels = { app: row.app_id, endpoint: row.endpoint_id };
+    const endpoint = (await endpoints.ofApp(store.db, row.app_id)).find((e) => e.id === row.endpoint_id);
+    const now = clock.now();
+    // Deleted endpoint: its rows went with it. Too little lease left: another claim may soon take the row,
+    // so leave it to that one rather than send it twice at once.
+    if (!endpoint || Number(row.next_attempt_at) - now < config.timeoutMs) return done();
+    if (!endpoint.enabled || body === undefined) {
+      const error = body === undefined ? 'the event no longer exists' : 'endpoint disabled';
+      return finish({
+        delivery: row,
+        attemptedAt: now,
+        statusCode: null,
+        durationMs: 0,
+        error,
+        succeeded: false,
+        retryAt: undefined,
+      });
+    }
+    const headers = signer.sign(row.event_id, now, body, signingSecrets(endpoint, now));
+    const result = await sender.send(endpoint.url, { ...headers }, body);
+    if (result.aborted) {
+      abandoned.push(row);
+      return done();
+    }
+    const succeeded = result.error === null;
+    metrics.webhookAttempts.inc({ ...labels, outcome: succeeded ? 'success' : 'failure' });
+    metrics.webhookLatency.observe(labels, result.durationMs / 1000);
+    const gone = result.statusCode === 410;
+    const delay =
+      succeeded || gone ? undefined : retryDelayMs(config.retrySchedule, Number(row.tries_left), random);
+    if (!succeeded && delay === undefined) metrics.webhookDeadLetters.inc(labels);
+    const recorded = finish({
+      delivery: row,
+      attemptedAt: now,
+      statusCode: result.statusCode,
+      durationMs: result.durationMs,
+      error: result.error,
+      succeeded,
+      retryAt: delay === undefined ? undefined : clock.now() + delay,
+    });
+    if (gone) {
+      // The receiver says the endpoint is gone for good: stop sending to it until the app enables it again.
+      // After this attempt is recorded, so that its 410 is what the dead letter shows.
+      await recorded;
+      logger.warn({ app: row.app_id, endpoint: row.endpoint_id }, 'webhook endpoint answered 410: disabled');
+      await endpoints.disable(row.app_id, row.endpoint_id, 'gone');
+    }
+  }
+
+  function done(): void {
+    held--;
+    void pump();
+  }
+
+  /**
+   * Outcomes are recorded together, one transaction per turn of the event loop's worth of answers; the
+   * promise resolves once this one is recorded.
+   */
+  function finish(outcome: AttemptOutcome): Promise<void> {
+    outcomes.push(outcome);
+    if (flushQueued) return flushing;
+    flushQueued = true;
+    return (flushing = flushing.then(
+      () =>
+        new Promise<void>((resolve) =>
+          setImmediate(() => {
+            flushQueued = false;
+            const batch = outcomes;
+            outcomes = [];
+            deliveries
+              .record(batch, clock.now())
+              .catch((err) => logger.error({ err, count: batch.length }, 'recording webhook attempts failed'))
+              .finally(() => {
+                held -= batch.length;
+                resolve();
+                // Freed room, and for ordered endpoints the next seq of a conversation is now claimable.
+                void pump();
+              });
+          }),
+        ),
+    ));
+  }
+
+  async function housekeeping(): Promise<void> {
+    const depth = await store.db
+      .selectFrom('webhook_deliveries')
+      .select(['app_id', 'endpoint_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', '=', 'pending')
+      .groupBy(['app_id', 'endpoint_id'])
+      .execute();
+    metrics.webhookQueueDepth.reset();
+    for (const d of depth)
+      metrics.webhookQueueDepth.set({ app: d.app_id, endpoint: d.endpoint_id }, Number(d.n));
+    const before = clock.now() - config.retentionSeconds * 1000;
+    while ((await deliveries.expire(before, 1000)) === 1000 && !closed);
+  }
+
+  // New events wake the dispatcher at once (those of other instances too, through a shared bus).
+  let wakeQueued = false;
+  const unsubscribe = options.bus.subscribe((message) => {
+    if (message.kind !== 'event' || wakeQueued || closed) return;
+    wakeQueued = true;
+    setImmediate(() => {
+      wakeQueued = false;
+      void pump();
+    });
+  });
+  const poll = setInterval(() => void pump(), config.pollMs);
+  const keep = setInterval(
+    () => void housekeeping().catch((err) => logger.error({ err }, 'webhook housekeeping failed')),
+    housekeepingMs,
+  );
+  poll.unref();
+  keep.unref();
+  void pump();
+
+  return {
+    /** Claims due rows now (tests, and after an API call made rows due). */
+    wake(): void {
+      void pump();
+    },
+    /** Stops claiming, cuts requests in flight short, records what finished and gives back the rest. */
+    async close(): Promise<void> {
+      closed = true;
+      clearInterval(poll);
+      clearInterval(keep);
+      unsubscribe();
+      await sender.close();
+      await Promise.allSettled([...inFlight]);
+      await flushing;
+      const unsent = [...slots.values()].flatMap((s) => s.waiting.map((w) => w.row));
+      await deliveries.release([...abandoned, ...unsent], clock.now());
+    },
+  };
+}
+
+export type Dispatcher = ReturnType<typeof createDispatcher>;
