@@ -79,8 +79,10 @@ describe('outbound webhooks', () => {
     expect(first.payload.data).toMatchObject({ id: sent[1], conversationId: conv, type: 'message.created' });
     expect(first.payload.timestamp).toBe(first.payload.data.createdAt);
     expect(receiver.unverified).toBe(0);
-    const list = await app.api.get('/v1/webhook-endpoints/hook/deliveries?state=succeeded&limit=500');
-    expect(list.body.items).toHaveLength(11);
+    // Outcomes are recorded a moment after the answers.
+    const succeeded = () => app.api.get('/v1/webhook-endpoints/hook/deliveries?state=succeeded&limit=500');
+    await waitFor(async () => (await succeeded()).body.items.length === 11);
+    const list = await succeeded();
     expect(list.body.items[0].attempts[0]).toMatchObject({ n: 1, statusCode: 204, error: null });
   });
 
@@ -117,7 +119,9 @@ describe('outbound webhooks', () => {
     const conv = await app.group(['alice', 'bob']);
     const [m0, m1, m2] = await send(app, conv, 'alice', 3);
     await waitFor(() => receiver.unique.size === 3);
-    const list = await app.api.get('/v1/webhook-endpoints/hook/deliveries');
+    const all = () => app.api.get('/v1/webhook-endpoints/hook/deliveries');
+    await waitFor(async () => (await all()).body.items.every((d: any) => d.state === 'succeeded'));
+    const list = await all();
     const byEvent = new Map(list.body.items.map((d: any) => [d.eventId, d]));
     const d0: any = byEvent.get(m0);
     expect(d0.state).toBe('succeeded');

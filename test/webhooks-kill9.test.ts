@@ -47,8 +47,8 @@ describe('webhooks across kill -9', () => {
       await waitFor(() => receiver.unique.size === 40, 30_000);
       expect(new Set(receiver.unique.keys())).toEqual(new Set(ids));
       expect(receiver.unverified).toBe(0);
-      const delivered = await api.get('/v1/webhook-endpoints/h/deliveries?state=succeeded&limit=500');
-      expect(delivered.body.items).toHaveLength(40);
+      const delivered = () => api.get('/v1/webhook-endpoints/h/deliveries?state=succeeded&limit=500');
+      await waitFor(async () => (await delivered()).body.items.length === 40);
     } finally {
       await server.kill();
       await receiver.close();

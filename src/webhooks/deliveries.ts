@@ -112,10 +112,14 @@ export function createDeliveries({ store }: { store: Store }) {
         .execute();
     },
 
-    /** Records attempts and outcomes in one transaction; a row whose lease was lost keeps the other claim's state. */
+    /**
+     * Records attempts and outcomes in one transaction; a row whose lease was lost keeps the other claim's state.
+     * It does not wait for the commit to be flushed to disk: a record lost to a power cut only means the
+     * delivery is sent again, which at-least-once delivery allows (receivers dedupe by webhook-id).
+     */
     async record(outcomes: readonly AttemptOutcome[], now: number): Promise<void> {
       if (outcomes.length === 0) return;
-      await store.transaction(async (tx) => {
+      await db.transaction().execute(async (tx) => {
         await tx
           .insertInto('webhook_attempts')
           .values(

@@ -32,6 +32,9 @@ export interface DispatcherOptions {
 
 /** Rows one instance holds at most (in flight and waiting for their endpoint's free slot). */
 const maxHeld = 2000;
+/** Outcomes wait at most this long (or for `recordBatch` of them) to be recorded together. */
+const recordDelayMs = 5;
+const recordBatch = 128;
 /** How often the queue depth gauge is refreshed, and finished deliveries past retention are deleted. */
 const housekeepingMs = 5000;
 
@@ -46,12 +49,19 @@ export function payloadOf(event: EventsTable): string {
   return JSON.stringify({ type: data.type, timestamp: data.createdAt, data });
 }
 
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 export function createDispatcher(options: DispatcherOptions) {
   const { store, clock, metrics, logger, endpoints, deliveries, sender, signer, config } = options;
   const random = options.random ?? Math.random;
-  // An endpoint holds at most this many rows: its in-flight slots, and as many again waiting, so a row
-  // claimed never waits long enough to outlive its lease behind a slow receiver.
-  const perEndpoint = config.endpointConcurrency * 2;
+  // An endpoint holds at most this many rows: its in-flight slots and three times as many waiting. A row then
+  // waits behind at most three timeouts of a hung receiver — less than the lease, and `attempt` checks that
+  // enough lease is left — while a fast receiver's slots are refilled before they run dry.
+  const perEndpoint = config.endpointConcurrency * 4;
   const slots = new Map<string, EndpointSlots>();
   let held = 0;
   let outcomes: AttemptOutcome[] = [];
@@ -63,6 +73,31 @@ export function createDispatcher(options: DispatcherOptions) {
   const inFlight = new Set<Promise<void>>();
   /** Rows whose request `close()` cut short: given back, not recorded. */
   const abandoned: WebhookDeliveriesTable[] = [];
+
+  /**
+   * The exclusion set of the last claim that found nothing. Claiming again with the same set (after a request
+   * ends) would only scan the same backlog of saturated endpoints; a wake (new events, the poll, an API call,
+   * a recorded ordered delivery) clears it.
+   */
+  let foundNothingWith: string | undefined;
+
+  // Per-endpoint metric children, made once: looking labels up on every attempt showed in the profile.
+  const meters = new Map<string, ReturnType<typeof makeMeters>>();
+  const makeMeters = (app: string, endpoint: string) => ({
+    success: metrics.webhookAttempts.labels(app, endpoint, 'success'),
+    failure: metrics.webhookAttempts.labels(app, endpoint, 'failure'),
+    latency: metrics.webhookLatency.labels(app, endpoint),
+    dead: metrics.webhookDeadLetters.labels(app, endpoint),
+  });
+  function metersFor(row: WebhookDeliveriesTable) {
+    const key = keyOf(row);
+    let m = meters.get(key);
+    if (!m) {
+      if (meters.size > 10_000) meters.clear();
+      meters.set(key, (m = makeMeters(row.app_id, row.endpoint_id)));
+    }
+    return m;
+  }
 
   const keyOf = (row: { app_id: string; endpoint_id: string }) => `${row.app_id}\n${row.endpoint_id}`;
 
@@ -84,8 +119,13 @@ export function createDispatcher(options: DispatcherOptions) {
             return { appId, endpointId };
           });
         const limit = Math.min(perEndpoint, room);
+        const excluded = exclude.map((e) => `${e.appId}\n${e.endpointId}`).join('\n');
+        if (foundNothingWith === excluded) break;
         const rows = await deliveries.claim(clock.now(), config.leaseMs, limit, exclude);
-        if (rows.length === 0) break;
+        if (rows.length === 0) {
+          foundNothingWith = excluded;
+          break;
+        }
         const events = new Map((await deliveries.events(rows.map((r) => r.event_id))).map((e) => [e.id, e]));
         for (const row of rows) {
           const event = events.get(row.event_id);
@@ -121,13 +161,14 @@ export function createDispatcher(options: DispatcherOptions) {
           s.inFlight--;
           if (s.inFlight === 0 && s.waiting.length === 0) slots.delete(key);
           else startWaiting(key, s);
+          // Fewer waiting than slots: fetch the endpoint's next rows before its slots go idle.
+          if (s.waiting.length < config.endpointConcurrency) void pump();
         });
       inFlight.add(running);
     }
   }
 
   async function attempt(row: WebhookDeliveriesTable, body: string | undefined): Promise<void> {
-    const labels = { app: row.app_id, endpoint: row.endpoint_id };
     const endpoint = (await endpoints.ofApp(store.db, row.app_id)).find((e) => e.id === row.endpoint_id);
     const now = clock.now();
     // Deleted endpoint: its rows went with it. Too little lease left: another claim may soon take the row,
@@ -146,18 +187,19 @@ export function createDispatcher(options: DispatcherOptions) {
       });
     }
     const headers = signer.sign(row.event_id, now, body, signingSecrets(endpoint, now));
-    const result = await sender.send(endpoint.url, { ...headers }, body);
+    const result = await sender.send(endpoint.url, headers, body);
     if (result.aborted) {
       abandoned.push(row);
       return done();
     }
     const succeeded = result.error === null;
-    metrics.webhookAttempts.inc({ ...labels, outcome: succeeded ? 'success' : 'failure' });
-    metrics.webhookLatency.observe(labels, result.durationMs / 1000);
+    const meter = metersFor(row);
+    (succeeded ? meter.success : meter.failure).inc();
+    meter.latency.observe(result.durationMs / 1000);
     const gone = result.statusCode === 410;
     const delay =
       succeeded || gone ? undefined : retryDelayMs(config.retrySchedule, Number(row.tries_left), random);
-    if (!succeeded && delay === undefined) metrics.webhookDeadLetters.inc(labels);
+    if (!succeeded && delay === undefined) meter.dead.inc();
     const recorded = finish({
       delivery: row,
       attemptedAt: now,
@@ -182,32 +224,45 @@ export function createDispatcher(options: DispatcherOptions) {
   }
 
   /**
-   * Outcomes are recorded together, one transaction per turn of the event loop's worth of answers; the
-   * promise resolves once this one is recorded.
+   * Outcomes are recorded together: one transaction per `recordBatch` answers or `recordDelayMs`, whichever
+   * comes first. The promise resolves once this one is recorded.
    */
   function finish(outcome: AttemptOutcome): Promise<void> {
     outcomes.push(outcome);
-    if (flushQueued) return flushing;
-    flushQueued = true;
-    return (flushing = flushing.then(
-      () =>
-        new Promise<void>((resolve) =>
-          setImmediate(() => {
-            flushQueued = false;
-            const batch = outcomes;
-            outcomes = [];
-            deliveries
-              .record(batch, clock.now())
-              .catch((err) => logger.error({ err, count: batch.length }, 'recording webhook attempts failed'))
-              .finally(() => {
-                held -= batch.length;
-                resolve();
-                // Freed room, and for ordered endpoints the next seq of a conversation is now claimable.
-                void pump();
-              });
-          }),
-        ),
-    ));
+    if (!flushQueued) {
+      flushQueued = true;
+      flushTimer = setTimeout(flush, recordDelayMs);
+    } else if (outcomes.length >= recordBatch) {
+      clearTimeout(flushTimer);
+      flush();
+    }
+    return nextFlush.promise;
+  }
+
+  let flushTimer: NodeJS.Timeout | undefined;
+  let nextFlush = deferred();
+
+  function flush(): void {
+    flushQueued = false;
+    const batch = outcomes;
+    const settled = nextFlush;
+    outcomes = [];
+    nextFlush = deferred();
+    flushing = flushing
+      .then(() => deliveries.record(batch, clock.now()))
+      .catch((err) => logger.error({ err, count: batch.length }, 'recording webhook attempts failed'))
+      .finally(() => {
+        held -= batch.length;
+        settled.resolve();
+        // For ordered endpoints the next seq of a conversation is now claimable.
+        if (batch.some((o) => Number(o.delivery.ordered) === 1)) foundNothingWith = undefined;
+        void pump();
+      });
+  }
+
+  function wake(): void {
+    foundNothingWith = undefined;
+    void pump();
   }
 
   async function housekeeping(): Promise<void> {
@@ -231,10 +286,10 @@ export function createDispatcher(options: DispatcherOptions) {
     wakeQueued = true;
     setImmediate(() => {
       wakeQueued = false;
-      void pump();
+      wake();
     });
   });
-  const poll = setInterval(() => void pump(), config.pollMs);
+  const poll = setInterval(wake, config.pollMs);
   const keep = setInterval(
     () => void housekeeping().catch((err) => logger.error({ err }, 'webhook housekeeping failed')),
     housekeepingMs,
@@ -245,9 +300,7 @@ export function createDispatcher(options: DispatcherOptions) {
 
   return {
     /** Claims due rows now (tests, and after an API call made rows due). */
-    wake(): void {
-      void pump();
-    },
+    wake,
     /** Stops claiming, cuts requests in flight short, records what finished and gives back the rest. */
     async close(): Promise<void> {
       closed = true;
@@ -256,6 +309,10 @@ export function createDispatcher(options: DispatcherOptions) {
       unsubscribe();
       await sender.close();
       await Promise.allSettled([...inFlight]);
+      if (flushQueued) {
+        clearTimeout(flushTimer);
+        flush();
+      }
       await flushing;
       const unsent = [...slots.values()].flatMap((s) => s.waiting.map((w) => w.row));
       await deliveries.release([...abandoned, ...unsent], clock.now());

@@ -1,16 +1,13 @@
-// Standard Webhooks signing of outbound deliveries (the `standardwebhooks` package does the HMAC). During a
-// secret's rotation both secrets sign, so a receiver that knows either one verifies.
-import { randomBytes } from 'node:crypto';
-import { Webhook } from 'standardwebhooks';
+// Standard Webhooks signing of outbound deliveries: HMAC-SHA256 over `id.timestamp.body` with the secret's
+// key, `v1,<base64>`, space-separated when several secrets sign. During a rotation both secrets sign, so a
+// receiver that knows either one verifies. The tests and the example receiver verify with the
+// `standardwebhooks` package; signing uses node:crypto, whose native HMAC cost a tenth of the package's
+// pure-JS one per delivery in the profile of `npm run bench -- webhooks`.
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 
 /** A new `whsec_` secret: 32 random bytes in base64. */
 export function generateSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
-}
-
-/** A recognisable, harmless fragment of a secret, for answers: never the secret itself. */
-export function secretHint(secret: string): string {
-  return `whsec_…${secret.slice(-4)}`;
 }
 
 export interface SignedHeaders {
@@ -19,26 +16,29 @@ export interface SignedHeaders {
   'webhook-signature': string;
 }
 
-/** Signs with each secret; signers decode their key once and are kept per secret. */
+/** Signs with each secret; each secret's key object is made once. */
 export function createSigner() {
-  const hooks = new Map<string, Webhook>();
-  function hookFor(secret: string): Webhook {
-    let hook = hooks.get(secret);
-    if (!hook) {
-      if (hooks.size > 10_000) hooks.clear();
-      hook = new Webhook(secret);
-      hooks.set(secret, hook);
+  const keys = new Map<string, KeyObject>();
+  function keyFor(secret: string): KeyObject {
+    let key = keys.get(secret);
+    if (!key) {
+      if (keys.size > 10_000) keys.clear();
+      key = createSecretKey(Buffer.from(secret.slice('whsec_'.length), 'base64'));
+      keys.set(secret, key);
     }
-    return hook;
+    return key;
   }
   return {
-    /** The three headers for `body`, signed at `nowMs` by every secret (space-separated `v1,` signatures). */
+    /** The three headers for `body`, signed at `nowMs` (whole seconds) by every secret. */
     sign(id: string, nowMs: number, body: string, secrets: readonly string[]): SignedHeaders {
-      const at = new Date(nowMs);
+      const timestamp = String(Math.floor(nowMs / 1000));
+      const signed = `${id}.${timestamp}.${body}`;
       return {
         'webhook-id': id,
-        'webhook-timestamp': String(Math.floor(nowMs / 1000)),
-        'webhook-signature': secrets.map((s) => hookFor(s).sign(id, at, body)).join(' '),
+        'webhook-timestamp': timestamp,
+        'webhook-signature': secrets
+          .map((s) => `v1,${createHmac('sha256', keyFor(s)).update(signed).digest('base64')}`)
+          .join(' '),
       };
     },
   };
