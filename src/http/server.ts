@@ -13,6 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { redactUrl } from '../observability/logger.js';
 import type { Services } from '../services.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './error-mapper.js';
+import { openapiOptions } from './openapi.js';
 import { createValidatorCompiler } from './request-validator.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerBatchRoutes } from './routes/batch.js';
@@ -113,13 +114,7 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
     );
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'oncely', version: '1', description: 'Exactly-once messaging server' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    },
-  });
+  await app.register(swagger, openapiOptions);
 
   const routeModules: Array<(app: TypedApp, s: Services) => void | Promise<void>> = [
     registerSystemRoutes,

@@ -3,14 +3,17 @@ import { Type } from '@sinclair/typebox';
 import type { Services } from '../../services.js';
 import { badRequest, forbidden } from '../../errors.js';
 import type { TypedApp } from '../server.js';
-import { Id, bearer, errors } from '../schemas.js';
+import { Id, bearer, described, errors } from '../schemas.js';
 
-const User = Type.Object({
-  id: Type.String(),
-  displayName: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Type.String(),
-  updatedAt: Type.String(),
-});
+const User = Type.Object(
+  {
+    id: Type.String(),
+    displayName: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+  },
+  { title: 'User' },
+);
 
 export function registerAppRoutes(app: TypedApp, s: Services): void {
   app.post(
@@ -77,7 +80,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
           { displayName: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])) },
           { additionalProperties: false },
         ),
-        response: { 200: User, 201: User, ...errors(400, 401, 403) },
+        response: { 200: described(User, 'Updated'), 201: User, ...errors(400, 401, 403) },
       },
     },
     async (request, reply) => {

@@ -6,21 +6,24 @@ import { compileBodyCheck } from '../request-validator.js';
 import type { TypedApp } from '../server.js';
 import { BatchItem, bearer, errors } from '../schemas.js';
 
-const BatchItemResult = Type.Object({
-  index: Type.Integer(),
-  idempotencyKey: Type.Union([Type.String(), Type.Null()], {
-    description: 'null when the item had no usable key (it failed the item schema)',
-  }),
-  status: Type.Union([Type.Literal('created'), Type.Literal('duplicate'), Type.Literal('failed')]),
-  isIdempotent: Type.Boolean(),
-  messageId: Type.Optional(Type.String()),
-  conversationId: Type.Optional(Type.String()),
-  seq: Type.Optional(Type.Integer()),
-  processedAt: Type.String(),
-  error: Type.Optional(
-    Type.Object({ code: Type.String(), message: Type.String(), retryable: Type.Boolean() }),
-  ),
-});
+const BatchItemResult = Type.Object(
+  {
+    index: Type.Integer(),
+    idempotencyKey: Type.Union([Type.String(), Type.Null()], {
+      description: 'null when the item had no usable key (it failed the item schema)',
+    }),
+    status: Type.Union([Type.Literal('created'), Type.Literal('duplicate'), Type.Literal('failed')]),
+    isIdempotent: Type.Boolean(),
+    messageId: Type.Optional(Type.String()),
+    conversationId: Type.Optional(Type.String()),
+    seq: Type.Optional(Type.Integer()),
+    processedAt: Type.String(),
+    error: Type.Optional(
+      Type.Object({ code: Type.String(), message: Type.String(), retryable: Type.Boolean() }),
+    ),
+  },
+  { title: 'BatchItemResult' },
+);
 
 const BatchMode = Type.Union([Type.Literal('partial'), Type.Literal('atomic')]);
 

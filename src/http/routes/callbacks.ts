@@ -3,40 +3,49 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { Id, bearer, errors } from '../schemas.js';
+import { Id, bearer, described, errors } from '../schemas.js';
 
 const Secret = Type.String({ minLength: 1, maxLength: 200 });
 
-const SourceView = Type.Object({
-  id: Type.String(),
-  format: Type.String(),
-  signed: Type.Boolean(),
-  secrets: Type.Array(Type.Object({ hint: Type.String() })),
-  callbackPath: Type.String(),
-  createdAt: Type.String(),
-  updatedAt: Type.String(),
-});
+const SourceView = Type.Object(
+  {
+    id: Type.String(),
+    format: Type.String(),
+    signed: Type.Boolean(),
+    secrets: Type.Array(Type.Object({ hint: Type.String() })),
+    callbackPath: Type.String(),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+  },
+  { title: 'CallbackSource' },
+);
 
-const CallbackAnswer = Type.Object({
-  status: Type.String(),
-  reason: Type.Optional(Type.String()),
-  detail: Type.Optional(Type.String()),
-  messageId: Type.Optional(Type.String()),
-  conversationId: Type.Optional(Type.String()),
-  seq: Type.Optional(Type.Integer()),
-  conflict: Type.Optional(Type.Boolean()),
-});
+const CallbackAnswer = Type.Object(
+  {
+    status: Type.String(),
+    reason: Type.Optional(Type.String()),
+    detail: Type.Optional(Type.String()),
+    messageId: Type.Optional(Type.String()),
+    conversationId: Type.Optional(Type.String()),
+    seq: Type.Optional(Type.Integer()),
+    conflict: Type.Optional(Type.Boolean()),
+  },
+  { title: 'CallbackAnswer' },
+);
 
-const Rejection = Type.Object({
-  id: Type.String(),
-  reason: Type.String(),
-  message: Type.String(),
-  msgId: Type.Union([Type.String(), Type.Null()]),
-  messageId: Type.Union([Type.String(), Type.Null()]),
-  payload: Type.String(),
-  truncated: Type.Boolean(),
-  receivedAt: Type.String(),
-});
+const Rejection = Type.Object(
+  {
+    id: Type.String(),
+    reason: Type.String(),
+    message: Type.String(),
+    msgId: Type.Union([Type.String(), Type.Null()]),
+    messageId: Type.Union([Type.String(), Type.Null()]),
+    payload: Type.String(),
+    truncated: Type.Boolean(),
+    receivedAt: Type.String(),
+  },
+  { title: 'Rejection' },
+);
 
 export async function registerCallbackRoutes(app: TypedApp, s: Services): Promise<void> {
   const withPath = (appId: string, view: Omit<typeof SourceView.static, 'callbackPath'>) => ({
@@ -58,7 +67,7 @@ export async function registerCallbackRoutes(app: TypedApp, s: Services): Promis
           },
           { additionalProperties: false },
         ),
-        response: { 200: SourceView, 201: SourceView, ...errors(400, 401, 403) },
+        response: { 200: described(SourceView, 'Replaced'), 201: SourceView, ...errors(400, 401, 403) },
       },
     },
     async (request, reply) => {
@@ -126,6 +135,8 @@ export async function registerCallbackRoutes(app: TypedApp, s: Services): Promis
         schema: {
           summary:
             'Receive a callback: Standard Webhooks signed when the source has a secret; deduplicated by msgId',
+          // Signed by the source's secret (no bearer token); unsigned only for a source without one.
+          security: [{ standardWebhooks: [] }, {}],
           params: Type.Object({ appId: Id, sourceId: Id }),
           response: { 200: CallbackAnswer, ...errors(400, 401, 404, 413) },
         },

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { Conversation, Event, Id, Receipt, bearer, errors } from '../schemas.js';
+import { Conversation, Event, Id, Receipt, bearer, described, errors } from '../schemas.js';
 
 export function registerConversationRoutes(app: TypedApp, s: Services): void {
   app.post(
@@ -21,7 +21,14 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Conversation, 201: Conversation, ...errors(400, 401, 403, 404, 409) },
+        response: {
+          200: described(
+            Conversation,
+            'The direct conversation of these two users already existed: returned, not duplicated',
+          ),
+          201: Conversation,
+          ...errors(400, 401, 403, 404, 409),
+        },
       },
     },
     async (request, reply) => {

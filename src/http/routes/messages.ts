@@ -5,7 +5,7 @@ import { fingerprint } from '../../idempotency/fingerprint.js';
 import { appScope, userScope } from '../../idempotency/scope.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { ClientMsgId, Event, Id, MessageBody, SendResult, bearer, errors } from '../schemas.js';
+import { ClientMsgId, Event, Id, MessageBody, SendResult, bearer, described, errors } from '../schemas.js';
 
 const maxKeyLength = 255;
 
@@ -22,7 +22,17 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
           { from: Type.Optional(Id), body: MessageBody, clientMsgId: Type.Optional(ClientMsgId) },
           { additionalProperties: false },
         ),
-        response: { 200: SendResult, 201: SendResult, ...errors(400, 401, 403, 404, 413, 422) },
+        response: {
+          200: described(
+            SendResult,
+            'A repeat of the Idempotency-Key (or clientMsgId): the first answer, replayed',
+            {
+              'Idempotent-Replayed': Type.Literal('true', { description: 'Present on a replayed answer' }),
+            },
+          ),
+          201: described(SendResult, 'Created: the message is stored with its seq'),
+          ...errors(400, 401, 403, 404, 413, 422),
+        },
       },
     },
     async (request, reply) => {

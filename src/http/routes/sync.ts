@@ -106,7 +106,14 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
           },
           { additionalProperties: false },
         ),
-        response: { ...errors(400, 401, 403, 429) },
+        response: {
+          200: {
+            description:
+              'A text/event-stream: `ready`, then one `data:` per event with `id:` its cursor, receipts, and `: ping` heartbeats',
+            content: { 'text/event-stream': { schema: Type.String() } },
+          },
+          ...errors(400, 401, 403, 429),
+        },
       },
     },
     async (request, reply) => {
