@@ -22,6 +22,13 @@ export interface Store {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Makes erased rows unrecoverable from the database files (used after a recall). */
   scrub(): Promise<void>;
+  /**
+   * Brings the query planner's statistics up to date where the database does not keep them by itself
+   * (SQLite: `PRAGMA optimize`, which the adapter also runs at start, periodically and at close). The hot
+   * reads' plans do not depend on it (test/query-plans.test.ts checks them without statistics too), but
+   * the planner's choices elsewhere do.
+   */
+  optimize(): Promise<void>;
   /** Throws when the database cannot answer (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

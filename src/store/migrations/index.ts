@@ -3,12 +3,14 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { core } from './0001-core.js';
 import { callbacks } from './0002-callbacks.js';
+import { readIndexes } from './0003-read-indexes.js';
 import { webhooks } from './0004-webhooks.js';
 import { consumedMessages } from './0005-consumed-messages.js';
 
 const migrations: Record<string, Migration> = {
   '0001_core': core,
   '0002_callbacks': callbacks,
+  '0003_read_indexes': readIndexes,
   '0004_webhooks': webhooks,
   '0005_consumed_messages': consumedMessages,
 };
