@@ -25,6 +25,7 @@ import { loadPlugin } from './plugins/load-plugin.js';
 import { createIngest } from './ingest/ingest.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { monitorEventLoop } from './observability/event-loop-monitor.js';
 import { createMemoryBus } from './realtime/memory-bus.js';
 import { createRealtime } from './realtime/realtime.js';
 import { createWsGateway } from './realtime/ws-gateway.js';
@@ -43,9 +44,13 @@ export interface Oncely {
   close(): Promise<void>;
 }
 
-export function createStore(config: Config): Store {
+export function createStore(config: Config, logger?: Logger): Store {
   if (config.databaseUrl.startsWith('sqlite:')) {
-    return createSqliteStore({ filename: sqliteFilename(config.databaseUrl), durability: config.durability });
+    return createSqliteStore({
+      filename: sqliteFilename(config.databaseUrl),
+      durability: config.durability,
+      logger,
+    });
   }
   throw new Error('PostgreSQL support is not built yet: use a sqlite: ONCELY_DATABASE_URL');
 }
@@ -89,9 +94,10 @@ export async function startOncely(
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
+  const loopMonitor = monitorEventLoop({ histogram: metrics.eventLoopDelay });
   // The plugin first: a plugin that cannot load stops the start before any resource is opened.
   const hooks = config.plugin ? [await loadPlugin(config.plugin, { config, logger })] : [];
-  const store = createStore(config);
+  const store = createStore(config, logger);
   await store.migrate();
   const bus = createMemoryBus();
   // Subscribed to the bus before anything can publish, so the stream has no hole at start.
@@ -233,6 +239,7 @@ export async function startOncely(
         await services.sweeper.close();
         await bus.close();
         await store.close();
+        loopMonitor.close();
       })();
       return closing;
     },

@@ -86,6 +86,14 @@ export function createMetrics() {
       labelNames: ['mode', 'status'] as const,
       registers: [registry],
     }),
+    // The default metrics' oncely_nodejs_eventloop_lag_* gauges hold quantiles of the last scrape interval,
+    // which cannot be added up across instances or over a window; a histogram can.
+    eventLoopDelay: new Histogram({
+      name: 'oncely_event_loop_delay_seconds',
+      help: 'How late a 10 ms timer ran: how long work waited for the event loop',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
     batchItemFailures: new Counter({
       name: 'oncely_batch_item_failures_total',
       help: 'Failed batch items by error code',
