@@ -17,11 +17,15 @@ const event = (pos: number): StreamEvent => ({
 function storeOf(committed: StreamEvent[]): StreamReader {
   return {
     head: async () => Math.max(0, ...committed.map((e) => e.pos)),
-    range: async (after: number, to: number) => committed.filter((e) => e.pos > after && e.pos <= to),
+    range: async (after: number, to: number, limit: number) =>
+      committed.filter((e) => e.pos > after && e.pos <= to).slice(0, limit),
   } as unknown as StreamReader;
 }
 
-async function sequencer(committed: StreamEvent[], options: { headCheckMs?: number } = {}) {
+async function sequencer(
+  committed: StreamEvent[],
+  options: { headCheckMs?: number; fillPageSize?: number } = {},
+) {
   const bus = createMemoryBus();
   const released: number[] = [];
   const seq = new Sequencer({
@@ -59,6 +63,15 @@ describe('Sequencer', () => {
     expect(s.released).toEqual([1, 2, 3]);
     await s.publish(event(2)); // late: dropped
     expect(s.released).toEqual([1, 2, 3]);
+    s.seq.close();
+  });
+
+  it('fills a gap longer than one read page by page, each position once, in order', async () => {
+    const s = await sequencer([], { fillPageSize: 4 });
+    for (let p = 1; p <= 23; p++) s.committed.push(event(p));
+    await s.publish(event(23)); // 1…22 lost on the bus
+    await waitFor(() => s.released.length === 23);
+    expect(s.released).toEqual(Array.from({ length: 23 }, (_, i) => i + 1));
     s.seq.close();
   });
 

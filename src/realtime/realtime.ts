@@ -5,6 +5,7 @@ import { badRequest } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { decodeCursor } from './cursor.js';
 import type { Bus } from './bus.js';
+import { CatchUpQueue } from './catch-up-queue.js';
 import { Hub } from './hub.js';
 import { Sequencer } from './sequencer.js';
 import { createStreamReader, type StreamReader } from './stream-reader.js';
@@ -35,7 +36,7 @@ export async function createRealtime({
   bus: Bus;
   logger: Logger;
 }): Promise<Realtime> {
-  const reader = createStreamReader(store);
+  const reader = createStreamReader(store, { catchUps: new CatchUpQueue() });
   const hub = new Hub({ reader, logger });
   const sequencer = new Sequencer({
     bus,

@@ -20,6 +20,11 @@ export interface SequencerOptions {
   gapFillDelayMs?: number;
   /** How often the store's head is compared with the released position, to catch a lost last message. */
   headCheckMs?: number;
+  /**
+   * Events per store read when filling a gap: an instance far behind (its bus was down) catches up in
+   * short reads with the event loop free between them. @defaultValue 1000
+   */
+  fillPageSize?: number;
 }
 
 export class Sequencer {
@@ -104,24 +109,30 @@ export class Sequencer {
     this.filling = true;
     try {
       const upTo = Math.max(this.highestHeld, target ?? 0);
-      const rows = await this.opts.reader.range(this.released, upTo);
-      for (const row of rows)
-        if (row.pos > this.released && !this.held.has(row.pos)) this.held.set(row.pos, row);
-      // Positions are gapless, so one absent from the store and the bus below a visible one cannot exist;
-      // if it ever does, skipping it is better than stalling every connection behind it.
+      const pageSize = this.opts.fillPageSize ?? 1000;
       while (this.released < upTo && !this.closed) {
-        const next = this.held.get(this.released + 1);
-        if (next) {
-          this.held.delete(next.pos);
-          this.released = next.pos;
-          this.opts.onEvent(next);
-        } else {
-          this.opts.logger.warn(
-            { pos: this.released + 1 },
-            'stream position missing from the store; skipped',
-          );
-          this.released++;
+        const rows = await this.opts.reader.range(this.released, upTo, pageSize);
+        for (const row of rows)
+          if (row.pos > this.released && !this.held.has(row.pos)) this.held.set(row.pos, row);
+        // Every position up to here has been read from the store (a short page read all of them).
+        const readTo = rows.length === pageSize ? rows.at(-1)!.pos : upTo;
+        // Positions are gapless, so one absent from the store and the bus below a visible one cannot exist;
+        // if it ever does, skipping it is better than stalling every connection behind it.
+        while (this.released < readTo && !this.closed) {
+          const next = this.held.get(this.released + 1);
+          if (next) {
+            this.held.delete(next.pos);
+            this.released = next.pos;
+            this.opts.onEvent(next);
+          } else {
+            this.opts.logger.warn(
+              { pos: this.released + 1 },
+              'stream position missing from the store; skipped',
+            );
+            this.released++;
+          }
         }
+        if (this.released < upTo) await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (err) {
       this.opts.logger.error({ err }, 'sequencer gap fill failed; retrying');

@@ -1,7 +1,14 @@
-// Reads of the event stream from the store: a user's events after a position (resume, long-poll), a
-// range of the global stream (the sequencer's gap fill), memberships (who sees what), and "now".
+// Reads of the event stream from the store: a page of a user's events after a position (resume, long-poll,
+// SSE), a range of the global stream (the sequencer's gap fill), memberships (who sees what), and "now".
+// Every read seeks an index by conversation or position and is bounded by its page, so its cost follows the
+// reader's backlog, not the app's history (the plans are asserted in test/query-plans.test.ts).
+import type { Compilable, Kysely, SelectQueryBuilder } from 'kysely';
+import { preparedQuery, type PreparedQuery } from '../store/prepared-query.js';
 import { toWireEvent, type WireEvent } from '../conversations/events.js';
+import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import type { CatchUpQueue } from './catch-up-queue.js';
+import { StreamMerge, type StreamRead } from './stream-merge.js';
 
 export interface StreamEvent {
   appId: string;
@@ -16,71 +23,251 @@ export interface MembershipSpan {
   leftPos: number | null;
 }
 
-export function createStreamReader(store: Store) {
-  return {
-    /** The highest committed stream position. */
-    async head(): Promise<number> {
-      const row = await store.db
-        .selectFrom('counters')
-        .select('value')
-        .where('name', '=', 'pos')
-        .executeTakeFirst();
-      return Number(row?.value ?? 0);
-    },
+/** One page of a user's stream. */
+export interface StreamPage {
+  /** In position order. */
+  events: StreamEvent[];
+  /** Every event of the user up to this position is in this page or an earlier one: the next page's start. */
+  through: number;
+  /** Whether the page was cut at its limit (more may follow `through`). */
+  more: boolean;
+}
 
-    /**
-     * The user's events after `afterPos`, ordered by pos: one query over the user's memberships, each
-     * membership limited to its span, so a removed member keeps its own member.removed and nothing later.
-     */
-    async userEvents(appId: string, userId: string, afterPos: number, limit: number): Promise<StreamEvent[]> {
-      const rows = await store.db
-        .selectFrom('members as m')
-        .innerJoin('events as e', (j) =>
-          j.onRef('e.app_id', '=', 'm.app_id').onRef('e.conversation_id', '=', 'm.conversation_id'),
+export interface StreamReader {
+  /** The highest committed stream position. */
+  head(): Promise<number>;
+  /**
+   * The user's first `limit` events after `afterPos`, in position order, each membership limited to its span
+   * (a removed member keeps its own member.removed and nothing later).
+   */
+  userEvents(appId: string, userId: string, afterPos: number, limit: number): Promise<StreamPage>;
+  /** The first `limit` events with afterPos < pos <= toPos, any app (the sequencer's gap fill). */
+  range(afterPos: number, toPos: number, limit: number): Promise<StreamEvent[]>;
+  /** A user's memberships (current and past) by conversation. */
+  membershipsOfUser(appId: string, userId: string): Promise<Map<string, MembershipSpan>>;
+  /** A conversation's members (current and past) by user. */
+  membersOfConversation(appId: string, conversationId: string): Promise<Map<string, MembershipSpan>>;
+}
+
+/** Conversations read by one statement; SQLite allows 500 terms in a compound select. */
+const readsPerQuery = 50;
+
+/** The hot reads as queries, so their plans can be asserted per database (test/query-plans.test.ts). */
+export const streamQueries = {
+  head: (db: Kysely<Database>) => db.selectFrom('counters').select('value').where('name', '=', 'pos'),
+
+  /** The memberships of a user whose span reaches past `afterPos`. */
+  spans: (db: Kysely<Database>, appId: string, userId: string, afterPos: number, head: number) =>
+    db
+      .selectFrom('members')
+      .select(['conversation_id', 'joined_pos', 'left_pos'])
+      .where('app_id', '=', appId)
+      .where('user_id', '=', userId)
+      .where('joined_pos', '<=', head)
+      .where((eb) => eb.or([eb('left_pos', 'is', null), eb('left_pos', '>', afterPos)])),
+
+  /** Each read: the positions of one conversation's first events after a position (index only). */
+  conversationPositions: (db: Kysely<Database>, appId: string, reads: StreamRead[]) =>
+    unionOfReads(reads, (r) =>
+      db
+        .selectFrom((eb) =>
+          conversationRead(eb.selectFrom('events').select(['conversation_id', 'pos']), appId, r).as('e'),
         )
-        .selectAll('e')
-        .where('m.app_id', '=', appId)
-        .where('m.user_id', '=', userId)
-        .where('e.pos', '>', afterPos)
-        .whereRef('e.pos', '>=', 'm.joined_pos')
-        .where((eb) => eb.or([eb('m.left_pos', 'is', null), eb('e.pos', '<=', eb.ref('m.left_pos'))]))
-        .orderBy('e.pos')
-        .limit(limit)
-        .execute();
+        .selectAll(),
+    ),
+
+  /** The same reads, whole events: for the positions the merge chose. */
+  conversationEvents: (db: Kysely<Database>, appId: string, reads: StreamRead[]) =>
+    unionOfReads(reads, (r) =>
+      db
+        .selectFrom((eb) => conversationRead(eb.selectFrom('events').selectAll(), appId, r).as('e'))
+        .selectAll(),
+    ),
+
+  membershipsOfUser: (db: Kysely<Database>, appId: string, userId: string) =>
+    db
+      .selectFrom('members')
+      .select(['conversation_id', 'joined_pos', 'left_pos'])
+      .where('app_id', '=', appId)
+      .where('user_id', '=', userId),
+
+  membersOfConversation: (db: Kysely<Database>, appId: string, conversationId: string) =>
+    db
+      .selectFrom('members')
+      .select(['user_id', 'joined_pos', 'left_pos'])
+      .where('app_id', '=', appId)
+      .where('conversation_id', '=', conversationId),
+
+  range: (db: Kysely<Database>, afterPos: number, toPos: number, limit: number) =>
+    db
+      .selectFrom('events')
+      .selectAll()
+      .where('pos', '>', afterPos)
+      .where('pos', '<=', toPos)
+      .orderBy('pos')
+      .limit(limit),
+};
+
+/** One conversation's first events after a position, by the (app_id, conversation_id, pos) index. */
+function conversationRead<Q extends SelectQueryBuilder<Database, 'events', object>>(
+  query: Q,
+  appId: string,
+  r: StreamRead,
+): Q {
+  return query
+    .where('app_id', '=', appId)
+    .where('conversation_id', '=', r.conversationId)
+    .where('pos', '>', r.after)
+    .where('pos', '<=', r.to)
+    .orderBy('pos')
+    .limit(r.limit) as Q;
+}
+
+/** One statement for several reads; SQLite wants each ordered, limited part in its own subquery. */
+function unionOfReads<Q extends { unionAll(other: Q): Q }>(
+  reads: StreamRead[],
+  one: (r: StreamRead) => Q,
+): Q {
+  let query = one(reads[0]!);
+  for (const r of reads.slice(1)) query = query.unionAll(one(r));
+  return query;
+}
+
+/**
+ * A union of reads compiled once per number of reads, then only re-bound: building and compiling fifty
+ * subqueries with the query builder costs more than SQLite takes to run them.
+ */
+function preparedReads<R>(
+  build: (db: Kysely<Database>, appId: string, reads: StreamRead[]) => Compilable<R>,
+): (db: Kysely<Database>, appId: string, reads: StreamRead[]) => Promise<R[]> {
+  const byCount = new Map<number, PreparedQuery<string, R>>();
+  const fields = ['conversationId', 'after', 'to', 'limit'] as const;
+  return async (db, appId, reads) => {
+    let query = byCount.get(reads.length);
+    if (!query) {
+      const names = ['appId', ...reads.flatMap((_, i) => fields.map((f) => `${f}${i}`))];
+      query = preparedQuery(names, (qb, p) =>
+        build(
+          qb,
+          p.appId,
+          reads.map((_, i) => ({
+            conversationId: p[`conversationId${i}`],
+            after: p[`after${i}`],
+            to: p[`to${i}`],
+            limit: p[`limit${i}`],
+          })),
+        ),
+      );
+      byCount.set(reads.length, query);
+    }
+    const values: Record<string, unknown> = { appId };
+    reads.forEach((r, i) => fields.forEach((f) => (values[`${f}${i}`] = r[f])));
+    return (await query(db, values)).rows;
+  };
+}
+
+const positionsQuery = preparedReads(streamQueries.conversationPositions);
+const eventsQuery = preparedReads(streamQueries.conversationEvents);
+
+export interface StreamReaderOptions {
+  /** Where pages of users' streams wait for their turn; without one they run at once. */
+  catchUps?: CatchUpQueue;
+}
+
+export function createStreamReader(store: Store, opts: StreamReaderOptions = {}): StreamReader {
+  const { db } = store;
+
+  async function head(): Promise<number> {
+    const row = await streamQueries.head(db).executeTakeFirst();
+    return Number(row?.value ?? 0);
+  }
+
+  /** Runs reads a bounded number of conversations per statement; rows by conversation, in position order. */
+  async function read<R extends { conversation_id: string; pos: number }>(
+    reads: StreamRead[],
+    query: (reads: StreamRead[]) => Promise<R[]>,
+  ): Promise<Map<string, R[]>> {
+    const byConversation = new Map<string, R[]>(reads.map((r) => [r.conversationId, []]));
+    for (let i = 0; i < reads.length; i += readsPerQuery) {
+      for (const row of await query(reads.slice(i, i + readsPerQuery)))
+        byConversation.get(row.conversation_id)!.push(row);
+    }
+    // A compound select promises no order between or within its parts.
+    for (const rows of byConversation.values()) rows.sort((a, b) => Number(a.pos) - Number(b.pos));
+    return byConversation;
+  }
+
+  async function userPage(
+    appId: string,
+    userId: string,
+    afterPos: number,
+    limit: number,
+  ): Promise<StreamPage> {
+    // Positions up to the head are all committed (cursor.ts), so every round of the merge sees the same
+    // events below it, and a conversation found exhausted stays exhausted for this page.
+    const top = await head();
+    if (top <= afterPos) return { events: [], through: afterPos, more: false };
+    const spans = await streamQueries.spans(db, appId, userId, afterPos, top).execute();
+    const streams = spans.map((s) => ({
+      conversationId: s.conversation_id,
+      after: Math.max(afterPos, Number(s.joined_pos) - 1),
+      to: s.left_pos === null ? top : Math.min(top, Number(s.left_pos)),
+    }));
+    // First the page's positions, merged from the index alone; then the chosen events, each read once.
+    const merge = new StreamMerge<{ pos: number; conversationId: string }>(streams, { limit, head: top });
+    for (let reads = merge.nextReads(); reads.length > 0; reads = merge.nextReads()) {
+      const found = await read(reads, (part) => positionsQuery(db, appId, part));
+      for (const r of reads) {
+        const rows = found.get(r.conversationId)!;
+        merge.add(
+          r,
+          rows.map((row) => ({ pos: Number(row.pos), conversationId: r.conversationId })),
+        );
+      }
+    }
+    const page = merge.page();
+    // A conversation's chosen positions are its first ones after its start: a read with their count.
+    const chosen = new Map<string, StreamRead>();
+    for (const item of page.items) {
+      const r = chosen.get(item.conversationId);
+      if (r) {
+        r.limit++;
+        r.to = item.pos;
+      } else {
+        const start = streams.find((s) => s.conversationId === item.conversationId)!.after;
+        chosen.set(item.conversationId, { ...item, after: start, to: item.pos, limit: 1 });
+      }
+    }
+    const rows = [...(await read([...chosen.values()], (part) => eventsQuery(db, appId, part))).values()]
+      .flat()
+      .sort((x, y) => Number(x.pos) - Number(y.pos));
+    return {
+      events: rows.map((row) => ({ appId: row.app_id, event: toWireEvent(row), pos: Number(row.pos) })),
+      through: page.through,
+      more: page.more,
+    };
+  }
+
+  return {
+    head,
+
+    userEvents: (appId, userId, afterPos, limit) =>
+      opts.catchUps
+        ? opts.catchUps.run(() => userPage(appId, userId, afterPos, limit))
+        : userPage(appId, userId, afterPos, limit),
+
+    async range(afterPos, toPos, limit) {
+      const rows = await streamQueries.range(db, afterPos, toPos, limit).execute();
       return rows.map((row) => ({ appId: row.app_id, event: toWireEvent(row), pos: Number(row.pos) }));
     },
 
-    /** Every event with afterPos < pos <= toPos, any app (the sequencer's gap fill). */
-    async range(afterPos: number, toPos: number): Promise<StreamEvent[]> {
-      const rows = await store.db
-        .selectFrom('events')
-        .selectAll()
-        .where('pos', '>', afterPos)
-        .where('pos', '<=', toPos)
-        .orderBy('pos')
-        .execute();
-      return rows.map((row) => ({ appId: row.app_id, event: toWireEvent(row), pos: Number(row.pos) }));
-    },
-
-    /** A user's memberships (current and past) by conversation. */
-    async membershipsOfUser(appId: string, userId: string): Promise<Map<string, MembershipSpan>> {
-      const rows = await store.db
-        .selectFrom('members')
-        .select(['conversation_id', 'joined_pos', 'left_pos'])
-        .where('app_id', '=', appId)
-        .where('user_id', '=', userId)
-        .execute();
+    async membershipsOfUser(appId, userId) {
+      const rows = await streamQueries.membershipsOfUser(db, appId, userId).execute();
       return new Map(rows.map((r) => [r.conversation_id, span(r)]));
     },
 
-    /** A conversation's members (current and past) by user. */
-    async membersOfConversation(appId: string, conversationId: string): Promise<Map<string, MembershipSpan>> {
-      const rows = await store.db
-        .selectFrom('members')
-        .select(['user_id', 'joined_pos', 'left_pos'])
-        .where('app_id', '=', appId)
-        .where('conversation_id', '=', conversationId)
-        .execute();
+    async membersOfConversation(appId, conversationId) {
+      const rows = await streamQueries.membersOfConversation(db, appId, conversationId).execute();
       return new Map(rows.map((r) => [r.user_id, span(r)]));
     },
   };
@@ -89,5 +276,3 @@ export function createStreamReader(store: Store) {
 function span(r: { joined_pos: number; left_pos: number | null }): MembershipSpan {
   return { joinedPos: Number(r.joined_pos), leftPos: r.left_pos === null ? null : Number(r.left_pos) };
 }
-
-export type StreamReader = ReturnType<typeof createStreamReader>;

@@ -23,7 +23,11 @@ export interface SubscriptionOptions {
   appId: string;
   userId: string;
   sink: Sink;
-  /** Events per store read while replaying. */
+  /**
+   * Events per store read while replaying. A long replay is many short pages, each taking its turn with
+   * every other connection's (catch-up-queue.ts), so no one waits behind one device's catch-up.
+   * @defaultValue 500
+   */
   pageSize?: number;
   /** Live events a subscription may buffer while it replays before it is dropped. */
   maxBuffered?: number;
@@ -66,15 +70,15 @@ export class Subscription implements Subscriber {
     for (;;) {
       const page = await this.opts.reader.userEvents(this.appId, this.userId, after, pageSize);
       if (generation !== this.generation || this.closed) return;
-      for (const e of page) {
+      for (const e of page.events) {
         this.opts.sink.event(Delivery.of(e));
-        after = e.pos;
         if (this.opts.sink.full()) {
           await this.opts.sink.drained();
           if (generation !== this.generation || this.closed) return;
         }
       }
-      if (page.length < pageSize) break;
+      after = page.through;
+      if (!page.more) break;
     }
     this.lastPos = after;
     this.flush();

@@ -68,20 +68,15 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       const untrack = realtime.track(end);
       request.raw.once('close', end);
       try {
-        const now = realtime.now();
-        let events = await realtime.reader.userEvents(user.appId, user.userId, after, syncPageSize);
-        if (events.length === 0 && timeoutMs > 0) {
+        let page = await realtime.reader.userEvents(user.appId, user.userId, after, syncPageSize);
+        if (page.events.length === 0 && timeoutMs > 0) {
           const timer = setTimeout(wake, timeoutMs);
           await woken;
           clearTimeout(timer);
-          events = await realtime.reader.userEvents(user.appId, user.userId, after, syncPageSize);
+          page = await realtime.reader.userEvents(user.appId, user.userId, after, syncPageSize);
         }
-        const last = events.at(-1);
-        // With nothing found, every event up to `now` was already visible to the read: the cursor may move there.
-        return {
-          events: events.map((e) => e.event),
-          cursor: encodeCursor(last ? last.pos : Math.max(after, now)),
-        };
+        // `through` is past every event of the user the read could see, found or not: the cursor moves there.
+        return { events: page.events.map((e) => e.event), cursor: encodeCursor(page.through) };
       } finally {
         waiter.closed = true;
         realtime.hub.detach(waiter);
