@@ -1,6 +1,8 @@
 // Refused callbacks kept for inspection (invariant 5: machine input is never dropped silently): malformed
 // payloads, refusals by ingest, and msgIds repeated with another payload. Bounded per source.
 import { newId, type Clock } from '../clock.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
 /** Largest payload text kept per rejection. */
@@ -26,6 +28,35 @@ export interface RejectionView {
   truncated: boolean;
   receivedAt: string;
 }
+
+/** The reads of rejections, by the (app_id, source_id, id) index (plans: test/query-plans.test.ts). */
+export const rejectionQueries = {
+  /** A page, newest first; `before` is the id of the last item of the previous page. */
+  list: (
+    db: Kysely<Database>,
+    appId: string,
+    sourceId: string,
+    opts: { limit: number; before?: string | undefined },
+  ) => {
+    let query = db
+      .selectFrom('callback_rejections')
+      .selectAll()
+      .where('app_id', '=', appId)
+      .where('source_id', '=', sourceId);
+    if (opts.before) query = query.where('id', '<', opts.before);
+    return query.orderBy('id', 'desc').limit(opts.limit + 1);
+  },
+  /** The newest id beyond the `keep` newest, if any: it and everything older are trimmed. */
+  cutoff: (db: Kysely<Database>, appId: string, sourceId: string, keep: number) =>
+    db
+      .selectFrom('callback_rejections')
+      .select('id')
+      .where('app_id', '=', appId)
+      .where('source_id', '=', sourceId)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .offset(keep),
+};
 
 export function createRejections({
   store,
@@ -55,14 +86,8 @@ export function createRejections({
           })
           .execute();
         // Keep the newest `maxPerSource`: ids are time-ordered, so everything below the cut-off id goes.
-        const cutoff = await tx
-          .selectFrom('callback_rejections')
-          .select('id')
-          .where('app_id', '=', r.appId)
-          .where('source_id', '=', r.sourceId)
-          .orderBy('id', 'desc')
-          .limit(1)
-          .offset(maxPerSource)
+        const cutoff = await rejectionQueries
+          .cutoff(tx, r.appId, r.sourceId, maxPerSource)
           .executeTakeFirst();
         if (cutoff) {
           await tx
@@ -77,16 +102,7 @@ export function createRejections({
 
     /** Newest first; `before` is the id of the last item of the previous page. */
     async list(appId: string, sourceId: string, opts: { limit: number; before?: string | undefined }) {
-      let query = store.db
-        .selectFrom('callback_rejections')
-        .selectAll()
-        .where('app_id', '=', appId)
-        .where('source_id', '=', sourceId);
-      if (opts.before) query = query.where('id', '<', opts.before);
-      const rows = await query
-        .orderBy('id', 'desc')
-        .limit(opts.limit + 1)
-        .execute();
+      const rows = await rejectionQueries.list(store.db, appId, sourceId, opts).execute();
       const items: RejectionView[] = rows.slice(0, opts.limit).map((row) => ({
         id: row.id,
         reason: row.reason,

@@ -9,6 +9,7 @@ import type { Store, Tx } from '../store/store.js';
 import { appendEvent, toWireEvent, type EventWriter, type WireEvent } from './events.js';
 import type { Actor } from '../apps/principal.js';
 import { memberIds, requireConversation, requireReadAccess } from './membership.js';
+import { listForUser } from './conversation-list.js';
 
 export interface ConversationView {
   id: string;
@@ -245,81 +246,8 @@ export function createConversations({
       return { conversation, event: published?.event };
     },
 
-    /** A user's conversations with unread counts and last message: three queries, whatever the count. */
-    async listForUser(appId: string, userId: string) {
-      const convs = await store.db
-        .selectFrom('members as m')
-        .innerJoin('conversations as c', (j) =>
-          j.onRef('c.app_id', '=', 'm.app_id').onRef('c.id', '=', 'm.conversation_id'),
-        )
-        .select(['c.id', 'c.kind', 'c.title', 'c.last_seq', 'c.created_at', 'm.read_seq', 'm.delivered_seq'])
-        .where('m.app_id', '=', appId)
-        .where('m.user_id', '=', userId)
-        .where('m.left_pos', 'is', null)
-        .orderBy('c.created_at')
-        .execute();
-      if (convs.length === 0) return [];
-      const ids = convs.map((c) => c.id);
-      const members = await store.db
-        .selectFrom('members')
-        .select(['conversation_id', 'user_id'])
-        .where('app_id', '=', appId)
-        .where('conversation_id', 'in', ids)
-        .where('left_pos', 'is', null)
-        .orderBy('joined_pos')
-        .orderBy('user_id')
-        .execute();
-      const unread = await store.db
-        .selectFrom('events as e')
-        .innerJoin('members as m', (j) =>
-          j
-            .onRef('m.app_id', '=', 'e.app_id')
-            .onRef('m.conversation_id', '=', 'e.conversation_id')
-            .on('m.user_id', '=', userId),
-        )
-        .select(['e.conversation_id', (eb) => eb.fn.countAll<number>().as('n')])
-        .where('e.app_id', '=', appId)
-        .where('e.conversation_id', 'in', ids)
-        .where('e.type', '=', 'message.created')
-        .where('e.recalled_at', 'is', null)
-        .where('e.sender_id', '!=', userId)
-        .whereRef('e.seq', '>', 'm.read_seq')
-        .groupBy('e.conversation_id')
-        .execute();
-      const lastMessages = await store.db
-        .selectFrom('events')
-        .selectAll()
-        .where('app_id', '=', appId)
-        .where('type', '=', 'message.created')
-        .where((eb) =>
-          eb(
-            eb.refTuple('conversation_id', 'seq'),
-            'in',
-            eb
-              .selectFrom('events as l')
-              .select(['l.conversation_id', (x) => x.fn.max('l.seq').as('s')])
-              .where('l.app_id', '=', appId)
-              .where('l.conversation_id', 'in', ids)
-              .where('l.type', '=', 'message.created')
-              .groupBy('l.conversation_id')
-              .$asTuple('conversation_id', 's'),
-          ),
-        )
-        .execute();
-      const unreadBy = new Map(unread.map((u) => [u.conversation_id, Number(u.n)]));
-      const lastBy = new Map(lastMessages.map((e) => [e.conversation_id, toWireEvent(e)]));
-      return convs.map((c) => ({
-        id: c.id,
-        kind: c.kind,
-        title: c.title,
-        members: members.filter((m) => m.conversation_id === c.id).map((m) => m.user_id),
-        lastSeq: Number(c.last_seq),
-        deliveredSeq: Number(c.delivered_seq),
-        readSeq: Number(c.read_seq),
-        unread: unreadBy.get(c.id) ?? 0,
-        lastMessage: lastBy.get(c.id) ?? null,
-      }));
-    },
+    /** A user's conversations with unread counts and last message (conversation-list.ts). */
+    listForUser: (appId: string, userId: string) => listForUser(store.db, appId, userId),
   };
 }
 

@@ -78,15 +78,20 @@ export async function findKey(
   return rows[0];
 }
 
-const findQuery = preparedQuery(['appId', 'scope', 'key', 'now'] as const, (db, p) =>
+/** The live record of a key, by the primary key (exported for test/query-plans.test.ts). */
+export const findKeyQuery = (
+  db: Kysely<Database>,
+  p: { appId: string; scope: string; key: string; now: number },
+) =>
   db
     .selectFrom('idempotency_keys')
     .selectAll()
     .where('app_id', '=', p.appId)
     .where('scope', '=', p.scope)
     .where('key', '=', p.key)
-    .where('expires_at', '>', p.now),
-);
+    .where('expires_at', '>', p.now);
+
+const findQuery = preparedQuery(['appId', 'scope', 'key', 'now'] as const, findKeyQuery);
 
 /** Looks up many keys of one scope in one query (batch: no N+1). */
 export async function findKeys(

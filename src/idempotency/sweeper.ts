@@ -1,6 +1,8 @@
 // Retention: deletes expired idempotency records in small batches, one short transaction each,
 // so writers are never stalled behind one long delete.
 import type { Clock } from '../clock.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -18,6 +20,15 @@ export interface Sweeper {
   close(): Promise<void>;
 }
 
+/** The next batch of expired records, oldest expiry first, by the expiry index. */
+export const expiredKeysQuery = (db: Kysely<Database>, now: number, limit: number) =>
+  db
+    .selectFrom('idempotency_keys')
+    .select(['app_id', 'scope', 'key'])
+    .where('expires_at', '<=', now)
+    .orderBy('expires_at')
+    .limit(limit);
+
 export function createSweeper({ store, clock, logger, intervalMs, batchSize }: SweeperOptions): Sweeper {
   let running: Promise<number> | undefined;
   let closed = false;
@@ -27,13 +38,7 @@ export function createSweeper({ store, clock, logger, intervalMs, batchSize }: S
     const now = clock.now();
     for (;;) {
       if (closed) break;
-      const expired = await store.db
-        .selectFrom('idempotency_keys')
-        .select(['app_id', 'scope', 'key'])
-        .where('expires_at', '<=', now)
-        .orderBy('expires_at')
-        .limit(batchSize)
-        .execute();
+      const expired = await expiredKeysQuery(store.db, now, batchSize).execute();
       if (expired.length === 0) break;
       await store.transaction(async (tx) => {
         for (const row of expired) {

@@ -1,0 +1,282 @@
+// The query plans of the hot reads, per database, so a later change cannot quietly bring back a scan: every
+// table is reached through an index by more than the app alone, nothing is sorted in a temporary B-tree,
+// and the reads that depend on a particular index use it. Each read is the query the code runs (built by
+// the module's exported query function); each database is a planner that explains a compiled query. A
+// PostgreSQL planner (EXPLAIN) joins the `planners` table with the same reads and rules.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Compilable, CompiledQuery, Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApps } from '../src/apps/apps.js';
+import { createRejections, rejectionQueries } from '../src/callbacks/rejections.js';
+import { systemClock } from '../src/clock.js';
+import { conversationListQueries } from '../src/conversations/conversation-list.js';
+import { createConversations } from '../src/conversations/conversations.js';
+import { appendEvent } from '../src/conversations/events.js';
+import { historyQueries } from '../src/conversations/history.js';
+import { createRecall } from '../src/conversations/recall.js';
+import { claimKey, findKeyQuery } from '../src/idempotency/keys.js';
+import { expiredKeysQuery } from '../src/idempotency/sweeper.js';
+import { createMemoryBus } from '../src/realtime/memory-bus.js';
+import { streamQueries } from '../src/realtime/stream-reader.js';
+import type { Database } from '../src/store/schema.js';
+import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../src/store/store.js';
+import { tempDir } from './harness.js';
+
+/** What the reads need to name: an app with a user in several conversations, with history. */
+interface Fixture {
+  appId: string;
+  user: string;
+  conversations: string[];
+  /** The user's current conversations. */
+  userConversations: string[];
+  messageId: string;
+  head: number;
+}
+
+interface HotRead {
+  name: string;
+  query(db: Kysely<Database>, f: Fixture): Compilable<unknown>;
+  /** Indexes the plan must use: without them the read's cost would follow the data it skips. */
+  indexes?: string[];
+}
+
+const hotReads: HotRead[] = [
+  { name: 'stream head', query: (db) => streamQueries.head(db) },
+  {
+    name: 'user stream: memberships reaching past the cursor',
+    query: (db, f) => streamQueries.spans(db, f.appId, f.user, 10, f.head),
+    indexes: ['members_by_user'],
+  },
+  {
+    name: 'user stream: positions of each conversation after the cursor',
+    query: (db, f) => streamQueries.conversationPositions(db, f.appId, reads(f)),
+    indexes: ['events_conversation_pos'],
+  },
+  {
+    name: 'user stream: the chosen events',
+    query: (db, f) => streamQueries.conversationEvents(db, f.appId, reads(f)),
+    indexes: ['events_conversation_pos'],
+  },
+  {
+    name: 'sequencer gap fill',
+    query: (db, f) => streamQueries.range(db, 10, f.head, 1000),
+    indexes: ['events_pos'],
+  },
+  {
+    name: 'hub: memberships of a user',
+    query: (db, f) => streamQueries.membershipsOfUser(db, f.appId, f.user),
+    indexes: ['members_by_user'],
+  },
+  {
+    name: 'hub: members of a conversation',
+    query: (db, f) => streamQueries.membersOfConversation(db, f.appId, f.conversations[0]!),
+  },
+  {
+    name: 'conversation list with unread counts and last messages',
+    query: (db, f) => conversationListQueries.conversations(db, f.appId, f.user),
+    indexes: ['members_by_user', 'events_uncounted', 'events_live_by_sender', 'events_conversation_seq'],
+  },
+  {
+    name: 'conversation list: members',
+    query: (db, f) => conversationListQueries.members(db, f.appId, f.userConversations),
+  },
+  {
+    name: 'history page forward',
+    query: (db, f) => historyQueries.page(db, f.appId, f.userConversations[0]!, { after: 20, limit: 50 }),
+    indexes: ['events_conversation_seq'],
+  },
+  {
+    name: 'history page back from the newest',
+    query: (db, f) => historyQueries.page(db, f.appId, f.userConversations[0]!, { before: 1e9, limit: 50 }),
+    indexes: ['events_conversation_seq'],
+  },
+  { name: 'message by id', query: (db, f) => historyQueries.message(db, f.appId, f.messageId) },
+  {
+    name: 'message status: recipients',
+    query: (db, f) => historyQueries.recipients(db, f.appId, f.conversations[0]!, f.user),
+  },
+  {
+    name: 'idempotency record lookup',
+    query: (db, f) => findKeyQuery(db, { appId: f.appId, scope: 'app', key: 'k-7', now: Date.now() }),
+  },
+  {
+    name: 'sweeper: next expired records',
+    query: (db) => expiredKeysQuery(db, Date.now(), 500),
+    indexes: ['idempotency_keys_expiry'],
+  },
+  {
+    name: 'rejections page',
+    query: (db, f) => rejectionQueries.list(db, f.appId, 'src', { limit: 20 }),
+    indexes: ['callback_rejections_by_source'],
+  },
+  {
+    name: 'rejections trim',
+    query: (db, f) => rejectionQueries.cutoff(db, f.appId, 'src', 10),
+    indexes: ['callback_rejections_by_source'],
+  },
+];
+
+const reads = (f: Fixture) =>
+  f.userConversations
+    .slice(0, 3)
+    .map((conversationId) => ({ conversationId, after: 5, to: f.head, limit: 20 }));
+
+/** One database: how to open a store of it and how to read its plans. */
+interface Planner {
+  name: string;
+  open(dir: string): Promise<Store>;
+  /** The plan of a compiled query, one line per step. */
+  explain(store: Store, query: CompiledQuery): Promise<string[]>;
+  /** What in a plan breaks the rules (no step may scan a table or search it by the app alone; no sort). */
+  violations(plan: string[]): string[];
+  /** Whether the plan reads through the named index. */
+  uses(plan: string[], index: string): boolean;
+}
+
+const sqlite: Planner = {
+  name: 'sqlite',
+  async open(dir) {
+    const store = createSqliteStore({
+      filename: join(dir, 'plans.db'),
+      durability: 'normal',
+      optimizeIntervalMs: 0,
+    });
+    await store.migrate();
+    return store;
+  },
+  async explain(store, query) {
+    const { rows } = await store.db.executeQuery<{ detail: string }>({
+      ...query,
+      sql: `EXPLAIN QUERY PLAN ${query.sql}`,
+    });
+    return rows.map((r) => r.detail);
+  },
+  violations(plan) {
+    // A subquery's own result (a co-routine or materialized view) is bounded by its LIMIT; scanning it is fine.
+    const subqueries = new Set(plan.flatMap((l) => /^(?:CO-ROUTINE|MATERIALIZE) (\S+)/.exec(l)?.[1] ?? []));
+    return plan.filter(
+      (l) =>
+        (/^SCAN (\S+)/.test(l) && !subqueries.has(/^SCAN (\S+)/.exec(l)![1]!)) ||
+        /TEMP B-TREE/.test(l) ||
+        /^SEARCH \S+ USING (?:COVERING )?INDEX \S+ \(app_id=\?\)$/.test(l),
+    );
+  },
+  uses: (plan, index) => plan.some((l) => new RegExp(`INDEX ${index}\\b`).test(l)),
+};
+
+const planners: Planner[] = [sqlite];
+
+/** The real write paths fill the store: events, a recall, membership changes, keys and rejections. */
+async function fill(store: Store): Promise<Fixture> {
+  const clock = systemClock;
+  const bus = createMemoryBus();
+  const apps = createApps({ store, clock });
+  const conversations = createConversations({ store, bus, clock });
+  const app = await apps.createApp('plans');
+  const users = ['alice', ...Array.from({ length: 30 }, (_, i) => `u${i}`)];
+  for (const u of users) await apps.upsertUser(app.id, u, null);
+  const ids: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const members =
+      i % 4 === 0 ? ['alice', `u${i % 30}`, `u${(i + 1) % 30}`] : [`u${i % 30}`, `u${(i + 7) % 30}`];
+    ids.push((await conversations.create(app.id, { kind: 'group', members })).conversation.id);
+  }
+  let messageId = '';
+  await store.transaction(async (tx) => {
+    for (let n = 0; n < 4000; n++) {
+      const c = (n * 7) % ids.length;
+      const row = await appendEvent(tx, {
+        appId: app.id,
+        conversationId: ids[c]!,
+        type: 'message.created',
+        senderId: c % 8 === 0 && n % 3 === 0 ? 'alice' : `u${c % 30}`,
+        body: { type: 'text', text: `m${n}` },
+        now: clock.now(),
+      });
+      if (n === 100) messageId = row.id;
+    }
+    for (let k = 0; k < 200; k++) {
+      const ref = { appId: app.id, scope: 'app', key: `k-${k}` };
+      await claimKey(tx, ref, 'f', clock.now() - (k % 2) * 10_000, 5_000);
+    }
+  });
+  await createRecall({ store, bus, clock, recallWindowSeconds: 0 }).recall(
+    { kind: 'app', appId: app.id },
+    messageId,
+  );
+  await conversations.addMembers(app.id, ids[1]!, ['alice'], null);
+  await conversations.removeMember(app.id, ids[1]!, 'alice', null);
+  const rejections = createRejections({ store, clock, maxPerSource: 10 });
+  for (let k = 0; k < 15; k++)
+    await rejections.record({
+      appId: app.id,
+      sourceId: 'src',
+      reason: 'invalid_payload',
+      message: 'bad',
+      payload: Buffer.from('{}'),
+    });
+  const head = await streamQueries.head(store.db).executeTakeFirstOrThrow();
+  return {
+    appId: app.id,
+    user: 'alice',
+    conversations: ids,
+    userConversations: ids.filter((_, i) => i % 8 === 0),
+    messageId,
+    head: Number(head.value),
+  };
+}
+
+describe.each(planners)('query plans on $name', (planner) => {
+  let dir: string;
+  let store: Store;
+  let fixture: Fixture;
+
+  beforeAll(async () => {
+    dir = tempDir('oncely-plans-');
+    store = await planner.open(dir);
+    fixture = await fill(store);
+  });
+  afterAll(async () => {
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function check(read: HotRead) {
+    const plan = await planner.explain(store, read.query(store.db, fixture).compile());
+    expect(planner.violations(plan), plan.join('\n')).toEqual([]);
+    for (const index of read.indexes ?? []) expect(planner.uses(plan, index), plan.join('\n')).toBe(true);
+    // The query runs as built (the plan of a query that fails would prove nothing).
+    await store.db.executeQuery(read.query(store.db, fixture).compile());
+  }
+
+  describe('before the planner has statistics', () => {
+    it.each(hotReads)('$name', check);
+  });
+
+  describe("after the store's optimize gave it statistics", () => {
+    beforeAll(async () => {
+      for (const read of hotReads) await store.db.executeQuery(read.query(store.db, fixture).compile());
+      await store.optimize();
+    });
+    it.each(hotReads)('$name', check);
+  });
+});
+
+describe('the SQLite plan rules', () => {
+  it('catch the plans this suite exists to prevent', () => {
+    // The user stream before: every event of the app visited, joined to memberships, then sorted.
+    expect(
+      sqlite.violations([
+        'SEARCH e USING INDEX events_conversation_seq (app_id=?)',
+        'SEARCH m USING INDEX sqlite_autoindex_members_1 (app_id=? AND conversation_id=? AND user_id=?)',
+        'USE TEMP B-TREE FOR ORDER BY',
+      ]),
+    ).toHaveLength(2);
+    expect(sqlite.violations(['SCAN events'])).toHaveLength(1);
+    expect(
+      sqlite.violations(['CO-ROUTINE e', 'SEARCH events USING INDEX events_pos (pos>?)', 'SCAN e']),
+    ).toEqual([]);
+  });
+});
