@@ -15,7 +15,11 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (line !== 'mem') return;
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
-  const loop = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6 };
+  const loop = {
+    p50: loopDelay.percentile(50) / 1e6,
+    p99: loopDelay.percentile(99) / 1e6,
+    max: loopDelay.max / 1e6,
+  };
   loopDelay.reset();
   process.stdout.write(
     `${JSON.stringify({ heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss, loop })}\n`,
