@@ -1,5 +1,5 @@
-// The wire shapes the client library speaks: events, receipts and WebSocket frames, as DESIGN.md defines
-// them. Types only, so the library carries no server code.
+// The wire shapes the client library speaks: events, receipts and WebSocket frames, as docs/design.md and
+// the README describe them. Types only, so the library carries no server code.
 
 export type MessageBody = { type: 'text'; text: string } | { type: 'custom'; data: unknown };
 

@@ -1,4 +1,5 @@
-// The `oncely` command: `serve` (what `npm start` runs) and `migrate`.
+// The `oncely` command: `serve` (what `npm start` runs), `migrate`, and `backup <file>`.
+import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { seedDemo } from './demo/demo-seed.js';
 import { createStore, startOncely, type Oncely } from './main.js';
@@ -67,11 +68,31 @@ async function migrate(): Promise<void> {
   process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
 }
 
-const commands: Record<string, () => Promise<void>> = { serve, migrate };
+/** `oncely backup <file>`: a consistent copy of the embedded database, safe while the server runs. */
+async function backup(): Promise<void> {
+  const destination = process.argv[3];
+  if (!destination)
+    throw new ConfigError('usage: oncely backup <file> (a new file: the copy of the database)');
+  if (existsSync(destination)) throw new ConfigError(`${destination} exists: name a new file for the backup`);
+  const store = createStore(loadConfig());
+  try {
+    if (!store.backup) {
+      throw new ConfigError(
+        'this database is backed up with its own tools (PostgreSQL: pg_dump), not oncely backup',
+      );
+    }
+    await store.backup(destination);
+  } finally {
+    await store.close();
+  }
+  process.stdout.write(`backed up to ${destination}\n`);
+}
+
+const commands: Record<string, () => Promise<void>> = { serve, migrate, backup };
 const name = process.argv[2] ?? 'serve';
 const command = commands[name];
 if (!command) {
-  process.stderr.write(`usage: oncely <serve|migrate>\n`);
+  process.stderr.write(`usage: oncely <serve|migrate|backup <file>>\n`);
   process.exit(2);
 }
 command().catch((err: unknown) => {

@@ -7,7 +7,7 @@ export type BatchMode = 'partial' | 'atomic';
 export const consumerKinds = ['rabbitmq', 'redis-stream', 'jetstream'] as const;
 export type ConsumerKind = (typeof consumerKinds)[number];
 
-/** One queue consumer of `ONCELY_CONSUMERS_FILE` (DESIGN.md "Queue consumers contract"). */
+/** One queue consumer of `ONCELY_CONSUMERS_FILE` (docs/design.md, "Inbound adapters"). */
 export interface ConsumerConfig {
   /** Unique; names the idempotency scope `queue:{name}`, the status entry and the metrics label. */
   name: string;
@@ -61,6 +61,12 @@ export interface Config {
   /** Directory for the generated admin token and other local state. */
   dataDir: string;
   redisUrl: string | undefined;
+  /**
+   * Which peers' X-Forwarded-For / -Proto / -Host headers are believed (Fastify's `trustProxy`): false (none),
+   * true (any), a hop count, or addresses and CIDR ranges. Default false: without a proxy those headers are the
+   * client's own claims.
+   */
+  trustProxy: boolean | number | string[];
   adminToken: string | undefined;
   durability: Durability;
   idempotencyTtlSeconds: number;
@@ -161,6 +167,20 @@ function webhookConfig(env: Env): WebhookConfig {
     pollMs: int(env, 'ONCELY_WEBHOOK_POLL_MS', d.pollMs, 10, 60_000),
     retentionSeconds: int(env, 'ONCELY_WEBHOOK_RETENTION_SECONDS', d.retentionSeconds, 60),
   };
+}
+
+function trustProxy(env: Env): boolean | number | string[] {
+  const raw = env.ONCELY_TRUST_PROXY?.trim();
+  if (!raw || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((a) => a.trim());
+  if (list.some((a) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(a))) {
+    throw new ConfigError(
+      `ONCELY_TRUST_PROXY must be true, a hop count, or proxy addresses/CIDRs separated by commas, got "${raw}"`,
+    );
+  }
+  return list;
 }
 
 /** Reads `ONCELY_CONFIG_FILE` (JSON of ONCELY_* keys) under the environment, which wins. */
@@ -265,6 +285,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     databaseUrl,
     dataDir: env.ONCELY_DATA_DIR || './data',
     redisUrl: env.ONCELY_REDIS_URL || undefined,
+    trustProxy: trustProxy(env),
     adminToken: env.ONCELY_ADMIN_TOKEN || undefined,
     durability: oneOf(env, 'ONCELY_DURABILITY', ['full', 'normal'] as const, 'full'),
     idempotencyTtlSeconds: int(env, 'ONCELY_IDEMPOTENCY_TTL_SECONDS', 604800, 1),

@@ -1,4 +1,4 @@
-// oncely's queue consumers (DESIGN.md "Queue consumers contract"): one runner per configured consumer, each
+// oncely's queue consumers (docs/design.md, "Inbound adapters"): one runner per configured consumer, each
 // message decoded as a batch item and written through the queue ingest under the scope `queue:{name}`.
 import type { ConsumerConfig, ConsumerKind } from '../config.js';
 import { queueScope } from '../idempotency/scope.js';

@@ -1,4 +1,4 @@
-// A queue message is one JSON batch item (DESIGN.md "Queue consumers contract"). Decoding it either yields
+// A queue message is one JSON batch item (docs/design.md, "Inbound adapters"). Decoding it either yields
 // the item or says why it can never be processed, which sends it to the dead letters.
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { BatchItem } from '../batch/batch.js';

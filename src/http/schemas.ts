@@ -30,7 +30,7 @@ export const MessageBody = Type.Union(
   },
 );
 
-/** One batch item; also the body of a queue message (DESIGN.md "Queue consumers contract"). */
+/** One batch item; also the body of a queue message (docs/design.md, "Inbound adapters"). */
 export const BatchItem = Type.Object(
   {
     idempotencyKey: Type.String({ minLength: 1, maxLength: 255 }),

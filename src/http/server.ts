@@ -43,12 +43,19 @@ declare module 'fastify' {
   }
 }
 
+/** A hop count trusts that many proxies nearest the server (Fastify's types lack the number form). */
+function trustProxyOption(trust: boolean | number | string[]) {
+  return typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust;
+}
+
 export async function buildHttpServer(s: Services): Promise<TypedApp> {
   const app = Fastify({
     loggerInstance: s.logger as FastifyBaseLogger,
     bodyLimit: s.config.bodyLimitBytes,
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
+    // Behind a reverse proxy: request.ip (logged) is the client's, not the proxy's (README "Running in production").
+    trustProxy: trustProxyOption(s.config.trustProxy),
     genReqId: () => randomUUID(),
     // Closing is answered below in the error shape (Fastify's own 503 body is not).
     return503OnClosing: false,
@@ -107,6 +114,7 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
       {
         method: request.method,
         url: redactUrl(request.url),
+        ip: request.ip,
         statusCode: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
       },

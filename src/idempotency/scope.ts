@@ -1,10 +1,10 @@
-// Idempotency scopes: whose keys a key is unique among. See DESIGN.md, `GET /v1/idempotency-keys`.
+// Idempotency scopes: whose keys a key is unique among. See docs/design.md, "The write path".
 import { badRequest } from '../errors.js';
 
 export const appScope = 'app';
 export const userScope = (userId: string) => `user:${userId}`;
 export const sourceScope = (sourceId: string) => `source:${sourceId}`;
-/** Keys of messages consumed from the queue consumer `name` (DESIGN.md "Queue consumers contract"). */
+/** Keys of messages consumed from the queue consumer `name` (docs/design.md, "Inbound adapters"). */
 export const queueScope = (name: string) => `queue:${name}`;
 
 /** Validates a `scope` query value. */

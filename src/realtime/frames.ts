@@ -1,4 +1,4 @@
-// The WebSocket protocol's client frames (DESIGN.md "WebSocket protocol"), defined once with TypeBox and
+// The WebSocket protocol's client frames (README "Realtime"; docs/design.md), defined once with TypeBox and
 // compiled to one validator, plus the close codes the server uses.
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';

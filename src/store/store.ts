@@ -29,6 +29,11 @@ export interface Store {
    * the planner's choices elsewhere do.
    */
   optimize(): Promise<void>;
+  /**
+   * Writes a consistent copy of the database to `destination` while it stays in use (SQLite's online backup),
+   * for `oncely backup`. Absent where the database has its own tools (PostgreSQL: pg_dump).
+   */
+  backup?(destination: string): Promise<void>;
   /** Throws when the database cannot answer (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -151,6 +151,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       // Old page images of an erased row live on in the WAL until a checkpoint truncates it.
       await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db);
     },
+    async backup(destination) {
+      // The online backup API copies pages under SQLite's own locks, WAL included: a consistent snapshot
+      // while writers go on, where copying the files of a live WAL database is not.
+      await sqlite.backup(destination);
+    },
     async ping() {
       await sql`select 1`.execute(db);
     },
