@@ -11,6 +11,7 @@ import { migrateToLatest } from '../migrations/index.js';
 import type { Database } from '../schema.js';
 import type { Store, Tx } from '../store.js';
 import type { Logger } from '../../observability/logger.js';
+import { createCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -22,7 +23,7 @@ export interface SqliteStoreOptions {
    * connections)
    */
   optimizeIntervalMs?: number;
-  /** Where a failed periodic `PRAGMA optimize` is reported. @defaultValue a process warning */
+  /** Where a failed periodic `PRAGMA optimize` or WAL checkpoint is reported. @defaultValue a process warning */
   logger?: Logger;
 }
 
@@ -110,10 +111,18 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // A recalled body is overwritten with zeros in the page, not just unlinked.
   sqlite.pragma('secure_delete = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  const wal =
-    options.durability === 'full' && options.filename !== ':memory:'
-      ? walSyncer(`${options.filename}-wal`)
-      : undefined;
+  const onFile = options.filename !== ':memory:';
+  const wal = options.durability === 'full' && onFile ? walSyncer(`${options.filename}-wal`) : undefined;
+  let checkpointer: Checkpointer | undefined;
+  if (onFile) {
+    // Checkpoints leave the commit path for a thread of their own (sqlite-checkpointer.ts).
+    sqlite.pragma('wal_autocheckpoint = 0');
+    checkpointer = createCheckpointer({ filename: options.filename }, (message) =>
+      options.logger
+        ? options.logger.error({ message }, 'WAL checkpoint failed')
+        : process.emitWarning(`WAL checkpoint failed: ${message}`),
+    );
+  }
 
   // SQLite's advice for a long-lived connection: `optimize=0x10002` once the schema is there (it also
   // analyzes tables that never were), plain `optimize` every few hours and before closing. Each analysis
@@ -148,8 +157,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return result;
     },
     async scrub() {
-      // Old page images of an erased row live on in the WAL until a checkpoint truncates it.
-      await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db);
+      // Old page images of an erased row live on in the WAL until a checkpoint truncates it. A checkpoint
+      // already running on the checkpointer's thread makes this one answer busy at once: try again.
+      for (let attempt = 1; ; attempt++) {
+        const { rows } = await sql<{ busy: number }>`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db);
+        if (Number(rows[0]?.busy ?? 0) === 0) return;
+        if (attempt === 100) throw new Error('the WAL could not be truncated: the database stayed busy');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
     },
     async backup(destination) {
       // The online backup API copies pages under SQLite's own locks, WAL included: a consistent snapshot
@@ -163,6 +178,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       clearInterval(optimizeTimer);
       // Statistics are an optimisation: failing to refresh them must not keep the store open.
       await optimize().catch(reportOptimizeError);
+      // The checkpointer's connection first: the last connection to close checkpoints and removes the WAL.
+      await checkpointer?.close();
       await db.destroy();
       await wal?.close();
     },
