@@ -1,10 +1,11 @@
 // Data for `bench/reads.ts`: an app of many conversations grown straight through the Store in large
 // transactions (a million events through HTTP would take the bench longer than the reads it measures).
 // The app, users and conversations are made through the same functions the API uses; only the events are
-// bulk-inserted, with the seqs, positions and counters appendEvent would have given them.
+// bulk-inserted, with the seqs, positions and counters the event log would have given them.
 import { newId, systemClock } from '../src/clock.js';
 import { createApps } from '../src/apps/apps.js';
 import { createConversations } from '../src/conversations/conversations.js';
+import { createEventLog } from '../src/conversations/event-log.js';
 import { createMemoryBus } from '../src/realtime/memory-bus.js';
 import type { EventsTable } from '../src/store/schema.js';
 import type { Store } from '../src/store/store.js';
@@ -25,7 +26,12 @@ export async function createLayout(
   opts: { conversations: number; membersPer: number; readerIn: number; users: number },
 ): Promise<ReadsLayout> {
   const apps = createApps({ store, clock: systemClock });
-  const conversations = createConversations({ store, bus: createMemoryBus(), clock: systemClock });
+  const conversations = createConversations({
+    store,
+    bus: createMemoryBus(),
+    clock: systemClock,
+    events: createEventLog({ store }),
+  });
   const app = await apps.createApp('reads-bench');
   const reader = 'alice';
   const users = [reader, ...Array.from({ length: opts.users }, (_, i) => `u${i}`)];

@@ -8,6 +8,7 @@ import { createUserTokens } from './apps/user-tokens.js';
 import { randomSecret, systemClock, type Clock } from './clock.js';
 import { ConfigError, type Config } from './config.js';
 import { createConversations } from './conversations/conversations.js';
+import { createEventLog } from './conversations/event-log.js';
 import { createHistory } from './conversations/history.js';
 import { createRecall } from './conversations/recall.js';
 import { createReceipts } from './conversations/receipts.js';
@@ -106,33 +107,31 @@ export async function startOncely(
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);
   const webhooks = createWebhooks({ store, bus, clock, metrics, logger, config: config.webhooks });
-  // Every event transaction writes its webhook outbox rows (no event is lost between commit and dispatch).
-  const eventWriters = [webhooks.outboxWriter];
+  // Every event is appended through this one log. Its writers commit with every event: the webhook outbox
+  // (no event is lost between commit and dispatch).
+  const events = createEventLog({ store, writers: [webhooks.outboxWriter] });
+  const conversations = createConversations({ store, bus, clock, events });
   const ingest = createIngest({
     store,
     bus,
     clock,
     metrics,
     logger,
+    events,
+    conversations,
     idempotencyTtlSeconds: config.idempotencyTtlSeconds,
     messageBodyMaxBytes: config.messageBodyMaxBytes,
     groupCommitMaxSize: config.groupCommitMaxSize,
     hooks,
-    eventWriters,
   });
-  const conversations = createConversations({ store, bus, clock, eventWriters });
   const callbackSources = createCallbackSources({ store, clock });
   const rejections = createRejections({ store, clock, maxPerSource: 1000 });
   const batch = createBatch({
-    store,
     ingest,
-    conversations,
     clock,
     metrics,
-    idempotencyTtlSeconds: config.idempotencyTtlSeconds,
     maxItems: config.batchMaxItems,
     defaultMode: config.batchDefaultMode,
-    eventWriters,
   });
   const consumers = createConsumers({
     configs: config.consumers,
@@ -160,13 +159,7 @@ export async function startOncely(
     conversations,
     history: createHistory({ store }),
     receipts: createReceipts({ store, bus }),
-    recall: createRecall({
-      store,
-      bus,
-      clock,
-      recallWindowSeconds: config.recallWindowSeconds,
-      eventWriters,
-    }),
+    recall: createRecall({ store, bus, clock, events, recallWindowSeconds: config.recallWindowSeconds }),
     sweeper: createSweeper({
       store,
       clock,

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBatch, type BatchItem } from '../src/batch/batch.js';
 import { systemClock } from '../src/clock.js';
 import { createConversations } from '../src/conversations/conversations.js';
+import { createEventLog } from '../src/conversations/event-log.js';
 import { createIngest } from '../src/ingest/ingest.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
@@ -18,15 +19,15 @@ import { tempDir } from './harness.js';
 let dir: string;
 let store: Store;
 
-/** The same store, counting every statement sent to the database. */
+/** The same store, counting every statement sent to the database (each result is one statement's). */
 function counting(base: Store) {
   const counter = { n: 0 };
   const plugin: KyselyPlugin = {
-    transformQuery: (args) => {
+    transformQuery: (args) => args.node,
+    transformResult: async (args) => {
       counter.n++;
-      return args.node;
+      return args.result;
     },
-    transformResult: async (args) => args.result,
   };
   const db = base.db.withPlugin(plugin);
   const wrapped: Store = { ...base, db, transaction: (fn) => db.transaction().execute(fn) };
@@ -37,24 +38,24 @@ function parts(s: Store) {
   const metrics = createMetrics();
   const bus = createMemoryBus();
   const logger = createLogger('silent');
+  const events = createEventLog({ store: s });
+  const conversations = createConversations({ store: s, bus, clock: systemClock, events });
   const ingest = createIngest({
     store: s,
     bus,
     clock: systemClock,
     metrics,
     logger,
+    events,
+    conversations,
     idempotencyTtlSeconds: 3600,
     messageBodyMaxBytes: 65536,
     groupCommitMaxSize: 512,
   });
-  const conversations = createConversations({ store: s, bus, clock: systemClock });
   const batch = createBatch({
-    store: s,
     ingest,
-    conversations,
     clock: systemClock,
     metrics,
-    idempotencyTtlSeconds: 3600,
     maxItems: 1000,
     defaultMode: 'partial',
   });

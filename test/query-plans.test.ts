@@ -12,10 +12,10 @@ import { createRejections, rejectionQueries } from '../src/callbacks/rejections.
 import { systemClock } from '../src/clock.js';
 import { conversationListQueries } from '../src/conversations/conversation-list.js';
 import { createConversations } from '../src/conversations/conversations.js';
-import { appendEvent } from '../src/conversations/events.js';
+import { createEventLog } from '../src/conversations/event-log.js';
 import { historyQueries } from '../src/conversations/history.js';
 import { createRecall } from '../src/conversations/recall.js';
-import { claimKey, findKeyQuery } from '../src/idempotency/keys.js';
+import { claimKeys, findKeyQuery } from '../src/idempotency/keys.js';
 import { expiredKeysQuery } from '../src/idempotency/sweeper.js';
 import { createMemoryBus } from '../src/realtime/memory-bus.js';
 import { streamQueries } from '../src/realtime/stream-reader.js';
@@ -173,7 +173,8 @@ async function fill(store: Store): Promise<Fixture> {
   const clock = systemClock;
   const bus = createMemoryBus();
   const apps = createApps({ store, clock });
-  const conversations = createConversations({ store, bus, clock });
+  const events = createEventLog({ store });
+  const conversations = createConversations({ store, bus, clock, events });
   const app = await apps.createApp('plans');
   const users = ['alice', ...Array.from({ length: 30 }, (_, i) => `u${i}`)];
   for (const u of users) await apps.upsertUser(app.id, u, null);
@@ -187,22 +188,27 @@ async function fill(store: Store): Promise<Fixture> {
   await store.transaction(async (tx) => {
     for (let n = 0; n < 4000; n++) {
       const c = (n * 7) % ids.length;
-      const row = await appendEvent(tx, {
-        appId: app.id,
-        conversationId: ids[c]!,
-        type: 'message.created',
-        senderId: c % 8 === 0 && n % 3 === 0 ? 'alice' : `u${c % 30}`,
-        body: { type: 'text', text: `m${n}` },
-        now: clock.now(),
-      });
-      if (n === 100) messageId = row.id;
+      const [appended] = await events.append(
+        tx,
+        [
+          {
+            appId: app.id,
+            conversationId: ids[c]!,
+            type: 'message.created',
+            senderId: c % 8 === 0 && n % 3 === 0 ? 'alice' : `u${c % 30}`,
+            body: { type: 'text', text: `m${n}` },
+          },
+        ],
+        clock.now(),
+      );
+      if (n === 100) messageId = appended!.event.id;
     }
     for (let k = 0; k < 200; k++) {
-      const ref = { appId: app.id, scope: 'app', key: `k-${k}` };
-      await claimKey(tx, ref, 'f', clock.now() - (k % 2) * 10_000, 5_000);
+      const claim = { appId: app.id, scope: 'app', key: `k-${k}`, fingerprint: 'f' };
+      await claimKeys(tx, [claim], clock.now() - (k % 2) * 10_000, 5_000);
     }
   });
-  await createRecall({ store, bus, clock, recallWindowSeconds: 0 }).recall(
+  await createRecall({ store, bus, clock, events, recallWindowSeconds: 0 }).recall(
     { kind: 'app', appId: app.id },
     messageId,
   );

@@ -6,7 +6,7 @@ import { OncelyError, badRequest, conflict, notFound } from '../errors.js';
 import type { Bus } from '../realtime/bus.js';
 import type { ConversationsTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
-import { appendEvent, toWireEvent, type EventWriter, type WireEvent } from './events.js';
+import type { AppendedEvent, EventLog } from './event-log.js';
 import type { Actor } from '../apps/principal.js';
 import { memberIds, requireConversation, requireReadAccess } from './membership.js';
 import { listForUser } from './conversation-list.js';
@@ -30,18 +30,15 @@ export interface CreateConversation {
 
 export const directKey = (a: string, b: string) => (a < b ? `${a}\n${b}` : `${b}\n${a}`);
 
-export function createConversations({
-  store,
-  bus,
-  clock,
-  eventWriters = [],
-}: {
+export interface ConversationsDeps {
   store: Store;
   bus: Bus;
   clock: Clock;
-  /** Run in the transaction of each member event (the webhook outbox). */
-  eventWriters?: EventWriter[];
-}) {
+  /** Member changes are appended through the event log, like every event. */
+  events: EventLog;
+}
+
+export function createConversations({ store, bus, clock, events: log }: ConversationsDeps) {
   async function view(db: Store['db'] | Tx, conv: ConversationsTable): Promise<ConversationView> {
     return {
       id: conv.id,
@@ -153,8 +150,8 @@ export function createConversations({
     }
   }
 
-  async function publish(appId: string, rows: Array<{ event: WireEvent; pos: number }>) {
-    for (const { event, pos } of rows) await bus.publish({ kind: 'event', appId, event, pos });
+  async function publish(appended: AppendedEvent[]) {
+    if (appended.length > 0) await bus.publishMany(appended.map((a) => ({ kind: 'event' as const, ...a })));
   }
 
   return {
@@ -167,83 +164,100 @@ export function createConversations({
     },
 
     async addMembers(appId: string, conversationId: string, userIds: string[], actorId: string | null) {
-      const events: Array<{ event: WireEvent; pos: number }> = [];
+      let appended: AppendedEvent[] = [];
       const conversation = await store.transaction(async (tx) => {
+        // Lock order: the conversation row first, so the membership read below holds until commit.
+        await store.lockConversations(tx, [{ appId, conversationId }]);
         const conv = await requireConversation(tx, appId, conversationId);
         if (conv.kind === 'direct')
           throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
         const wanted = [...new Set(userIds)];
         await requireUsers(tx, appId, wanted);
         const current = new Set(await memberIds(tx, appId, conversationId));
-        for (const userId of wanted.filter((u) => !current.has(u))) {
-          const now = clock.now();
-          const row = await appendEvent(
-            tx,
-            {
-              appId,
-              conversationId,
-              type: 'member.added',
-              senderId: actorId,
-              body: null,
-              subjectId: userId,
-              now,
-            },
-            eventWriters,
-          );
-          const member = {
+        const added = wanted.filter((u) => !current.has(u));
+        const now = clock.now();
+        appended = await log.append(
+          tx,
+          added.map((userId) => ({
+            appId,
+            conversationId,
+            type: 'member.added' as const,
+            senderId: actorId,
+            body: null,
+            subjectId: userId,
+          })),
+          now,
+        );
+        // A member sees the stream from the event that added it, so its row needs that event's position:
+        // written after the positions are taken (membership changes hold the counter one statement longer).
+        if (appended.length > 0) {
+          const rows = appended.map(({ event, pos }) => ({
+            app_id: appId,
+            conversation_id: conversationId,
+            user_id: event.userId!,
             role: 'member' as const,
-            delivered_seq: Number(row.seq),
-            read_seq: Number(row.seq),
-            joined_pos: Number(row.pos),
+            delivered_seq: event.seq,
+            read_seq: event.seq,
+            joined_pos: pos,
             left_pos: null,
             joined_at: now,
-          };
+          }));
           await tx
             .insertInto('members')
-            .values({ app_id: appId, conversation_id: conversationId, user_id: userId, ...member })
-            .onConflict((oc) => oc.columns(['app_id', 'conversation_id', 'user_id']).doUpdateSet(member))
+            .values(rows)
+            .onConflict((oc) =>
+              oc.columns(['app_id', 'conversation_id', 'user_id']).doUpdateSet((eb) => ({
+                role: eb.ref('excluded.role'),
+                delivered_seq: eb.ref('excluded.delivered_seq'),
+                read_seq: eb.ref('excluded.read_seq'),
+                joined_pos: eb.ref('excluded.joined_pos'),
+                left_pos: eb.ref('excluded.left_pos'),
+                joined_at: eb.ref('excluded.joined_at'),
+              })),
+            )
             .execute();
-          events.push({ event: toWireEvent(row), pos: Number(row.pos) });
         }
         return view(tx, await requireConversation(tx, appId, conversationId));
       });
-      await publish(appId, events);
-      return { conversation, events: events.map((e) => e.event) };
+      await publish(appended);
+      return { conversation, events: appended.map((a) => a.event) };
     },
 
     async removeMember(appId: string, conversationId: string, userId: string, actorId: string | null) {
-      let published: { event: WireEvent; pos: number } | undefined;
+      let appended: AppendedEvent[] = [];
       const conversation = await store.transaction(async (tx) => {
+        await store.lockConversations(tx, [{ appId, conversationId }]);
         const conv = await requireConversation(tx, appId, conversationId);
         if (conv.kind === 'direct')
           throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
         const current = await memberIds(tx, appId, conversationId);
         if (!current.includes(userId)) throw notFound('member_not_found', `${userId} is not a member`);
-        const row = await appendEvent(
+        appended = await log.append(
           tx,
-          {
-            appId,
-            conversationId,
-            type: 'member.removed',
-            senderId: actorId,
-            body: null,
-            subjectId: userId,
-            now: clock.now(),
-          },
-          eventWriters,
+          [
+            {
+              appId,
+              conversationId,
+              type: 'member.removed',
+              senderId: actorId,
+              body: null,
+              subjectId: userId,
+            },
+          ],
+          clock.now(),
         );
+        // The member's span ends at the removal's position (taken just above; see addMembers).
         await tx
           .updateTable('members')
-          .set({ left_pos: Number(row.pos) })
+          .set({ left_pos: appended[0]!.pos })
           .where('app_id', '=', appId)
           .where('conversation_id', '=', conversationId)
           .where('user_id', '=', userId)
           .execute();
-        published = { event: toWireEvent(row), pos: Number(row.pos) };
         return view(tx, await requireConversation(tx, appId, conversationId));
       });
-      if (published) await publish(appId, [published]);
-      return { conversation, event: published?.event };
+      await publish(appended);
+      return { conversation, event: appended[0]?.event };
     },
 
     /** A user's conversations with unread counts and last message (conversation-list.ts). */

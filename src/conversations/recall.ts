@@ -5,7 +5,8 @@ import { conflict, forbidden, notFound } from '../errors.js';
 import type { Actor } from '../apps/principal.js';
 import type { Bus } from '../realtime/bus.js';
 import type { Store } from '../store/store.js';
-import { appendEvent, toWireEvent, type EventWriter, type WireEvent } from './events.js';
+import type { AppendedEvent, EventLog } from './event-log.js';
+import { toWireEvent, type WireEvent } from './events.js';
 import { requireMember } from './membership.js';
 
 export interface RecallResult {
@@ -16,28 +17,36 @@ export interface RecallResult {
   event: WireEvent;
 }
 
-export function createRecall(deps: {
+export interface RecallDeps {
   store: Store;
   bus: Bus;
   clock: Clock;
+  /** The message.recalled event is appended through the event log, like every event. */
+  events: EventLog;
   recallWindowSeconds: number;
-  /** Run in the transaction of the recall event (the webhook outbox). */
-  eventWriters?: EventWriter[];
-}) {
+}
+
+export function createRecall(deps: RecallDeps) {
   const { store, bus, clock } = deps;
 
   return {
     async recall(actor: Actor, messageId: string): Promise<RecallResult> {
-      let published: { event: WireEvent; pos: number } | undefined;
+      let published: AppendedEvent | undefined;
       const result = await store.transaction(async (tx): Promise<RecallResult> => {
-        const message = await tx
-          .selectFrom('events')
-          .selectAll()
-          .where('app_id', '=', actor.appId)
-          .where('id', '=', messageId)
-          .where('type', '=', 'message.created')
-          .executeTakeFirst();
-        if (!message) throw notFound('message_not_found', `message ${messageId} does not exist`);
+        const read = () =>
+          tx
+            .selectFrom('events')
+            .selectAll()
+            .where('app_id', '=', actor.appId)
+            .where('id', '=', messageId)
+            .where('type', '=', 'message.created')
+            .executeTakeFirst();
+        const found = await read();
+        if (!found) throw notFound('message_not_found', `message ${messageId} does not exist`);
+        // Lock order: the conversation first; read again under its lock, so that two concurrent recalls of
+        // one message append one message.recalled between them.
+        await store.lockConversations(tx, [{ appId: actor.appId, conversationId: found.conversation_id }]);
+        const message = (await read())!;
         const now = clock.now();
         if (actor.kind === 'user') {
           const member = await requireMember(tx, actor.appId, message.conversation_id, actor.userId);
@@ -76,31 +85,31 @@ export function createRecall(deps: {
           .where('app_id', '=', actor.appId)
           .where('id', '=', messageId)
           .execute();
-        const row = await appendEvent(
+        [published] = await deps.events.append(
           tx,
-          {
-            appId: actor.appId,
-            conversationId: message.conversation_id,
-            type: 'message.recalled',
-            senderId: actor.kind === 'user' ? actor.userId : null,
-            body: null,
-            subjectId: messageId,
-            now,
-          },
-          deps.eventWriters,
+          [
+            {
+              appId: actor.appId,
+              conversationId: message.conversation_id,
+              type: 'message.recalled',
+              senderId: actor.kind === 'user' ? actor.userId : null,
+              body: null,
+              subjectId: messageId,
+            },
+          ],
+          now,
         );
-        published = { event: toWireEvent(row), pos: Number(row.pos) };
         return {
           messageId,
           conversationId: message.conversation_id,
           recalledAt: new Date(now).toISOString(),
-          event: published.event,
+          event: published!.event,
         };
       });
       if (published) {
         // The erased body must not survive in the database files either.
         await store.scrub();
-        await bus.publish({ kind: 'event', appId: actor.appId, event: published.event, pos: published.pos });
+        await bus.publish({ kind: 'event', ...published });
       }
       return result;
     },

@@ -1,8 +1,9 @@
 // Claiming and reading idempotency records. A claim is an insert under the (app, scope, key) primary key,
 // made in the same transaction as the effect it guards (invariant 1): two claimants can never both win.
-import type { Kysely } from 'kysely';
+// Every function here is set-based: one statement for many keys, of any apps and scopes.
+import { sql, type Kysely } from 'kysely';
 import type { Database, IdempotencyKeysTable } from '../store/schema.js';
-import { preparedQuery } from '../store/prepared-query.js';
+import { preparedQuery, preparedRowsQuery } from '../store/prepared-query.js';
 import type { Tx } from '../store/store.js';
 
 export interface KeyRef {
@@ -13,59 +14,116 @@ export interface KeyRef {
 
 export type KeyRecord = IdempotencyKeysTable;
 
-/**
- * Inserts the key row, or takes over a row whose retention has expired (a key sent after expiry is a new
- * request). Returns false when a live row exists: the caller replays it.
- */
-export async function claimKey(
-  tx: Tx,
-  ref: KeyRef,
-  fingerprint: string,
-  now: number,
-  ttlMs: number,
-): Promise<boolean> {
-  const res = await claimQuery(tx, { ...ref, fingerprint, now, expiresAt: now + ttlMs });
-  return Number(res.numAffectedRows ?? 0) > 0;
+/** A key's identity as one string, for maps and sets. */
+export const keyId = (k: KeyRef) => `${k.appId}\n${k.scope}\n${k.key}`;
+
+/** Rows per multi-row statement: at most seven bound parameters each, under SQLite's and PostgreSQL's limits. */
+const chunkSize = 1000;
+
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += chunkSize) out.push(items.slice(i, i + chunkSize));
+  return out;
 }
 
-const claimQuery = preparedQuery(
-  ['appId', 'scope', 'key', 'fingerprint', 'now', 'expiresAt'] as const,
-  (db, p) => {
-    const row = { fingerprint: p.fingerprint, result: '{}', created_at: p.now, expires_at: p.expiresAt };
-    return db
+const claimQuery = preparedRowsQuery(
+  ['appId', 'scope', 'key', 'fingerprint'] as const,
+  ['now', 'expiresAt'] as const,
+  (db, rows, p) =>
+    db
       .insertInto('idempotency_keys')
-      .values({ app_id: p.appId, scope: p.scope, key: p.key, ...row })
+      .values(
+        rows.map((r) => ({
+          app_id: r.appId,
+          scope: r.scope,
+          key: r.key,
+          fingerprint: r.fingerprint,
+          result: '{}',
+          created_at: p.now,
+          expires_at: p.expiresAt,
+        })),
+      )
+      // An expired record is taken over: a key sent after its retention is a new request.
       .onConflict((oc) =>
         oc
           .columns(['app_id', 'scope', 'key'])
-          .doUpdateSet(row)
+          .doUpdateSet((eb) => ({
+            fingerprint: eb.ref('excluded.fingerprint'),
+            result: eb.ref('excluded.result'),
+            created_at: eb.ref('excluded.created_at'),
+            expires_at: eb.ref('excluded.expires_at'),
+          }))
           .where('idempotency_keys.expires_at', '<=', p.now),
-      );
-  },
+      )
+      .returning(['app_id', 'scope', 'key']),
 );
 
-/** Stores the answer a repeat will get; same transaction as the claim. */
-export async function storeResult(tx: Tx, ref: KeyRef, result: unknown): Promise<void> {
-  await storeResultQuery(tx, { ...ref, result: JSON.stringify(result) });
+/**
+ * Inserts the keys' rows, or takes over rows whose retention has expired (a key sent after expiry is a new
+ * request); returns the ids (`keyId`) of the keys this transaction now holds. A key held by a live row is
+ * not returned: the caller replays that row. Keys are claimed in (app, scope, key) order, the lock order of
+ * store.ts, and must be distinct.
+ */
+export async function claimKeys(
+  tx: Tx,
+  claims: Array<KeyRef & { fingerprint: string }>,
+  now: number,
+  ttlMs: number,
+): Promise<Set<string>> {
+  const held = new Set<string>();
+  const sorted = claims
+    .map((c) => ({ c, id: keyId(c) }))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map(({ c }) => c);
+  for (const part of chunks(sorted)) {
+    const { rows } = await claimQuery(tx, part, { now, expiresAt: now + ttlMs });
+    for (const r of rows) held.add(keyId({ appId: r.app_id, scope: r.scope, key: r.key }));
+  }
+  return held;
 }
 
-const storeResultQuery = preparedQuery(['appId', 'scope', 'key', 'result'] as const, (db, p) =>
-  db
-    .updateTable('idempotency_keys')
-    .set({ result: p.result })
-    .where('app_id', '=', p.appId)
-    .where('scope', '=', p.scope)
-    .where('key', '=', p.key),
+// A join with a VALUES list (its columns are column1… in SQLite and PostgreSQL alike): one index lookup
+// per key, where a CASE over the keys would compare every row with every key.
+const storeResultsQuery = preparedRowsQuery(
+  ['appId', 'scope', 'key', 'result'] as const,
+  [] as const,
+  (_db, rows) => sql`
+    update idempotency_keys set result = v.column4
+    from (values ${sql.join(rows.map((r) => sql`(${r.appId}, ${r.scope}, ${r.key}, ${r.result})`))}) as v
+    where idempotency_keys.app_id = v.column1 and idempotency_keys.scope = v.column2
+      and idempotency_keys.key = v.column3`,
 );
 
-/** Gives a claim back when the guarded work turned out to be refused, inside the same transaction. */
-export async function releaseKey(tx: Tx, ref: KeyRef): Promise<void> {
-  await tx
-    .deleteFrom('idempotency_keys')
-    .where('app_id', '=', ref.appId)
-    .where('scope', '=', ref.scope)
-    .where('key', '=', ref.key)
-    .execute();
+/** Stores the answers repeats will get, for keys claimed in this transaction: one statement per chunk. */
+export async function storeResults(tx: Tx, results: Array<{ ref: KeyRef; result: unknown }>): Promise<void> {
+  const rows = results.map(({ ref, result }) => ({ ...ref, result: JSON.stringify(result) }));
+  for (const part of chunks(rows)) await storeResultsQuery(tx, part);
+}
+
+// Joined with a VALUES list of the exact keys: one primary-key lookup each.
+const findRecordsQuery = preparedRowsQuery(
+  ['appId', 'scope', 'key'] as const,
+  ['now'] as const,
+  (_db, rows, p) =>
+    sql<KeyRecord>`
+    select k.* from (values ${sql.join(rows.map((r) => sql`(${r.appId}, ${r.scope}, ${r.key})`))}) as v
+    join idempotency_keys as k on k.app_id = v.column1 and k.scope = v.column2 and k.key = v.column3
+    where k.expires_at > ${p.now}`,
+);
+
+/** The live records of many keys, of any apps and scopes, by `keyId`: one query per chunk (no N+1). */
+export async function findKeyRecords(
+  db: Kysely<Database> | Tx,
+  refs: KeyRef[],
+  now: number,
+): Promise<Map<string, KeyRecord>> {
+  const found = new Map<string, KeyRecord>();
+  const unique = [...new Map(refs.map((r) => [keyId(r), r])).values()];
+  for (const part of chunks(unique)) {
+    const { rows } = await findRecordsQuery(db, part, { now });
+    for (const row of rows) found.set(keyId({ appId: row.app_id, scope: row.scope, key: row.key }), row);
+  }
+  return found;
 }
 
 /** The live record of a key, or undefined when absent or expired. */
@@ -92,25 +150,3 @@ export const findKeyQuery = (
     .where('expires_at', '>', p.now);
 
 const findQuery = preparedQuery(['appId', 'scope', 'key', 'now'] as const, findKeyQuery);
-
-/** Looks up many keys of one scope in one query (batch: no N+1). */
-export async function findKeys(
-  db: Kysely<Database> | Tx,
-  appId: string,
-  scope: string,
-  keys: string[],
-  now: number,
-): Promise<Map<string, KeyRecord>> {
-  const found = new Map<string, KeyRecord>();
-  if (keys.length === 0) return found;
-  const rows = await db
-    .selectFrom('idempotency_keys')
-    .selectAll()
-    .where('app_id', '=', appId)
-    .where('scope', '=', scope)
-    .where('key', 'in', [...new Set(keys)])
-    .where('expires_at', '>', now)
-    .execute();
-  for (const row of rows) found.set(row.key, row);
-  return found;
-}

@@ -14,8 +14,16 @@ export type BusMessage =
       readSeq: number;
     };
 
+/**
+ * Delivery is at most once and, from one publisher, in publish order: listeners on every instance hear a
+ * publisher's messages in the order it published them, or miss some (a remote bus may drop them while
+ * disconnected). A resolved publish means handed to the transport, not heard. Events from different
+ * publishers may interleave in any order; the sequencer puts them back into stream order.
+ */
 export interface Bus {
   publish(message: BusMessage): Promise<void>;
+  /** Publishes several messages, in order, as one call (one write on a remote bus): a group's events. */
+  publishMany(messages: BusMessage[]): Promise<void>;
   /** Returns an unsubscribe function. */
   subscribe(listener: (message: BusMessage) => void): () => void;
   close(): Promise<void>;

@@ -7,6 +7,10 @@ export function createMemoryBus(): Bus {
     async publish(message) {
       for (const listener of listeners) listener(message);
     },
+    // Each message reaches every listener before the next one is published: the order a publisher used.
+    async publishMany(messages) {
+      for (const message of messages) for (const listener of listeners) listener(message);
+    },
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -7,8 +7,6 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { UserPrincipal } from '../apps/principal.js';
 import { OncelyError, rawHttpError } from '../errors.js';
-import { fingerprint } from '../idempotency/fingerprint.js';
-import { userScope } from '../idempotency/scope.js';
 import type { Services } from '../services.js';
 import { encodeCursor } from './cursor.js';
 import { CloseCode, parseClientFrame, type ClientFrame } from './frames.js';
@@ -349,36 +347,21 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     frame: Extract<ClientFrame, { type: 'send' }>,
   ) {
     const { conversationId, body, clientMsgId } = frame;
-    const senderId = user.userId;
-    // The same key and fingerprint as a REST send with this clientMsgId: a retry over either is one message.
-    const outcome = await s.ingest.send({
-      appId: user.appId,
+    // Keyed by clientMsgId in the user's scope, as a REST send with it: a retry over either is one message.
+    const { result, duplicate } = await s.ingest.sendAsActor({
+      actor: user,
       conversationId,
-      senderId,
       body,
       clientMsgId,
-      idempotency: {
-        appId: user.appId,
-        scope: userScope(senderId),
-        key: clientMsgId,
-        fingerprint: fingerprint({ conversationId, senderId, body, clientMsgId }),
-      },
       source: 'ws',
     });
-    if (outcome.status === 'reused') {
-      throw new OncelyError(
-        422,
-        'idempotency_key_reused',
-        'this clientMsgId was used with a different message',
-      );
-    }
     // Invariant 2: `sent` only after the commit (ingest.send resolves after it).
     send(c, {
       type: 'sent',
       clientMsgId,
-      id: outcome.result.id,
-      seq: outcome.result.seq,
-      duplicate: outcome.status === 'duplicate',
+      id: result.id,
+      seq: result.seq,
+      duplicate,
     });
   }
 

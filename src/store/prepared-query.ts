@@ -1,7 +1,8 @@
 // Queries compiled once and then only re-bound. Building and compiling a Kysely query costs more than
 // running a small SQLite statement, and every send runs the same handful: those are written as usual with
-// the query builder, compiled on first use for the database's dialect, and run with new parameters after.
-import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+// the query builder (or `sql`), compiled on first use for the database's dialect, and run with new
+// parameters after. Multi-row statements are compiled once per row count.
+import type { Compilable, CompiledQuery, Kysely, QueryResult, RawBuilder } from 'kysely';
 import type { Database } from './schema.js';
 
 const marker = '\u0000oncely-param:';
@@ -10,10 +11,51 @@ const marker = '\u0000oncely-param:';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Placeholders<K extends string> = Record<K, any>;
 
+type Buildable<R> = Compilable<R> | RawBuilder<R>;
+
 export type PreparedQuery<K extends string, R> = (
   db: Kysely<Database>,
   values: Record<K, unknown>,
 ) => Promise<QueryResult<R>>;
+
+/** Where a compiled query's parameter comes from: a constant, a named value, or a field of row `row`. */
+type Slot<K extends string, F extends string> =
+  { kind: 'constant' } | { kind: 'value'; name: K } | { kind: 'row'; row: number; field: F };
+
+interface Entry<K extends string, F extends string, R> {
+  query: CompiledQuery<R>;
+  slots: Array<Slot<K, F>>;
+}
+
+function compile<R>(db: Kysely<Database>, built: Buildable<R>): CompiledQuery<R> {
+  return 'isRawBuilder' in built ? built.compile(db) : built.compile();
+}
+
+function slotOf<K extends string, F extends string>(value: unknown): Slot<K, F> {
+  if (typeof value !== 'string' || !value.startsWith(marker)) return { kind: 'constant' };
+  const name = value.slice(marker.length);
+  const row = /^(\d+)\.(.+)$/.exec(name);
+  return row ? { kind: 'row', row: Number(row[1]), field: row[2] as F } : { kind: 'value', name: name as K };
+}
+
+function bind<K extends string, F extends string, R>(
+  db: Kysely<Database>,
+  { query, slots }: Entry<K, F, R>,
+  values: Partial<Record<K, unknown>>,
+  rows: ReadonlyArray<Record<F, unknown>>,
+): Promise<QueryResult<R>> {
+  const parameters = new Array<unknown>(slots.length);
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i]!;
+    parameters[i] =
+      slot.kind === 'constant'
+        ? query.parameters[i]
+        : slot.kind === 'value'
+          ? values[slot.name]
+          : rows[slot.row]![slot.field];
+  }
+  return db.executeQuery<R>({ ...query, parameters });
+}
 
 /**
  * `build` receives placeholders for the named parameters and must use each only as a plain value (never
@@ -21,30 +63,64 @@ export type PreparedQuery<K extends string, R> = (
  */
 export function preparedQuery<K extends string, R>(
   names: readonly K[],
-  build: (db: Kysely<Database>, p: Placeholders<K>) => Compilable<R>,
+  build: (db: Kysely<Database>, p: Placeholders<K>) => Buildable<R>,
 ): PreparedQuery<K, R> {
   // Per dialect adapter: one process may hold stores of two dialects (SQLite and PostgreSQL).
-  const compiled = new WeakMap<object, { query: CompiledQuery<R>; slots: Array<K | undefined> }>();
+  const compiled = new WeakMap<object, Entry<K, never, R>>();
   return (db, values) => {
     const adapter = db.getExecutor().adapter;
     let entry = compiled.get(adapter);
     if (!entry) {
       const placeholders = Object.fromEntries(names.map((n) => [n, marker + n])) as Placeholders<K>;
-      const query = build(db, placeholders).compile();
-      const slots = query.parameters.map((v) =>
-        typeof v === 'string' && v.startsWith(marker) ? (v.slice(marker.length) as K) : undefined,
-      );
+      const query = compile(db, build(db, placeholders));
+      const slots = query.parameters.map((v) => slotOf<K, never>(v));
       for (const name of names) {
-        if (!slots.includes(name)) throw new Error(`prepared query does not use its parameter ${name}`);
+        if (!slots.some((s) => s.kind === 'value' && s.name === name))
+          throw new Error(`prepared query does not use its parameter ${name}`);
       }
       entry = { query, slots };
       compiled.set(adapter, entry);
     }
-    const { query, slots } = entry;
-    const parameters = query.parameters.map((constant, i) => {
-      const slot = slots[i];
-      return slot === undefined ? constant : values[slot];
-    });
-    return db.executeQuery<R>({ ...query, parameters });
+    return bind(db, entry, values, []);
+  };
+}
+
+export type PreparedRowsQuery<K extends string, F extends string, R> = (
+  db: Kysely<Database>,
+  rows: ReadonlyArray<Record<F, unknown>>,
+  values?: Record<K, unknown>,
+) => Promise<QueryResult<R>>;
+
+/** Row counts whose compiled text is kept per statement and dialect; other counts are compiled each time. */
+const rowCountsKept = 256;
+
+/**
+ * A statement over a list of rows (a multi-row insert, a join with a VALUES list): `build` receives one
+ * placeholder object per row, with a placeholder per field, and placeholders for named single values. The
+ * statement is compiled once per row count (the SQL text differs with it), so a group of any size costs a
+ * re-bind, not a build.
+ */
+export function preparedRowsQuery<F extends string, K extends string, R>(
+  fields: readonly F[],
+  names: readonly K[],
+  build: (db: Kysely<Database>, rows: Array<Placeholders<F>>, p: Placeholders<K>) => Buildable<R>,
+): PreparedRowsQuery<K, F, R> {
+  const compiled = new WeakMap<object, Map<number, Entry<K, F, R>>>();
+  return (db, rows, values = {} as Record<K, unknown>) => {
+    if (rows.length === 0) throw new Error('a rows query needs at least one row');
+    const adapter = db.getExecutor().adapter;
+    let byCount = compiled.get(adapter);
+    if (!byCount) compiled.set(adapter, (byCount = new Map()));
+    let entry = byCount.get(rows.length);
+    if (!entry) {
+      const placeholders = rows.map(
+        (_, i) => Object.fromEntries(fields.map((f) => [f, `${marker}${i}.${f}`])) as Placeholders<F>,
+      );
+      const named = Object.fromEntries(names.map((n) => [n, marker + n])) as Placeholders<K>;
+      const query = compile(db, build(db, placeholders, named));
+      entry = { query, slots: query.parameters.map((v) => slotOf<K, F>(v)) };
+      if (byCount.size < rowCountsKept) byCount.set(rows.length, entry);
+    }
+    return bind(db, entry, values, rows);
   };
 }

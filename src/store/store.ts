@@ -1,10 +1,25 @@
 // The Store contract: a Kysely handle over one schema, plus the few things that differ per database.
 // Callers import this interface only; the composition root picks the adapter (sqlite/, later postgres/).
 import type { Kysely, Transaction } from 'kysely';
-import type { Database } from './schema.js';
+import type { Database, EventsTable } from './schema.js';
 
 export type Tx = Transaction<Database>;
 
+/** An event row before its stream position is taken. */
+export type EventRow = Omit<EventsTable, 'pos'>;
+
+export interface ConversationRef {
+  appId: string;
+  conversationId: string;
+}
+
+/**
+ * Row locks are taken in one global order by every transaction, so that concurrent writers (several
+ * connections, several instances) never deadlock:
+ * 1. conversation rows, sorted by (app id, conversation id) — `lockConversations`, or the seq update;
+ * 2. idempotency key rows, claimed in (app id, scope, key) order;
+ * 3. the stream-position counter, last and once — `insertEvents`, the last write before commit.
+ */
 export interface Store {
   /** Which adapter this is, for the rare query that must differ. */
   readonly kind: 'sqlite' | 'postgres';
@@ -20,6 +35,19 @@ export interface Store {
   migrate(): Promise<string[]>;
   /** Runs `fn` in one transaction, committed at the configured durability before it resolves. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Locks these conversation rows until commit, in (app id, conversation id) order, so that what the
+   * transaction then reads of them (membership) cannot change before it commits. An adapter whose
+   * transactions already exclude each other may do nothing.
+   */
+  lockConversations(tx: Tx, conversations: ConversationRef[]): Promise<void>;
+  /**
+   * Takes the next stream positions for `events`, in the given order, and inserts the events with them;
+   * resolves to the first position (the others follow it without gaps). It must be the transaction's last
+   * write: the position counter is a lock every event transaction takes, held from here to the commit.
+   * Invariant 3: positions are gapless and handed out in commit order (realtime/cursor.ts says why).
+   */
+  insertEvents(tx: Tx, events: EventRow[]): Promise<number>;
   /** Makes erased rows unrecoverable from the database files (used after a recall). */
   scrub(): Promise<void>;
   /**

@@ -1,17 +1,16 @@
 // The transactional outbox: inside an event's own transaction, one delivery row per (event, matching
 // endpoint). What commits with the event is delivered; nothing is lost between commit and dispatch.
 import { newId } from '../clock.js';
-import type { EventsTable, WebhookDeliveriesTable } from '../store/schema.js';
+import type { EventWriter } from '../conversations/event-log.js';
+import type { WebhookDeliveriesTable } from '../store/schema.js';
 import { preparedQuery } from '../store/prepared-query.js';
-import type { Tx } from '../store/store.js';
 import { triesFor } from './retry-schedule.js';
 import type { WebhookEndpoints } from './webhook-endpoints.js';
 
 /** Rows per multi-row insert: well under SQLite's and PostgreSQL's bound-parameter limits (16 columns). */
 const chunkSize = 200;
 
-/** Runs inside the transaction that appended `events`, after they were inserted. */
-export type EventWriter = (tx: Tx, events: readonly EventsTable[]) => Promise<void>;
+export type { EventWriter } from '../conversations/event-log.js';
 
 export interface OutboxOptions {
   endpoints: WebhookEndpoints;

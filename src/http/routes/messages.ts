@@ -1,13 +1,8 @@
 // Messages: send (idempotent), history, one message with status, recall.
 import { Type } from '@sinclair/typebox';
-import { badRequest, forbidden, unprocessable } from '../../errors.js';
-import { fingerprint } from '../../idempotency/fingerprint.js';
-import { appScope, userScope } from '../../idempotency/scope.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
 import { ClientMsgId, Event, Id, MessageBody, SendResult, bearer, described, errors } from '../schemas.js';
-
-const maxKeyLength = 255;
 
 export function registerMessageRoutes(app: TypedApp, s: Services): void {
   app.post(
@@ -36,55 +31,15 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
       },
     },
     async (request, reply) => {
-      const actor = await s.auth.actor(request);
-      const { from, body, clientMsgId } = request.body;
-      let senderId: string;
-      if (actor.kind === 'app') {
-        if (!from) throw badRequest('missing_from', 'an app sends on behalf of a user: set "from"');
-        senderId = from;
-      } else {
-        if (from !== undefined && from !== actor.userId)
-          throw forbidden('from_mismatch', 'a user sends as itself');
-        senderId = actor.userId;
-      }
-      const headerKey = request.headers['idempotency-key'];
-      if (headerKey !== undefined && (headerKey.length === 0 || headerKey.length > maxKeyLength)) {
-        throw badRequest(
-          'invalid_idempotency_key',
-          `Idempotency-Key must be 1 to ${maxKeyLength} characters`,
-        );
-      }
-      // An app's keys are unique among the app's; a user's keys and clientMsgIds among that user's.
-      const scope = headerKey !== undefined && actor.kind === 'app' ? appScope : userScope(senderId);
-      const key = headerKey ?? clientMsgId;
-      const conversationId = request.params.id;
-      const outcome = await s.ingest.send({
-        appId: actor.appId,
-        conversationId,
-        senderId,
-        body,
-        clientMsgId,
-        idempotency:
-          key === undefined
-            ? undefined
-            : {
-                appId: actor.appId,
-                scope,
-                key,
-                fingerprint: fingerprint({ conversationId, senderId, body, clientMsgId }),
-              },
+      const { result, duplicate } = await s.ingest.sendAsActor({
+        actor: await s.auth.actor(request),
+        conversationId: request.params.id,
+        ...request.body,
+        idempotencyKey: request.headers['idempotency-key'],
         source: 'rest',
       });
-      if (outcome.status === 'reused') {
-        throw unprocessable(
-          'idempotency_key_reused',
-          'this Idempotency-Key was used with a different request',
-        );
-      }
-      if (outcome.status === 'duplicate') {
-        return reply.status(200).header('idempotent-replayed', 'true').send(outcome.result);
-      }
-      return reply.status(201).send(outcome.result);
+      if (duplicate) return reply.status(200).header('idempotent-replayed', 'true').send(result);
+      return reply.status(201).send(result);
     },
   );
 

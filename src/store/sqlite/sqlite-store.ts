@@ -8,7 +8,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import type { Durability } from '../../config.js';
 import { migrateToLatest } from '../migrations/index.js';
-import type { Database } from '../schema.js';
+import type { Database, EventsTable } from '../schema.js';
+import { preparedQuery, preparedRowsQuery } from '../prepared-query.js';
 import type { Store, Tx } from '../store.js';
 import type { Logger } from '../../observability/logger.js';
 import { createCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
@@ -99,6 +100,36 @@ function walSyncer(walPath: string): { sync(): Promise<void>; close(): Promise<v
   };
 }
 
+/** Events per insert statement: 12 columns each, well under SQLite's bound-parameter limit. */
+const insertChunk = 1000;
+
+const takePositionsQuery = preparedQuery(['n'] as const, (db, p) =>
+  db
+    .updateTable('counters')
+    .set((eb) => ({ value: eb('value', '+', p.n) }))
+    .where('name', '=', 'pos')
+    .returning('value'),
+);
+
+const eventColumns = [
+  'id',
+  'app_id',
+  'conversation_id',
+  'seq',
+  'pos',
+  'type',
+  'sender_id',
+  'body',
+  'client_msg_id',
+  'subject_id',
+  'created_at',
+  'recalled_at',
+] as const satisfies ReadonlyArray<keyof EventsTable>;
+
+const insertEventsQuery = preparedRowsQuery(eventColumns, [] as const, (db, rows) =>
+  db.insertInto('events').values(rows),
+);
+
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
   const sqlite = new BetterSqlite3(options.filename);
@@ -155,6 +186,20 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       // Invariant 2: the caller answers only after this commit is on disk.
       if (wal) await wal.sync();
       return result;
+    },
+    // One connection, and Kysely runs its transactions one at a time: no other transaction can change a
+    // conversation between this one's reads and its commit, so there is nothing to lock.
+    async lockConversations() {},
+    async insertEvents(tx, events) {
+      if (events.length === 0) throw new Error('insertEvents needs at least one event');
+      const { rows } = await takePositionsQuery(tx, { n: events.length });
+      const first = Number(rows[0]!.value) - events.length + 1;
+      const withPos = events.map((e, i) => ({ ...e, pos: first + i }));
+      // Chunks stay under SQLite's limit of bound parameters (32,766).
+      for (let i = 0; i < withPos.length; i += insertChunk) {
+        await insertEventsQuery(tx, withPos.slice(i, i + insertChunk));
+      }
+      return first;
     },
     async scrub() {
       // Old page images of an erased row live on in the WAL until a checkpoint truncates it. A checkpoint
