@@ -10,6 +10,7 @@ import { ConfigError, type Config } from './config.js';
 import { createConversations } from './conversations/conversations.js';
 import { createEventLog } from './conversations/event-log.js';
 import { createHistory } from './conversations/history.js';
+import { createUserConversations } from './conversations/user-conversations.js';
 import { createRecall } from './conversations/recall.js';
 import { createReceipts } from './conversations/receipts.js';
 import { createAuth } from './http/auth.js';
@@ -157,6 +158,7 @@ export async function startOncely(
     auth: createAuth({ apps, userTokens, adminToken: admin.token }),
     ingest,
     conversations,
+    userConversations: createUserConversations({ store, apps, conversations }),
     history: createHistory({ store }),
     receipts: createReceipts({ store, bus }),
     recall: createRecall({ store, bus, clock, events, recallWindowSeconds: config.recallWindowSeconds }),

@@ -7,6 +7,7 @@ import type { Conversations } from './conversations/conversations.js';
 import type { History } from './conversations/history.js';
 import type { Recall } from './conversations/recall.js';
 import type { Receipts } from './conversations/receipts.js';
+import type { UserConversations } from './conversations/user-conversations.js';
 import type { Auth } from './http/auth.js';
 import type { Sweeper } from './idempotency/sweeper.js';
 import type { Batch } from './batch/batch.js';
@@ -36,6 +37,8 @@ export interface Services {
   auth: Auth;
   ingest: Ingest;
   conversations: Conversations;
+  /** What users do about conversations themselves: start one, see the people they share one with. */
+  userConversations: UserConversations;
   history: History;
   receipts: Receipts;
   recall: Recall;

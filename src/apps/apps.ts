@@ -12,6 +12,12 @@ export interface AppView {
   createdAt: string;
 }
 
+/** What an app decides for its users. */
+export interface AppSettings {
+  /** Whether users may start conversations themselves (POST /v1/me/conversations). Default true. */
+  usersCreateConversations: boolean;
+}
+
 export interface UserView {
   id: string;
   displayName: string | null;
@@ -21,6 +27,16 @@ export interface UserView {
 
 export function createApps({ store, clock }: { store: Store; clock: Clock }) {
   const { db } = store;
+
+  async function settings(appId: string): Promise<AppSettings> {
+    const row = await db
+      .selectFrom('apps')
+      .select('users_create_conversations')
+      .where('id', '=', appId)
+      .executeTakeFirst();
+    if (!row) throw notFound('app_not_found', `app ${appId} does not exist`);
+    return { usersCreateConversations: Number(row.users_create_conversations) === 1 };
+  }
 
   return {
     async createApp(name: string): Promise<AppView & { apiKey: string }> {
@@ -67,6 +83,19 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
         .where('id', '=', appId)
         .executeTakeFirst();
       return Number(res.numUpdatedRows) > 0;
+    },
+
+    settings,
+
+    async updateSettings(appId: string, patch: Partial<AppSettings>): Promise<AppSettings> {
+      if (patch.usersCreateConversations !== undefined) {
+        await db
+          .updateTable('apps')
+          .set({ users_create_conversations: patch.usersCreateConversations ? 1 : 0 })
+          .where('id', '=', appId)
+          .execute();
+      }
+      return settings(appId);
     },
 
     /** Creates or updates a user; returns whether it was created. */

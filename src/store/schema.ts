@@ -7,6 +7,8 @@ export interface AppsTable {
   /** HMAC key for this app's user tokens; lives in the database so every instance can verify them. */
   token_secret: string;
   created_at: number;
+  /** 1: the app's users may start conversations themselves (POST /v1/me/conversations); 0: only the app. */
+  users_create_conversations: Generated<number>;
 }
 
 export interface ApiKeysTable {

@@ -1,5 +1,6 @@
-// Apps (admin), users and user tokens (app).
+// Apps (admin) and their settings (admin or the app), users and user tokens (app).
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import type { Services } from '../../services.js';
 import { badRequest, forbidden } from '../../errors.js';
 import type { TypedApp } from '../server.js';
@@ -16,6 +17,23 @@ const User = Type.Object(
 );
 
 export function registerAppRoutes(app: TypedApp, s: Services): void {
+  const Settings = Type.Object(
+    {
+      usersCreateConversations: Type.Boolean({
+        description:
+          'whether users may start conversations themselves (POST /v1/me/conversations); default true',
+      }),
+    },
+    { title: 'AppSettings' },
+  );
+  /** The admin, or the app itself (its API key). */
+  const adminOrOwnApp = async (request: FastifyRequest, appId: string) => {
+    const p = await s.auth.principal(request);
+    if (p.kind === 'user' || (p.kind === 'app' && p.appId !== appId)) {
+      throw forbidden('admin_or_own_app_required', "the admin token or this app's API key is needed");
+    }
+  };
+
   app.post(
     '/v1/apps',
     {
@@ -58,14 +76,46 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
       },
     },
     async (request) => {
-      // The admin, or the app itself (its API key).
-      const p = await s.auth.principal(request);
       const { appId } = request.params;
-      if (p.kind === 'user' || (p.kind === 'app' && p.appId !== appId)) {
-        throw forbidden('admin_or_own_app_required', "the admin token or this app's API key is needed");
-      }
+      await adminOrOwnApp(request, appId);
       await s.userTokens.rotateSecret(appId);
       return { appId, rotatedAt: new Date(s.clock.now()).toISOString() };
+    },
+  );
+
+  app.get(
+    '/v1/apps/:appId/settings',
+    {
+      schema: {
+        summary: "The app's settings (admin or that app)",
+        security: bearer,
+        params: Type.Object({ appId: Id }),
+        response: { 200: Settings, ...errors(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      await adminOrOwnApp(request, request.params.appId);
+      return s.apps.settings(request.params.appId);
+    },
+  );
+
+  app.patch(
+    '/v1/apps/:appId/settings',
+    {
+      schema: {
+        summary: "Change the app's settings (admin or that app); what is left out stays",
+        security: bearer,
+        params: Type.Object({ appId: Id }),
+        body: Type.Object(
+          { usersCreateConversations: Type.Optional(Type.Boolean()) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Settings, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      await adminOrOwnApp(request, request.params.appId);
+      return s.apps.updateSettings(request.params.appId, request.body);
     },
   );
 

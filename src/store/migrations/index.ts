@@ -6,6 +6,7 @@ import { callbacks } from './0002-callbacks.js';
 import { readIndexes } from './0003-read-indexes.js';
 import { webhooks } from './0004-webhooks.js';
 import { consumedMessages } from './0005-consumed-messages.js';
+import { appSettings } from './0006-app-settings.js';
 
 const migrations: Record<string, Migration> = {
   '0001_core': core,
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '0003_read_indexes': readIndexes,
   '0004_webhooks': webhooks,
   '0005_consumed_messages': consumedMessages,
+  '0006_app_settings': appSettings,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
