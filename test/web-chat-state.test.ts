@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import type { WireEvent } from '../client/index.js';
 import {
   chatReducer,
+  firstUnreadSeq,
   initialChatState,
+  nameOf,
   orderedEvents,
   statusOf,
   type ChatState,
@@ -122,13 +124,50 @@ describe('chat state', () => {
       state: 'sending' as const,
     };
     let s = chatReducer(bobsView(), { type: 'send.started', pending });
-    s = chatReducer(s, { type: 'send.failed', clientMsgId: 'k1', error: 'offline' });
-    expect(s.pending).toMatchObject([{ clientMsgId: 'k1', state: 'failed' }]);
+    s = chatReducer(s, { type: 'send.failed', clientMsgId: 'k1', error: 'unavailable', retryable: true });
+    expect(s.pending).toMatchObject([{ clientMsgId: 'k1', state: 'failed', retryable: true }]);
     s = chatReducer(s, { type: 'send.started', pending });
     s = chatReducer(s, { type: 'send.acked', clientMsgId: 'k1', seq: 1 });
     expect(s.pending).toMatchObject([{ clientMsgId: 'k1', state: 'sent', seq: 1 }]);
     s = apply(s, message(1, 'bob', 'hey', { clientMsgId: 'k1' }));
     expect(s.pending).toEqual([]);
     expect(orderedEvents(s.views.get(conv)).map((e) => e.clientMsgId)).toEqual(['k1']);
+  });
+
+  it('a send refused as it is can be discarded', () => {
+    const pending = {
+      clientMsgId: 'k2',
+      conversationId: conv,
+      text: 'x'.repeat(5000),
+      createdAt: new Date().toISOString(),
+      state: 'sending' as const,
+    };
+    let s = chatReducer(bobsView(), { type: 'send.started', pending });
+    s = chatReducer(s, { type: 'send.failed', clientMsgId: 'k2', error: 'too large', retryable: false });
+    expect(s.pending).toMatchObject([{ state: 'failed', retryable: false }]);
+    expect(chatReducer(s, { type: 'send.discarded', clientMsgId: 'k2' }).pending).toEqual([]);
+  });
+
+  it('people are shown by display name, else by user id', () => {
+    const s = chatReducer(bobsView(), {
+      type: 'people.loaded',
+      items: [
+        { id: 'alice', displayName: 'Alice Liddell' },
+        { id: 'bob', displayName: null },
+      ],
+    });
+    expect([nameOf(s, 'alice'), nameOf(s, 'bob'), nameOf(s, 'gone')]).toEqual([
+      'Alice Liddell',
+      'bob',
+      'gone',
+    ]);
+  });
+
+  it("the new-messages divider goes above the first other member's message after the read marker", () => {
+    let s = apply(bobsView(), message(1, 'alice', 'a'), message(2, 'bob', 'b'), message(3, 'bob', 'c'));
+    s = apply(s, message(4, 'alice', 'd'), message(5, 'alice', 'e'));
+    expect(firstUnreadSeq(s, conv, 1)).toBe(4);
+    expect(firstUnreadSeq(s, conv, 0)).toBe(1);
+    expect(firstUnreadSeq(s, conv, 5)).toBeUndefined();
   });
 });

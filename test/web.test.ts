@@ -1,98 +1,28 @@
 // The web client in a real browser (Debian's Chromium driven by playwright-core): two people, alice and
 // bob, each in their own browser context, chatting through the page served by a real oncely server.
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { rmSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, freePort, repoRoot, spawnServer, startServer, tempDir, waitFor } from './harness.js';
-import { serviceBinary } from './services.js';
-import { ensureWebBuilt } from './web-build.js';
-
-const chromiumPath = serviceBinary('Chromium', ['/usr/bin/chromium'], 'chromium');
-const screenshots = join(repoRoot, 'test-output', 'web');
-const phone = { width: 390, height: 844 };
-const desktop = { width: 1100, height: 720 };
-
-interface Person {
-  context: BrowserContext;
-  page: Page;
-}
-
-/** Opens the page signed in through `#token=…` and opens the conversation from the list. */
-async function signIn(
-  browser: Browser,
-  baseUrl: string,
-  token: string,
-  conversationId: string,
-  viewport = desktop,
-): Promise<Person> {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err.message));
-  await page.goto(`${baseUrl}/#token=${token}`);
-  await page.locator(`button[data-conversation-id="${conversationId}"]`).click();
-  await connection(page, ['connected']);
-  return { context, page };
-}
-
-/** Waits until the page's connection indicator shows one of `kinds`. */
-async function connection(page: Page, kinds: string[], timeoutMs = 20_000): Promise<string> {
-  let kind = '';
-  await waitFor(async () => {
-    kind = (await page.getByTestId('connection').getAttribute('data-kind')) ?? '';
-    return kinds.includes(kind);
-  }, timeoutMs);
-  return kind;
-}
-
-/** The texts of the open conversation's messages, top to bottom. */
-const texts = (page: Page) => page.locator('.message-list [data-testid=message] .text').allTextContents();
-
-/** The status of one's own message with this text (sending, sent, delivered, read). */
-const statusOf = (page: Page, text: string) =>
-  page.locator('.message-list [data-testid=message]', { hasText: text }).getAttribute('data-status');
-
-async function send(page: Page, text: string): Promise<void> {
-  const input = page.getByLabel('Message', { exact: true });
-  await input.fill(text);
-  await input.press('Enter');
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  await waitFor(check, timeoutMs, 50);
-}
-
-/** Screenshots of each page, after checking that nothing spills past the window's width (phone included). */
-async function shoot(name: string, people: Record<string, Person>): Promise<void> {
-  mkdirSync(screenshots, { recursive: true });
-  for (const [who, p] of Object.entries(people)) {
-    const { scrollWidth, innerWidth } = await p.page.evaluate(() => ({
-      scrollWidth: document.documentElement.scrollWidth,
-      innerWidth: window.innerWidth,
-    }));
-    expect(scrollWidth, `${who}'s page is wider than its window`).toBeLessThanOrEqual(innerWidth);
-    await p.page.screenshot({ path: join(screenshots, `${name}-${who}.png`) });
-  }
-}
+import { createApp, freePort, spawnServer, startServer, tempDir } from './harness.js';
+import {
+  chromiumPath,
+  connection,
+  desktop,
+  launchBrowser,
+  phone,
+  send,
+  shoot,
+  signIn,
+  statusOf,
+  texts,
+  until,
+} from './web-browser.js';
 
 describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    ensureWebBuilt();
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchBrowser(chromiumPath!);
   });
   afterAll(async () => {
     await browser?.close();
@@ -238,6 +168,8 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
           clientMsgId: t,
         });
       }
+      // bob has read up to m40 elsewhere: the page opens on the five unread, under the newest page.
+      await bob.post(`/v1/conversations/${conversationId}/receipts`, { readSeq: 40 });
       const b = await signIn(browser, server.url, bob.token, conversationId, phone);
       // The newest page first; earlier ones on request, in order, until there are no more.
       await until(async () => (await texts(b.page)).length === 30);

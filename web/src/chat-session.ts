@@ -17,6 +17,15 @@ export interface Me {
   userId: string;
   displayName: string | null;
   recallWindowSeconds: number;
+  /** Whether the app lets its users start conversations (POST /v1/me/conversations). */
+  canStartConversations: boolean;
+}
+
+export interface NewConversation {
+  kind: 'direct' | 'group';
+  title?: string;
+  /** The others; the user is always a member. */
+  members: string[];
 }
 
 export interface ChatSession {
@@ -31,11 +40,19 @@ export interface ChatSession {
   /** True once an older page is in the state. */
   loadOlder(conversationId: string): Promise<boolean>;
   send(conversationId: string, text: string, clientMsgId?: string): void;
+  /** Forgets a failed send (its text is edited into a new one, or dropped). */
+  discard(clientMsgId: string): void;
+  /** Starts a conversation with the user in it; resolves with its id once it is in the list. */
+  startConversation(input: NewConversation): Promise<string>;
   recall(messageId: string): Promise<void>;
   markRead(conversationId: string, seq: number): void;
 }
 
 const pageSize = 30;
+/** The most history one page may hold (the server's limit): the first unread is loaded if within it. */
+const maxPage = 1000;
+/** Refusals that say nothing about the message itself: sending it again may succeed. */
+const passingFailures = new Set(['store_unavailable', 'shutting_down', 'internal_error', 'network_error']);
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const receiptPollMs = 3000;
@@ -63,6 +80,7 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
   const opened = useRef(new Set<string>());
   const knownConversations = useRef(new Set<string>());
   const receiptsLoader = useRef<(conversationId: string) => Promise<void>>();
+  const conversationsLoader = useRef<() => Promise<void>>();
 
   useEffect(() => {
     let stopped = false;
@@ -77,12 +95,21 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
       setNotice(messageOf(err));
     };
 
+    // The people shown by name: loaded with the list, whose members they are.
+    const loadPeople = async () => {
+      const { items } = await client.http<{ items: Array<{ id: string; displayName: string | null }> }>(
+        'GET',
+        '/v1/me/people',
+      );
+      if (!stopped) dispatch({ type: 'people.loaded', items });
+    };
     const loadConversations = async () => {
-      const { items } = await client.conversations();
+      const [{ items }] = await Promise.all([client.conversations(), loadPeople()]);
       const list = items as unknown as ConversationSummary[];
       for (const c of list) knownConversations.current.add(c.id);
       if (!stopped) dispatch({ type: 'conversations.loaded', items: list });
     };
+    conversationsLoader.current = loadConversations;
 
     // Delivered receipts: one per conversation per burst of arrivals, only ever forward.
     const deliveredDue = new Map<string, number>();
@@ -101,9 +128,12 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
     const offs = [
       client.on('event', (event: WireEvent) => {
         dispatch({ type: 'events.applied', events: [event] });
+        // A new conversation, or new people in one: the list and the names follow.
         if (!knownConversations.current.has(event.conversationId)) {
           knownConversations.current.add(event.conversationId);
           loadConversations().catch(reportError);
+        } else if (event.type === 'member.added') {
+          loadPeople().catch(reportError);
         }
         if (event.type === 'message.created' && event.senderId !== session.userId) {
           deliveredDue.set(
@@ -205,8 +235,10 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
         dispatch({ type: 'history.loaded', conversationId, items: [], hasOlder: false });
         return;
       }
+      // Enough to reach the first unread message, where the pane lands.
+      const unreadBefore = summary ? Math.max(0, before - 1 - summary.readSeq) : 0;
       client
-        .history(conversationId, { before, limit: pageSize })
+        .history(conversationId, { before, limit: Math.min(maxPage, Math.max(pageSize, unreadBefore + 5)) })
         .then((page) =>
           dispatch({ type: 'history.loaded', conversationId, items: page.items, hasOlder: page.hasMore }),
         )
@@ -246,8 +278,19 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
             type: 'send.failed',
             clientMsgId: id,
             error: messageOf(err),
+            retryable: passingFailures.has((err as { code?: string }).code ?? ''),
           }),
       );
+    },
+
+    discard(clientMsgId) {
+      dispatch({ type: 'send.discarded', clientMsgId });
+    },
+
+    async startConversation(input) {
+      const created = await client.http<{ id: string }>('POST', '/v1/me/conversations', input);
+      await conversationsLoader.current?.();
+      return created.id;
     },
 
     async recall(messageId) {

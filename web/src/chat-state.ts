@@ -27,6 +27,11 @@ export interface PendingSend {
   /** Set once the server answered: the message is stored with this seq; its event follows. */
   seq?: number;
   error?: string;
+  /**
+   * For a failed send: whether sending it again may succeed (the server was unavailable). A refusal of the
+   * message itself (too large, refused by a rule) fails the same way every time: it is edited or discarded.
+   */
+  retryable?: boolean;
 }
 
 export interface ConversationView {
@@ -38,6 +43,8 @@ export interface ConversationView {
   hasOlder: boolean;
   /** Members' markers: userId → receipt. */
   receipts: Map<string, Receipt>;
+  /** Whether the first history page has arrived (the pane lands on the first unread only then). */
+  loaded: boolean;
 }
 
 export interface ChatState {
@@ -45,6 +52,8 @@ export interface ChatState {
   conversations: ConversationSummary[];
   views: Map<string, ConversationView>;
   pending: PendingSend[];
+  /** Display names of the people the user shares conversations with (null: none set). */
+  people: Map<string, string | null>;
 }
 
 export type ChatAction =
@@ -55,14 +64,16 @@ export type ChatAction =
   | { type: 'receipt.updated'; receipt: Receipt }
   | { type: 'send.started'; pending: PendingSend }
   | { type: 'send.acked'; clientMsgId: string; seq: number }
-  | { type: 'send.failed'; clientMsgId: string; error: string };
+  | { type: 'send.failed'; clientMsgId: string; error: string; retryable: boolean }
+  | { type: 'send.discarded'; clientMsgId: string }
+  | { type: 'people.loaded'; items: Array<{ id: string; displayName: string | null }> };
 
 export function initialChatState(me: string): ChatState {
-  return { me, conversations: [], views: new Map(), pending: [] };
+  return { me, conversations: [], views: new Map(), pending: [], people: new Map() };
 }
 
 function emptyView(): ConversationView {
-  return { events: new Map(), oldestSeq: undefined, hasOlder: true, receipts: new Map() };
+  return { events: new Map(), oldestSeq: undefined, hasOlder: true, receipts: new Map(), loaded: false };
 }
 
 function withView(
@@ -194,6 +205,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
           events: evs,
           oldestSeq: Number.isFinite(lowest) ? lowest : undefined,
           hasOlder: action.hasOlder,
+          loaded: true,
         };
       });
     case 'receipts.loaded':
@@ -223,10 +235,36 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       return {
         ...state,
         pending: state.pending.map((p) =>
-          p.clientMsgId === action.clientMsgId ? { ...p, state: 'failed', error: action.error } : p,
+          p.clientMsgId === action.clientMsgId
+            ? { ...p, state: 'failed', error: action.error, retryable: action.retryable }
+            : p,
         ),
       };
+    case 'send.discarded':
+      return { ...state, pending: state.pending.filter((p) => p.clientMsgId !== action.clientMsgId) };
+    case 'people.loaded':
+      return { ...state, people: new Map(action.items.map((p) => [p.id, p.displayName])) };
   }
+}
+
+/** How a person is shown: their display name, else their user id (also for people no longer known). */
+export function nameOf(state: ChatState, userId: string | null | undefined): string {
+  if (!userId) return '';
+  return state.people.get(userId) || userId;
+}
+
+/**
+ * Where the "new messages" divider goes when a conversation is opened: the first message of another member
+ * after the reader's read marker, among those loaded.
+ */
+export function firstUnreadSeq(
+  state: ChatState,
+  conversationId: string,
+  readSeq: number,
+): number | undefined {
+  return orderedEvents(state.views.get(conversationId)).find(
+    (e) => e.type === 'message.created' && e.seq > readSeq && e.senderId !== state.me,
+  )?.seq;
 }
 
 /** The sequenced events of a conversation to show, in seq order. */

@@ -1,15 +1,21 @@
-// The composer: Enter sends, Shift+Enter starts a new line. The message shows at once as "sending".
-import { useRef, useState } from 'preact/hooks';
+// The composer: Enter sends, Shift+Enter starts a new line. The message shows at once as "sending". Its text
+// is the pane's (so a failed send can be put back to be edited), and it takes the focus when the pane opens.
+import type { RefObject } from 'preact';
 
-export function Composer({ onSend, disabled }: { onSend(text: string): void; disabled?: boolean }) {
-  const [text, setText] = useState('');
-  const input = useRef<HTMLTextAreaElement>(null);
+export function Composer(props: {
+  text: string;
+  onText(text: string): void;
+  onSend(text: string): void;
+  inputRef: RefObject<HTMLTextAreaElement>;
+  disabled?: boolean;
+}) {
+  const { text, onText, onSend, inputRef, disabled } = props;
   const submit = () => {
     const trimmed = text.trim();
     if (!trimmed) return;
     onSend(trimmed);
-    setText('');
-    input.current?.focus();
+    onText('');
+    inputRef.current?.focus();
   };
   return (
     <form
@@ -24,12 +30,12 @@ export function Composer({ onSend, disabled }: { onSend(text: string): void; dis
       </label>
       <textarea
         id="composer-input"
-        ref={input}
+        ref={inputRef}
         rows={1}
         placeholder="Write a message"
         value={text}
         disabled={disabled}
-        onInput={(e) => setText(e.currentTarget.value)}
+        onInput={(e) => onText(e.currentTarget.value)}
         onKeyDown={(e) => {
           if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
             e.preventDefault();

@@ -1,17 +1,23 @@
-// The list of the user's conversations: title, last message and unread count, live.
-import type { ConversationSummary } from './chat-state.js';
+// The list of the user's conversations: title, last message with its time, and unread count, live. People
+// are shown by their display names.
+import { nameOf, type ChatState, type ConversationSummary } from './chat-state.js';
+import { fullTime, listTime } from './dates.js';
 
-export function conversationTitle(c: ConversationSummary, me: string): string {
+export function conversationTitle(c: ConversationSummary, state: ChatState): string {
   if (c.title) return c.title;
-  const others = c.members.filter((m) => m !== me);
-  return others.length > 0 ? others.join(', ') : 'Just you';
+  const others = c.members.filter((m) => m !== state.me);
+  return others.length > 0 ? others.map((m) => nameOf(state, m)).join(', ') : 'Just you';
 }
 
-function preview(c: ConversationSummary, me: string): string {
+function preview(c: ConversationSummary, state: ChatState): string {
   const last = c.lastMessage;
   if (!last) return 'No messages yet';
   const who =
-    last.senderId === me ? 'You: ' : c.kind === 'group' && last.senderId ? `${last.senderId}: ` : '';
+    last.senderId === state.me
+      ? 'You: '
+      : c.kind === 'group' && last.senderId
+        ? `${nameOf(state, last.senderId)}: `
+        : '';
   if (last.recalled || !last.body) return `${who}message recalled`;
   return who + (last.body.type === 'text' ? last.body.text : '[custom message]');
 }
@@ -23,17 +29,18 @@ function byLatest(conversations: ConversationSummary[]): ConversationSummary[] {
 }
 
 export function ConversationList(props: {
-  conversations: ConversationSummary[];
-  me: string;
+  state: ChatState;
   selectedId: string | undefined;
   onSelect(id: string): void;
 }) {
-  const { conversations, me, selectedId, onSelect } = props;
+  const { state, selectedId, onSelect } = props;
+  const { conversations } = state;
   if (conversations.length === 0) return <p class="empty">No conversations yet.</p>;
   return (
     <ul class="conversation-list">
       {byLatest(conversations).map((c) => {
-        const title = conversationTitle(c, me);
+        const title = conversationTitle(c, state);
+        const at = c.lastMessage?.createdAt;
         return (
           <li key={c.id}>
             <button
@@ -45,7 +52,12 @@ export function ConversationList(props: {
               onClick={() => onSelect(c.id)}
             >
               <span class="conversation-title">{title}</span>
-              <span class="conversation-preview">{preview(c, me)}</span>
+              {at && (
+                <time class="conversation-time" dateTime={at} title={fullTime(at)}>
+                  {listTime(at)}
+                </time>
+              )}
+              <span class="conversation-preview">{preview(c, state)}</span>
               {c.unread > 0 && (
                 <span class="unread" data-testid="unread" aria-hidden="true">
                   {c.unread}

@@ -1,8 +1,10 @@
-// One message in the pane: its text (or "message recalled"), time, the sender's status ticks, and the
-// message's menu with "Recall" while the recall window is open.
+// One message in the pane: its text (or "message recalled"), time (the full date on hover), the sender's
+// status ticks, and the message's menu with "Recall" while the recall window is open. A send that failed
+// offers Retry when the server was only unavailable, else Edit and Discard.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { WireEvent } from '../../client/index.js';
 import type { MessageStatus, PendingSend } from './chat-state.js';
+import { fullTime, timeOfDay } from './dates.js';
 
 const tickText: Record<MessageStatus, string> = {
   sending: '◷',
@@ -13,8 +15,12 @@ const tickText: Record<MessageStatus, string> = {
   recalled: '',
 };
 
-function time(iso: string): string {
-  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+function Time({ iso }: { iso: string }) {
+  return (
+    <time dateTime={iso} title={fullTime(iso)}>
+      {timeOfDay(iso)}
+    </time>
+  );
 }
 
 function StatusTick({ status }: { status: MessageStatus }) {
@@ -71,17 +77,19 @@ function MessageMenu({ onRecall }: { onRecall(): void }) {
 
 export function MessageItem(props: {
   event: WireEvent;
+  /** How to show a person (their display name). */
+  nameOf(userId: string | null | undefined): string;
   mine: boolean;
   status: MessageStatus;
   showSender: boolean;
   canRecall: boolean;
   onRecall(): void;
 }) {
-  const { event, mine, status, showSender, canRecall, onRecall } = props;
+  const { event, nameOf, mine, status, showSender, canRecall, onRecall } = props;
   if (event.type === 'member.added' || event.type === 'member.removed') {
     return (
       <li class="system-event" data-seq={event.seq}>
-        {event.userId} {event.type === 'member.added' ? 'joined' : 'left'}
+        {nameOf(event.userId)} {event.type === 'member.added' ? 'joined' : 'left'}
       </li>
     );
   }
@@ -97,10 +105,10 @@ export function MessageItem(props: {
       data-mine={mine ? 'true' : 'false'}
     >
       <div class="bubble">
-        {showSender && !mine && <span class="sender">{event.senderId}</span>}
+        {showSender && !mine && <span class="sender">{nameOf(event.senderId)}</span>}
         {recalled ? <p class="text recalled">message recalled</p> : <p class="text">{text}</p>}
         <span class="meta">
-          <time dateTime={event.createdAt}>{time(event.createdAt)}</time>
+          <Time iso={event.createdAt} />
           {mine && <StatusTick status={status} />}
         </span>
       </div>
@@ -109,7 +117,14 @@ export function MessageItem(props: {
   );
 }
 
-export function PendingItem({ pending, onRetry }: { pending: PendingSend; onRetry(): void }) {
+export function PendingItem(props: {
+  pending: PendingSend;
+  onRetry(): void;
+  /** Puts the text back into the composer to change it; the failed send goes. */
+  onEdit(): void;
+  onDiscard(): void;
+}) {
+  const { pending, onRetry, onEdit, onDiscard } = props;
   const status: MessageStatus = pending.state;
   return (
     <li
@@ -121,15 +136,26 @@ export function PendingItem({ pending, onRetry }: { pending: PendingSend; onRetr
       <div class="bubble">
         <p class="text">{pending.text}</p>
         <span class="meta">
-          <time dateTime={pending.createdAt}>{time(pending.createdAt)}</time>
+          <Time iso={pending.createdAt} />
           <StatusTick status={status} />
         </span>
         {pending.state === 'failed' && (
           <span class="send-error" role="alert">
             Not sent: {pending.error}{' '}
-            <button type="button" class="link" onClick={onRetry}>
-              Retry
-            </button>
+            {pending.retryable ? (
+              <button type="button" class="link" onClick={onRetry}>
+                Retry
+              </button>
+            ) : (
+              <>
+                <button type="button" class="link" onClick={onEdit}>
+                  Edit
+                </button>{' '}
+                <button type="button" class="link" onClick={onDiscard}>
+                  Discard
+                </button>
+              </>
+            )}
           </span>
         )}
       </div>

@@ -1,9 +1,20 @@
-// The open conversation: its messages in seq order, a button to page back through history, the sends in
-// flight, and the composer. Messages of others that come into view are reported as read.
+// The open conversation: its messages in seq order with a separator per day, a button to page back through
+// history, the sends in flight, and the composer. It opens on the first unread message, under a "new
+// messages" divider, and only messages of others that come into view are reported as read.
+import { Fragment } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { orderedEvents, statusOf, type ChatState, type ConversationSummary } from './chat-state.js';
+import {
+  firstUnreadSeq,
+  nameOf,
+  orderedEvents,
+  statusOf,
+  type ChatState,
+  type ConversationSummary,
+  type PendingSend,
+} from './chat-state.js';
 import { Composer } from './composer.js';
 import { conversationTitle } from './conversation-list.js';
+import { dayLabel, sameDay } from './dates.js';
 import { MessageItem, PendingItem } from './message-item.js';
 
 /** Mostly on screen: 60 % of the message, or half the pane for a message taller than that. */
@@ -21,6 +32,7 @@ export interface MessagePaneProps {
   /** Resolves true once an older page is in the state, false when it could not be loaded. */
   onLoadOlder(): Promise<boolean>;
   onSend(text: string, clientMsgId?: string): void;
+  onDiscard(clientMsgId: string): void;
   onRecall(messageId: string): void;
   onRead(seq: number): void;
 }
@@ -32,6 +44,13 @@ export function MessagePane(props: MessagePaneProps) {
   const pending = state.pending.filter((p) => p.conversationId === conversation.id);
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
+  const composerInput = useRef<HTMLTextAreaElement>(null);
+  const [draft, setDraft] = useState('');
+  // The read marker when the pane opened: the divider stays where the unread began while they are read.
+  const [readAtOpen] = useState(conversation.readSeq);
+  const dividerSeq = view?.loaded ? firstUnreadSeq(state, conversation.id, readAtOpen) : undefined;
+  const landed = useRef(false);
+  useEffect(() => composerInput.current?.focus(), []);
   // Set while an older page loads: the height and first seq before it, to keep the reader's place.
   const beforeOlder = useRef<{ height: number; firstSeq: number | undefined } | undefined>(undefined);
   const [loadingOlder, setLoadingOlder] = useState(false);
@@ -47,7 +66,18 @@ export function MessagePane(props: MessagePaneProps) {
     const el = scroller.current;
     if (!el) return;
     const anchor = beforeOlder.current;
-    if (anchor) {
+    if (!landed.current) {
+      // Once the first page is in: the first unread at the top (under its divider), else the newest.
+      if (!view?.loaded) return;
+      landed.current = true;
+      const divider = el.querySelector<HTMLElement>('.unread-divider');
+      if (divider) {
+        el.scrollTop = divider.offsetTop - el.offsetTop - 8;
+        stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+        return;
+      }
+      el.scrollTop = el.scrollHeight;
+    } else if (anchor) {
       // Renders in between (the button's "Loading…") change nothing; the page's arrival moves the anchor.
       if (events[0]?.seq !== anchor.firstSeq) {
         el.scrollTop += el.scrollHeight - anchor.height;
@@ -71,9 +101,11 @@ export function MessagePane(props: MessagePaneProps) {
   readRef.current = onRead;
   const readSeq = conversation.readSeq;
   const lastEvent = events[events.length - 1]?.seq;
+  const loaded = view?.loaded === true;
   useEffect(() => {
     const root = scroller.current;
-    if (!root) return;
+    // Not before the pane has landed: a live message shown alone above a loading history is not read.
+    if (!root || !loaded) return;
     const observer = new IntersectionObserver(
       (entries) => {
         if (document.visibilityState !== 'visible') return;
@@ -88,7 +120,7 @@ export function MessagePane(props: MessagePaneProps) {
     );
     for (const el of root.querySelectorAll<HTMLElement>('[data-mine="false"]')) observer.observe(el);
     return () => observer.disconnect();
-  }, [conversation.id, lastEvent, readSeq, shownAgain]);
+  }, [conversation.id, lastEvent, readSeq, shownAgain, loaded]);
 
   const loadOlder = async () => {
     beforeOlder.current = { height: scroller.current?.scrollHeight ?? 0, firstSeq: events[0]?.seq };
@@ -99,10 +131,18 @@ export function MessagePane(props: MessagePaneProps) {
     setLoadingOlder(false);
   };
 
+  // A message the server refuses as it is (too large, say): its text goes back into the box to be changed,
+  // and is sent as a new message (a new clientMsgId: the old one stays bound to the refused text).
+  const editFailed = (p: PendingSend) => {
+    props.onDiscard(p.clientMsgId);
+    setDraft(draft.trim() ? `${draft}\n${p.text}` : p.text);
+    composerInput.current?.focus();
+  };
+
   const windowMs = recallWindowSeconds === undefined ? undefined : recallWindowSeconds * 1000;
   const canRecall = (createdAt: string) =>
     windowMs !== undefined && (windowMs === 0 || now - Date.parse(createdAt) < windowMs);
-  const title = conversationTitle(conversation, state.me);
+  const title = conversationTitle(conversation, state);
 
   return (
     <section class="pane-inner" aria-labelledby="pane-title">
@@ -111,7 +151,7 @@ export function MessagePane(props: MessagePaneProps) {
           ←
         </button>
         <h2 id="pane-title">{title}</h2>
-        <span class="members">{conversation.members.join(', ')}</span>
+        <span class="members">{conversation.members.map((m) => nameOf(state, m)).join(', ')}</span>
       </header>
       <div
         class="messages"
@@ -129,27 +169,50 @@ export function MessagePane(props: MessagePaneProps) {
           </button>
         )}
         <ol class="message-list" role="log" aria-live="polite" aria-relevant="additions">
-          {events.map((e, i) => (
-            <MessageItem
-              key={e.id}
-              event={e}
-              mine={e.senderId === state.me}
-              status={statusOf(state, e)}
-              showSender={conversation.kind === 'group' && events[i - 1]?.senderId !== e.senderId}
-              canRecall={e.senderId === state.me && canRecall(e.createdAt)}
-              onRecall={() => props.onRecall(e.id)}
-            />
-          ))}
+          {events.map((e, i) => {
+            const previous = events[i - 1];
+            const newDay = !previous || !sameDay(previous.createdAt, e.createdAt);
+            return (
+              <Fragment key={e.id}>
+                {newDay && (
+                  <li class="day-separator" role="separator" data-testid="day">
+                    <span>{dayLabel(e.createdAt)}</span>
+                  </li>
+                )}
+                {e.seq === dividerSeq && (
+                  <li class="unread-divider" role="separator" data-testid="unread-divider">
+                    <span>New messages</span>
+                  </li>
+                )}
+                <MessageItem
+                  event={e}
+                  nameOf={(id) => nameOf(state, id)}
+                  mine={e.senderId === state.me}
+                  status={statusOf(state, e)}
+                  showSender={conversation.kind === 'group' && (newDay || previous?.senderId !== e.senderId)}
+                  canRecall={e.senderId === state.me && canRecall(e.createdAt)}
+                  onRecall={() => props.onRecall(e.id)}
+                />
+              </Fragment>
+            );
+          })}
           {pending.map((p) => (
             <PendingItem
               key={p.clientMsgId}
               pending={p}
               onRetry={() => props.onSend(p.text, p.clientMsgId)}
+              onEdit={() => editFailed(p)}
+              onDiscard={() => props.onDiscard(p.clientMsgId)}
             />
           ))}
         </ol>
       </div>
-      <Composer onSend={(text) => props.onSend(text)} />
+      <Composer
+        text={draft}
+        onText={setDraft}
+        onSend={(text) => props.onSend(text)}
+        inputRef={composerInput}
+      />
     </section>
   );
 }

@@ -33,19 +33,24 @@ export function parseToken(token: string): Session | undefined {
 }
 
 /**
- * The session from the URL fragment (which then leaves the address bar, so the token is not left in
- * history or shared by copying the URL), else from storage.
+ * The session a sign-in link carries in its fragment (`#token=…`), which then leaves the address bar so the
+ * token is not left in history or shared by copying the URL. Undefined when the fragment has no token; null
+ * when it has one that is not a user token.
  */
-export function loadSession(): Session | undefined {
+export function sessionFromLink(): Session | null | undefined {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash) {
-    history.replaceState(null, '', location.pathname + location.search);
-    const session = parseToken(fromHash);
-    if (session) {
-      saveToken(session.token);
-      return session;
-    }
-  }
+  if (!fromHash) return undefined;
+  history.replaceState(null, '', location.pathname + location.search);
+  const session = parseToken(fromHash);
+  if (!session) return null;
+  saveToken(session.token);
+  return session;
+}
+
+/** The session of a sign-in link, else the one this tab kept. */
+export function loadSession(): Session | undefined {
+  const fromLink = sessionFromLink();
+  if (fromLink) return fromLink;
   const stored = sessionStorage.getItem(tokenKey);
   return stored ? parseToken(stored) : undefined;
 }

@@ -42,6 +42,13 @@ export function SignIn({
             setToken(e.currentTarget.value);
             setError(undefined);
           }}
+          // A token is one line: Enter signs in, as in any one-field form.
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+              e.preventDefault();
+              e.currentTarget.form?.requestSubmit();
+            }
+          }}
         />
         <p id="token-help" class="help">
           Paste a token issued by your app, or open one of the sign-in links oncely prints in demo mode.
