@@ -53,7 +53,7 @@ describe('the web client is served beside the API', () => {
     expect((await api.get('/no-such-file.js')).status).toBe(404);
   });
 
-  it('GET /v1/me names the user and the recall window the page must respect', async () => {
+  it('GET /v1/me names the user, the recall window the page must respect, and whether it may start conversations', async () => {
     const app = await createApp(server.url);
     const alice = await app.user('alice');
     const me = await alice.get('/v1/me');
@@ -63,6 +63,7 @@ describe('the web client is served beside the API', () => {
       appId: app.appId,
       displayName: 'alice',
       recallWindowSeconds: 45,
+      canStartConversations: true,
     });
     expect((await app.api.get('/v1/me')).body.error.code).toBe('user_token_required');
   });
