@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import type { Durability } from '../../config.js';
+import { coalesced } from '../coalesced.js';
 import { migrateToLatest } from '../migrations/index.js';
 import type { Database, EventsTable } from '../schema.js';
 import { preparedQuery, preparedRowsQuery } from '../prepared-query.js';
@@ -61,11 +62,9 @@ function withStatementCache(sqlite: BetterSqlite3.Database, max = 500): SqliteDa
  * next transaction's flush.
  */
 function walSyncer(walPath: string): { sync(): Promise<void>; close(): Promise<void> } {
-  let running: Promise<void> | undefined;
-  let next: Promise<void> | undefined;
   // Opened once: SQLite keeps the WAL file (truncating, never replacing it) while its connection is open.
   let file: Promise<FileHandle> | undefined;
-  async function flush(): Promise<void> {
+  const flushes = coalesced(async () => {
     file ??= open(walPath, 'r');
     try {
       await (await file).datasync();
@@ -74,27 +73,11 @@ function walSyncer(walPath: string): { sync(): Promise<void>; close(): Promise<v
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       file = undefined;
     }
-  }
-  function start(): Promise<void> {
-    const current = flush().finally(() => {
-      if (running === current) running = undefined;
-    });
-    running = current;
-    return current;
-  }
+  });
   return {
-    sync() {
-      if (!running) return start();
-      next ??= running
-        .catch(() => undefined)
-        .then(() => {
-          next = undefined;
-          return start();
-        });
-      return next;
-    },
+    sync: () => flushes.run(),
     async close() {
-      await Promise.allSettled([running, next]);
+      await flushes.settled();
       await (await file)?.close();
     },
   };
@@ -168,9 +151,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const optimizeEveryMs = options.optimizeIntervalMs ?? 3_600_000;
   let optimizeTimer: ReturnType<typeof setInterval> | undefined;
   return {
-    kind: 'sqlite',
-    supportsSkipLocked: false,
     db,
+    // better-sqlite3 has one connection, and Kysely runs one transaction at a time on it.
+    concurrentTransactions: 1,
+    supportsSkipLocked: false,
     async migrate() {
       const applied = await migrateToLatest(db as Kysely<unknown>);
       await optimize(true);
