@@ -9,6 +9,8 @@ export class OncelyError extends Error {
     readonly code: string,
     message: string,
     readonly details?: Record<string, unknown>,
+    /** For passing failures (503): when the caller should try again, sent as `Retry-After`. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'OncelyError';
@@ -42,4 +44,15 @@ export function rawHttpError(
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head}\r\n${body}`;
+}
+
+/**
+ * The database cannot be reached (down, restarting, refusing connections). Nothing was half-written: the
+ * transaction rolled back, or its commit's outcome is unknown and a retry with the same idempotency key
+ * replays it (invariant 1). The instance reconnects by itself.
+ */
+export function storeUnavailable(message: string, cause?: unknown): OncelyError {
+  const error = new OncelyError(503, 'store_unavailable', message, undefined, 1);
+  if (cause !== undefined) error.cause = cause;
+  return error;
 }

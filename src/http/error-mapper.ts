@@ -77,7 +77,14 @@ export function toErrorAnswer(error: unknown): ErrorAnswer {
 
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const answer = toErrorAnswer(error);
-  if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (error instanceof OncelyError && error.retryAfterSeconds !== undefined) {
+    reply.header('retry-after', String(error.retryAfterSeconds));
+    // A passing outage is expected, not a bug: one line without the stack.
+    request.log.warn(
+      { code: answer.code, cause: (error.cause as Error | undefined)?.message },
+      answer.message,
+    );
+  } else if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
   reply.status(answer.status).send({ error: { code: answer.code, message: answer.message } });
 }
 

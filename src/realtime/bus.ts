@@ -26,5 +26,7 @@ export interface Bus {
   publishMany(messages: BusMessage[]): Promise<void>;
   /** Returns an unsubscribe function. */
   subscribe(listener: (message: BusMessage) => void): () => void;
+  /** Throws when the bus cannot carry messages right now (readiness). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

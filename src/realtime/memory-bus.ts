@@ -15,6 +15,9 @@ export function createMemoryBus(): Bus {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    async ping() {
+      // In-process: there is nothing that could be unreachable.
+    },
     async close() {
       listeners.clear();
     },

@@ -1,7 +1,7 @@
 // Liveness, readiness, metrics and the OpenAPI document.
 import type { TypedApp } from '../server.js';
 import type { Services } from '../../services.js';
-import { ErrorBody, errors } from '../schemas.js';
+import { errors } from '../schemas.js';
 import { Type } from '@sinclair/typebox';
 
 export function registerSystemRoutes(app: TypedApp, s: Services): void {
@@ -17,26 +17,39 @@ export function registerSystemRoutes(app: TypedApp, s: Services): void {
     async () => ({ status: 'ok' as const }),
   );
 
-  const Ready = Type.Object({ status: Type.Literal('ready') });
+  const Check = Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]);
+  const Readiness = Type.Object({
+    status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+    checks: Type.Object({ store: Check, bus: Check }),
+  });
+  // Ready when the store and the bus both answer; 503 names the one that does not.
   app.get(
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: the store is reachable (503 while it is not)',
+        summary: 'Readiness: the store and the bus are reachable (503 naming the one that is not)',
         security: [],
-        response: { 200: Ready, 503: ErrorBody },
+        response: { 200: Readiness, 503: Readiness },
       },
     },
     async (_request, reply) => {
-      try {
-        await s.store.ping();
-        return { status: 'ready' as const };
-      } catch (err) {
-        s.logger.warn({ err }, 'readiness check failed');
-        return reply
-          .status(503)
-          .send({ error: { code: 'not_ready', message: 'the store is not reachable' } });
-      }
+      const check = async (name: string, ping: () => Promise<void>) => {
+        try {
+          await ping();
+          return 'ok' as const;
+        } catch (err) {
+          s.logger.warn({ err: (err as Error).message, check: name }, 'readiness check failed');
+          return 'unavailable' as const;
+        }
+      };
+      const [store, bus] = await Promise.all([
+        check('store', () => s.store.ping()),
+        check('bus', () => s.bus.ping()),
+      ]);
+      const ready = store === 'ok' && bus === 'ok';
+      return reply
+        .status(ready ? 200 : 503)
+        .send({ status: ready ? ('ready' as const) : ('not_ready' as const), checks: { store, bus } });
     },
   );
 
