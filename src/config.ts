@@ -58,6 +58,8 @@ export interface Config {
   host: string;
   port: number;
   databaseUrl: string;
+  /** PostgreSQL: connections in this instance's pool, i.e. transactions it can run at once. */
+  databasePoolMax: number;
   /** Directory for the generated admin token and other local state. */
   dataDir: string;
   redisUrl: string | undefined;
@@ -283,6 +285,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     host: env.ONCELY_HOST || '127.0.0.1',
     port: int(env, 'ONCELY_PORT', 8080, 0, 65535),
     databaseUrl,
+    databasePoolMax: int(env, 'ONCELY_DATABASE_POOL_MAX', 10, 1, 1000),
     dataDir: env.ONCELY_DATA_DIR || './data',
     redisUrl: env.ONCELY_REDIS_URL || undefined,
     trustProxy: trustProxy(env),

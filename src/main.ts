@@ -32,6 +32,7 @@ import { createMemoryBus } from './realtime/memory-bus.js';
 import { createRealtime } from './realtime/realtime.js';
 import { createWsGateway } from './realtime/ws-gateway.js';
 import type { Services } from './services.js';
+import { createPostgresStore } from './store/postgres/postgres-store.js';
 import { createSqliteStore, sqliteFilename } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 import { createWebhooks } from './webhooks/webhooks.js';
@@ -54,7 +55,12 @@ export function createStore(config: Config, logger?: Logger): Store {
       logger,
     });
   }
-  throw new Error('PostgreSQL support is not built yet: use a sqlite: ONCELY_DATABASE_URL');
+  return createPostgresStore({
+    connectionString: config.databaseUrl,
+    poolMax: config.databasePoolMax,
+    durability: config.durability,
+    onConnectionError: (err) => logger?.warn({ err: err.message }, 'database connection lost; reconnecting'),
+  });
 }
 
 /** A listen failure an operator can fix, as one line naming the setting; anything else unchanged. */

@@ -1,0 +1,92 @@
+// The Store for several instances: PostgreSQL through `pg` and Kysely's PostgresDialect. Transactions run
+// concurrently, one per pooled connection, at read committed; the lock order of store.ts keeps them free of
+// deadlocks. `full` durability is synchronous_commit=on: COMMIT returns after its WAL is flushed.
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import type { Durability } from '../../config.js';
+import { coalesced } from '../coalesced.js';
+import { migrateToLatest } from '../migrations/index.js';
+import type { Database } from '../schema.js';
+import type { Store, Tx } from '../store.js';
+import { createGuardedPool } from './postgres-pool.js';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database`, with any libpq-style parameters pg understands. */
+  connectionString: string;
+  /** Connections in the pool: the transactions this instance runs at once. @defaultValue 10 */
+  poolMax?: number;
+  durability: Durability;
+  /** A connect, or a wait for a free connection, longer than this answers store_unavailable. @defaultValue 5000 */
+  connectTimeoutMs?: number;
+  /** How long a scrub waits for transactions older than the recall before it vacuums. @defaultValue 5000 */
+  scrubWaitMs?: number;
+  /** Reports connection errors the pool recovers from by itself (the database restarted). */
+  onConnectionError?: (err: Error) => void;
+}
+
+export const postgresStoreDefaults = { poolMax: 10, connectTimeoutMs: 5000, scrubWaitMs: 5000 } as const;
+
+export function createPostgresStore(options: PostgresStoreOptions): Store {
+  const poolMax = options.poolMax ?? postgresStoreDefaults.poolMax;
+  const pool = createGuardedPool({
+    connectionString: options.connectionString,
+    max: poolMax,
+    synchronousCommit: options.durability === 'full' ? 'on' : 'off',
+    connectTimeoutMs: options.connectTimeoutMs ?? postgresStoreDefaults.connectTimeoutMs,
+    onIdleError: (err) => options.onConnectionError?.(err),
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const scrubWaitMs = options.scrubWaitMs ?? postgresStoreDefaults.scrubWaitMs;
+
+  /**
+   * VACUUM removes a row version only once no transaction may still see it, so first wait (bounded) until
+   * every transaction that was running when this scrub began has ended: the recall's own commit is then
+   * older than all of them. The wait is short, as every transaction of oncely's is.
+   */
+  async function waitForOlderTransactions(): Promise<void> {
+    const { rows } = await sql<{
+      xmax: string;
+    }>`select pg_snapshot_xmax(pg_current_snapshot())::text as xmax`.execute(db);
+    const xmax = rows[0]!.xmax;
+    const deadline = Date.now() + scrubWaitMs;
+    for (;;) {
+      const done = await sql<{
+        done: boolean;
+      }>`select pg_snapshot_xmin(pg_current_snapshot()) >= ${xmax}::xid8 as done`.execute(db);
+      if (done.rows[0]?.done || Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  const scrubs = coalesced(async () => {
+    await waitForOlderTransactions();
+    // Pruning the heap pages drops the old row versions, body and all (TOAST included). Index cleanup and
+    // truncation are left to autovacuum: the body is in no index, and truncation would lock out readers.
+    await sql`vacuum (index_cleanup off, truncate off) events`.execute(db);
+  });
+
+  return {
+    db,
+    capabilities: { concurrentTransactions: poolMax, skipLocked: true },
+    migrate: () => migrateToLatest(db as Kysely<unknown>),
+    transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+      // Invariant 2: with synchronous_commit=on, COMMIT has returned only after its WAL is on disk.
+      return db.transaction().execute(fn);
+    },
+    async lockConversations(tx, conversations) {
+      if (conversations.length === 0) return;
+      // Rows are locked in the order the sort hands them up: lock order step 1, by (app id, id).
+      await sql`select 1 from conversations
+        where (app_id, id) in (select * from unnest(${conversations.map((c) => c.appId)}::text[],
+                                                    ${conversations.map((c) => c.conversationId)}::text[]))
+        order by app_id, id for update`.execute(tx);
+    },
+    scrub: () => scrubs.run(),
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await scrubs.settled();
+      await db.destroy();
+    },
+  };
+}
