@@ -106,31 +106,6 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
     ): Promise<{ user: UserView; created: boolean }> {
       const now = clock.now();
       return store.transaction(async (tx) => {
-        const existing = await tx
-          .selectFrom('users')
-          .selectAll()
-          .where('app_id', '=', appId)
-          .where('id', '=', userId)
-          .executeTakeFirst();
-        if (existing) {
-          if (displayName !== undefined) {
-            await tx
-              .updateTable('users')
-              .set({ display_name: displayName, updated_at: now })
-              .where('app_id', '=', appId)
-              .where('id', '=', userId)
-              .execute();
-          }
-          const name = displayName === undefined ? existing.display_name : displayName;
-          return {
-            created: false,
-            user: userView({
-              ...existing,
-              display_name: name,
-              updated_at: displayName === undefined ? existing.updated_at : now,
-            }),
-          };
-        }
         const row = {
           app_id: appId,
           id: userId,
@@ -138,8 +113,29 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
           created_at: now,
           updated_at: now,
         };
-        await tx.insertInto('users').values(row).execute();
-        return { created: true, user: userView(row) };
+        // Insert first: of two concurrent creates of one user, the second waits for the first and then
+        // finds its row, instead of both finding none and one failing on the primary key.
+        const inserted = await tx
+          .insertInto('users')
+          .values(row)
+          .onConflict((oc) => oc.columns(['app_id', 'id']).doNothing())
+          .executeTakeFirst();
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { created: true, user: userView(row) };
+        if (displayName !== undefined) {
+          await tx
+            .updateTable('users')
+            .set({ display_name: displayName, updated_at: now })
+            .where('app_id', '=', appId)
+            .where('id', '=', userId)
+            .execute();
+        }
+        const existing = await tx
+          .selectFrom('users')
+          .selectAll()
+          .where('app_id', '=', appId)
+          .where('id', '=', userId)
+          .executeTakeFirstOrThrow();
+        return { created: false, user: userView(existing) };
       });
     },
 

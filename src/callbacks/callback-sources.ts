@@ -79,32 +79,37 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
       for (const secret of given ?? []) checkSecret(secret);
       const now = clock.now();
       const answer = await store.transaction(async (tx) => {
-        const existing = await tx
+        const secrets = JSON.stringify([...new Set(given ?? [])]);
+        // Insert first: two concurrent first puts of a source end as one create and one update.
+        const inserted = await tx
+          .insertInto('callback_sources')
+          .values({
+            app_id: appId,
+            id: sourceId,
+            format: input.format,
+            secrets,
+            created_at: now,
+            updated_at: now,
+          })
+          .onConflict((oc) => oc.columns(['app_id', 'id']).doNothing())
+          .executeTakeFirst();
+        const created = Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
+        if (!created) {
+          // Without `secret` the source keeps its secrets.
+          await tx
+            .updateTable('callback_sources')
+            .set({ format: input.format, updated_at: now, ...(given ? { secrets } : {}) })
+            .where('app_id', '=', appId)
+            .where('id', '=', sourceId)
+            .execute();
+        }
+        const row = await tx
           .selectFrom('callback_sources')
           .selectAll()
           .where('app_id', '=', appId)
           .where('id', '=', sourceId)
-          .executeTakeFirst();
-        const secrets = given ? JSON.stringify([...new Set(given)]) : (existing?.secrets ?? '[]');
-        const row = {
-          app_id: appId,
-          id: sourceId,
-          format: input.format,
-          secrets,
-          created_at: existing?.created_at ?? now,
-          updated_at: now,
-        };
-        if (existing) {
-          await tx
-            .updateTable('callback_sources')
-            .set({ format: row.format, secrets, updated_at: now })
-            .where('app_id', '=', appId)
-            .where('id', '=', sourceId)
-            .execute();
-        } else {
-          await tx.insertInto('callback_sources').values(row).execute();
-        }
-        return { source: view(row), created: !existing };
+          .executeTakeFirstOrThrow();
+        return { source: view(row), created };
       });
       // After the commit, so that no callback caches the old source meanwhile.
       resolved.delete(`${appId}\n${sourceId}`);
