@@ -1,6 +1,5 @@
-// The batch path against a real SQLite file without HTTP: statements per batch, and a key claimed by another
+// The batch path against a real store without HTTP: statements per batch, and a key claimed by another
 // instance between the batch's lookup and its transaction.
-import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { KyselyPlugin } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,9 +11,8 @@ import { createIngest } from '../src/ingest/ingest.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { createMemoryBus } from '../src/realtime/memory-bus.js';
-import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store, Tx } from '../src/store/store.js';
-import { tempDir } from './harness.js';
+import { dropDatabase, openStore, tempDir } from './harness.js';
 
 let dir: string;
 let store: Store;
@@ -71,8 +69,7 @@ const item = (key: string, conversationId = 'g1'): BatchItem => ({
 
 beforeEach(async () => {
   dir = tempDir();
-  store = createSqliteStore({ filename: join(dir, 'oncely.db'), durability: 'normal' });
-  await store.migrate();
+  store = await openStore(dir, { ONCELY_DURABILITY: 'normal' });
   await store.db
     .insertInto('apps')
     .values({ id: 'app1', name: 'a', token_secret: 'x', created_at: 0 })
@@ -96,6 +93,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await store.close();
   rmSync(dir, { recursive: true, force: true });
+  await dropDatabase(dir);
 });
 
 describe('batch statements', () => {

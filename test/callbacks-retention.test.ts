@@ -1,7 +1,6 @@
 // Callback records after the retention window, source secret validation, and logs that never carry a secret.
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { ManualClock } from '../src/clock.js';
 import { loadConfig } from '../src/config.js';
 import { startOncely, type Oncely } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
-import { adminToken, client, createApp, tempDir, type TestApp } from './harness.js';
+import { adminToken, client, createApp, databaseUrl, tempDir, type TestApp } from './harness.js';
 
 const lines: string[] = [];
 const sink = new Writable({
@@ -42,7 +41,7 @@ beforeAll(async () => {
   const config = loadConfig({
     ONCELY_PORT: '0',
     ONCELY_DATA_DIR: dir,
-    ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
+    ONCELY_DATABASE_URL: await databaseUrl(dir),
     ONCELY_ADMIN_TOKEN: adminToken,
     ONCELY_IDEMPOTENCY_TTL_SECONDS: '60',
     ONCELY_LOG_LEVEL: 'debug',

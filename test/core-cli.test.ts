@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { client, freePort, repoRoot, spawnServer, tempDir } from './harness.js';
+import { client, databaseUrl, freePort, repoRoot, spawnServer, tempDir, testStore } from './harness.js';
 import { ensureServerBuilt } from './server-build.js';
 
 const run = promisify(execFile);
@@ -27,12 +27,15 @@ async function oncely(args: string[], env: Record<string, string>) {
 }
 
 describe('oncely CLI', () => {
-  it('migrate creates the schema in a fresh directory, and a second run finds it up to date', async () => {
+  it('migrate creates the schema in a fresh database, and a second run finds it up to date', async () => {
     const dir = freshDir();
-    const env = { ONCELY_DATABASE_URL: `sqlite:${join(dir, 'nested', 'oncely.db')}`, ONCELY_DATA_DIR: dir };
+    // SQLite: the file's directory does not exist yet either.
+    const sqliteFile = join(dir, 'nested', 'oncely.db');
+    const url = testStore === 'sqlite' ? `sqlite:${sqliteFile}` : await databaseUrl(dir);
+    const env = { ONCELY_DATABASE_URL: url, ONCELY_DATA_DIR: dir };
     const first = await oncely(['migrate'], env);
     expect(first.stdout).toMatch(/^applied: 0001_core/);
-    expect(existsSync(join(dir, 'nested', 'oncely.db'))).toBe(true);
+    if (testStore === 'sqlite') expect(existsSync(sqliteFile)).toBe(true);
     const second = await oncely(['migrate'], env);
     expect(second.stdout.trim()).toBe('schema is up to date');
   });

@@ -2,12 +2,11 @@
 // API key, not a user token, also when a token rides in the URL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../src/config.js';
 import { startOncely, type Oncely } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
-import { adminToken, client, tempDir, text, waitFor } from './harness.js';
+import { adminToken, client, databaseUrl, tempDir, text, waitFor } from './harness.js';
 
 const lines: string[] = [];
 const sink = new Writable({
@@ -23,7 +22,7 @@ beforeAll(async () => {
   const config = loadConfig({
     ONCELY_PORT: '0',
     ONCELY_DATA_DIR: dir,
-    ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
+    ONCELY_DATABASE_URL: await databaseUrl(dir),
     ONCELY_ADMIN_TOKEN: adminToken,
     ONCELY_LOG_LEVEL: 'info',
   });

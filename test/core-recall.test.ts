@@ -1,11 +1,11 @@
 // Recall: who may recall and when, the sequenced message.recalled event, and the body erased from history
-// and from the bytes of the database file and its WAL.
+// and from what the store keeps (SQLite: the bytes of the database file and its WAL; PostgreSQL: every row
+// version in the table's pages).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ManualClock } from '../src/clock.js';
 import { createApp, startServer, text, type Client, type TestApp, type TestServer } from './harness.js';
+import { storedEventBytes } from './test-store.js';
 
 const clock = new ManualClock();
 let server: TestServer;
@@ -31,15 +31,6 @@ async function send(t: string): Promise<string> {
   return res.body.id;
 }
 
-/** The database file and its WAL as one byte string. */
-function databaseBytes(): string {
-  const file = join(server.dir, 'oncely.db');
-  return [file, `${file}-wal`]
-    .filter((f) => existsSync(f))
-    .map((f) => readFileSync(f).toString('latin1'))
-    .join('');
-}
-
 describe('recall', () => {
   it('the sender recalls within the window; the body is gone from history and from the database files', async () => {
     const marker = `SECRET-${randomUUID()}`;
@@ -47,7 +38,7 @@ describe('recall', () => {
     const id = await send(marker);
     await send(control);
     // The search itself works: both markers are in the files before the recall.
-    expect(databaseBytes()).toContain(marker);
+    expect(await storedEventBytes(server.dir)).toContain(marker);
 
     clock.advance(60_000);
     const res = await alice.post(`/v1/messages/${id}/recall`);
@@ -62,7 +53,7 @@ describe('recall', () => {
     expect(JSON.stringify(history.body)).not.toContain(marker);
     expect((await bob.get(`/v1/messages/${id}`)).body.status).toBe('recalled');
 
-    const bytes = databaseBytes();
+    const bytes = await storedEventBytes(server.dir);
     expect(bytes).not.toContain(marker);
     expect(bytes).toContain(control);
   });

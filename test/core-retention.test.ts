@@ -1,5 +1,6 @@
 // Retention of idempotency records: an expired key is as if never sent (404 on lookup, the same key
 // creates a new message), and the sweeper deletes expired rows in small batches while sends go on.
+import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.js';
 import { createApp, startServer, text, type TestApp, type TestServer } from './harness.js';
@@ -75,23 +76,27 @@ describe('idempotency retention', () => {
     for (let i = 0; i < old; i++) expect((await send(`old-${i}`, `old ${i}`)).status).toBe(201);
     clock.advance(ttlSeconds * 1000 + 1);
 
-    // Count the sweeper's delete transactions: each holds at most one batch.
+    // Count the rows each transaction deletes (the sweeper's hold at most one batch each). Counted from its
+    // own delete statements: a count of the table would also see other transactions commit meanwhile.
     const deletesPerTransaction: number[] = [];
     const transaction = store.transaction.bind(store);
     const db = store.db;
     (store as { transaction: typeof store.transaction }).transaction = (fn) =>
       transaction(async (tx) => {
-        const before = await tx
-          .selectFrom('idempotency_keys')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow();
-        const result = await fn(tx);
-        const after = await tx
-          .selectFrom('idempotency_keys')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow();
-        if (Number(after.n) < Number(before.n))
-          deletesPerTransaction.push(Number(before.n) - Number(after.n));
+        const deletes = new WeakSet<object>();
+        let deleted = 0n;
+        const counting: KyselyPlugin = {
+          transformQuery: ({ node, queryId }) => {
+            if (node.kind === 'DeleteQueryNode') deletes.add(queryId);
+            return node;
+          },
+          transformResult: async ({ result, queryId }) => {
+            if (deletes.has(queryId)) deleted += result.numAffectedRows ?? 0n;
+            return result;
+          },
+        };
+        const result = await fn(tx.withPlugin(counting) as typeof tx);
+        if (deleted > 0n) deletesPerTransaction.push(Number(deleted));
         return result;
       });
     try {

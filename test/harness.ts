@@ -1,14 +1,21 @@
 // Test harness: starts the real oncely server — in this process, or as a child process that can be
-// killed with SIGKILL — on a free loopback port with its SQLite file in a temp dir, and talks to it over HTTP.
+// killed with SIGKILL — on a free loopback port with a temp dir, on this test project's store (a SQLite
+// file in the dir, or a database of its own on PostgreSQL: test-store.ts), and talks to it over HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../src/config.js';
-import { startOncely, type Oncely } from '../src/main.js';
+import { createStore, startOncely, type Oncely } from '../src/main.js';
+import type { Store } from '../src/store/store.js';
 import { createLogger } from '../src/observability/logger.js';
 import type { Clock } from '../src/clock.js';
 import { ensureServerBuilt } from './server-build.js';
+import { freePort } from './free-port.js';
+import { databaseUrl, dropDatabase, testStore, type StoreName } from './test-store.js';
+
+export { freePort };
+export { databaseUrl, dropDatabase, testStore, type StoreName };
 
 export const repoRoot = resolve(import.meta.dirname, '..');
 export const adminToken = 'test-admin-token';
@@ -24,17 +31,21 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** The real server in this process (fast; use for everything but crash tests). */
+/**
+ * The real server in this process (fast; use for everything but crash tests), on the project's store
+ * unless `store` names another. The same `dir` gives the same database, so a restart finds its data.
+ */
 export async function startServer(
   env: Record<string, string> = {},
-  opts: { clock?: Clock; dir?: string } = {},
+  opts: { clock?: Clock; dir?: string; store?: StoreName } = {},
 ): Promise<TestServer> {
   const dir = opts.dir ?? tempDir();
+  const store = opts.store ?? testStore;
   const config = loadConfig({
     ONCELY_HOST: '127.0.0.1',
     ONCELY_PORT: '0',
     ONCELY_DATA_DIR: dir,
-    ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
+    ONCELY_DATABASE_URL: env.ONCELY_DATABASE_URL ?? (await databaseUrl(dir, store)),
     ONCELY_ADMIN_TOKEN: adminToken,
     ONCELY_LOG_LEVEL: process.env.ONCELY_TEST_LOG_LEVEL ?? 'silent',
     ...env,
@@ -46,9 +57,21 @@ export async function startServer(
     oncely,
     async stop() {
       await oncely.close();
-      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+      if (!opts.dir) {
+        rmSync(dir, { recursive: true, force: true });
+        if (!env.ONCELY_DATABASE_URL) await dropDatabase(dir, store);
+      }
     },
   };
+}
+
+/** A migrated Store of `dir`'s database on the project's store, for tests below the HTTP layer. */
+export async function openStore(dir: string, env: Record<string, string> = {}): Promise<Store> {
+  const store = createStore(
+    loadConfig({ ONCELY_DATA_DIR: dir, ONCELY_DATABASE_URL: await databaseUrl(dir), ...env }),
+  );
+  await store.migrate();
+  return store;
 }
 
 export interface ServerProcess {
@@ -61,13 +84,14 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** The real server as a child process (`oncely serve`), for kill -9 and restart tests. */
+/** The real server as a child process (`oncely serve`), for kill -9 and restart tests; `dir` names its database. */
 export async function spawnServer(
   dir: string,
   port: number,
   env: Record<string, string> = {},
-  opts: { fromSource?: boolean } = {},
+  opts: { fromSource?: boolean; store?: StoreName } = {},
 ): Promise<ServerProcess> {
+  const database = env.ONCELY_DATABASE_URL ?? (await databaseUrl(dir, opts.store ?? testStore));
   // The `oncely` command as installed (the build in dist/, brought up to date first), or the source through tsx.
   if (!opts.fromSource) ensureServerBuilt();
   const command = opts.fromSource
@@ -80,7 +104,7 @@ export async function spawnServer(
       ONCELY_HOST: '127.0.0.1',
       ONCELY_PORT: String(port),
       ONCELY_DATA_DIR: dir,
-      ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
+      ONCELY_DATABASE_URL: database,
       ONCELY_ADMIN_TOKEN: adminToken,
       ONCELY_LOG_LEVEL: 'warn',
       ...env,
@@ -108,21 +132,6 @@ export async function spawnServer(
       await exited;
     },
   };
-}
-
-/** A free TCP port on loopback. */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
 }
 
 /** Polls until `check` is true; never a fixed sleep. */

@@ -10,6 +10,7 @@ import {
   spawnServer,
   startServer,
   tempDir,
+  testStore,
   text,
   waitFor,
   type TestServer,
@@ -92,46 +93,50 @@ describe('demo mode', () => {
   const dir = tempDir('oncely-demo-');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('seeds alice, bob and carol once, prints a sign-in link for each, and finds the same demo after a restart', async () => {
-    const port = await freePort();
-    const first = await spawnServer(dir, port, { ONCELY_DEMO: '1' });
-    let links: ReturnType<typeof signInLinks> = [];
-    try {
-      // The links are printed once seeding is done, just after the server starts answering.
-      await waitFor(() => signInLinks(first.output()).length === 3);
-      links = signInLinks(first.output());
-      expect(links.map((l) => l.userId)).toEqual(['alice', 'bob', 'carol']);
-      expect(links[0]!.link.startsWith(`http://127.0.0.1:${port}/#token=`)).toBe(true);
-      // The demo app's API key is printed once, so the app API can be tried against the demo users.
-      const apiKey = readFileSync(join(dir, 'demo-api-key'), 'utf8').trim();
-      expect(statSync(join(dir, 'demo-api-key')).mode & 0o777).toBe(0o600);
-      expect(first.output().split(apiKey).length - 1).toBe(1);
-      const alice = await client(first.url, apiKey).get('/v1/users/alice');
-      expect(alice.body).toMatchObject({ id: 'alice', displayName: 'Alice' });
-    } finally {
-      await first.kill();
-    }
-    const second = await spawnServer(dir, port, { ONCELY_DEMO: '1' });
-    try {
-      await waitFor(() => signInLinks(second.output()).length === 3);
-      const again = signInLinks(second.output());
-      expect(second.output()).not.toContain(readFileSync(join(dir, 'demo-api-key'), 'utf8').trim());
-      expect(second.output()).toContain('demo-api-key');
-      const alice = client(second.url, again[0]!.token);
-      const me = (await alice.get('/v1/me')).body;
-      // The same demo app: a token from the first start still signs in.
-      expect((await client(second.url, links[0]!.token).get('/v1/me')).body.appId).toBe(me.appId);
-      const convs = (await alice.get('/v1/me/conversations')).body.items;
-      expect(convs.map((c: { kind: string; members: string[] }) => [c.kind, c.members])).toEqual([
-        ['group', ['alice', 'bob', 'carol']],
-        ['direct', ['alice', 'bob']],
-      ]);
-      const carol = client(second.url, again[2]!.token);
-      expect((await carol.get('/v1/me/conversations')).body.items).toHaveLength(1);
-    } finally {
-      await second.kill();
-    }
-  });
+  // Demo data goes into the embedded store only (a shared PostgreSQL database never gets demo users).
+  it.runIf(testStore === 'sqlite')(
+    'seeds alice, bob and carol once, prints a sign-in link for each, and finds the same demo after a restart',
+    async () => {
+      const port = await freePort();
+      const first = await spawnServer(dir, port, { ONCELY_DEMO: '1' });
+      let links: ReturnType<typeof signInLinks> = [];
+      try {
+        // The links are printed once seeding is done, just after the server starts answering.
+        await waitFor(() => signInLinks(first.output()).length === 3);
+        links = signInLinks(first.output());
+        expect(links.map((l) => l.userId)).toEqual(['alice', 'bob', 'carol']);
+        expect(links[0]!.link.startsWith(`http://127.0.0.1:${port}/#token=`)).toBe(true);
+        // The demo app's API key is printed once, so the app API can be tried against the demo users.
+        const apiKey = readFileSync(join(dir, 'demo-api-key'), 'utf8').trim();
+        expect(statSync(join(dir, 'demo-api-key')).mode & 0o777).toBe(0o600);
+        expect(first.output().split(apiKey).length - 1).toBe(1);
+        const alice = await client(first.url, apiKey).get('/v1/users/alice');
+        expect(alice.body).toMatchObject({ id: 'alice', displayName: 'Alice' });
+      } finally {
+        await first.kill();
+      }
+      const second = await spawnServer(dir, port, { ONCELY_DEMO: '1' });
+      try {
+        await waitFor(() => signInLinks(second.output()).length === 3);
+        const again = signInLinks(second.output());
+        expect(second.output()).not.toContain(readFileSync(join(dir, 'demo-api-key'), 'utf8').trim());
+        expect(second.output()).toContain('demo-api-key');
+        const alice = client(second.url, again[0]!.token);
+        const me = (await alice.get('/v1/me')).body;
+        // The same demo app: a token from the first start still signs in.
+        expect((await client(second.url, links[0]!.token).get('/v1/me')).body.appId).toBe(me.appId);
+        const convs = (await alice.get('/v1/me/conversations')).body.items;
+        expect(convs.map((c: { kind: string; members: string[] }) => [c.kind, c.members])).toEqual([
+          ['group', ['alice', 'bob', 'carol']],
+          ['direct', ['alice', 'bob']],
+        ]);
+        const carol = client(second.url, again[2]!.token);
+        expect((await carol.get('/v1/me/conversations')).body.items).toHaveLength(1);
+      } finally {
+        await second.kill();
+      }
+    },
+  );
 
   it('without ONCELY_DEMO there is no demo app and no sign-in link', async () => {
     const server = await spawnServer(tempDir('oncely-nodemo-'), await freePort(), { ONCELY_DEMO: '0' });
