@@ -305,7 +305,7 @@ describe.skipIf(!chromiumPath)('the web client in a real browser', () => {
       await server.kill();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000); // two cold starts of the server process; slow when the machine is busy
 
   it('a refused token returns to sign-in; signed in with the WebSocket blocked, the page falls back to long-poll and still chats, ticks included', async () => {
     const server = await startServer();
