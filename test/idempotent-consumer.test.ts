@@ -3,11 +3,10 @@
 // SQLite database). Each of the three strategies ends with the right balances; the naive check-then-act,
 // under the same load, ends with more money than was ever sent.
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsumerRunner, type ConsumerRunner } from '../src/consumers/consumer-runner.js';
 import { createRedisStreamBroker } from '../src/consumers/redis-stream-broker.js';
-import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
 import {
   accountHandler,
@@ -19,7 +18,7 @@ import {
 } from '../examples/idempotent-consumer/account-consumer.js';
 import { redisStreamClient, type BrokerClient } from './broker-clients.js';
 import { redisBinary, startRedis, type TestBroker } from './brokers.js';
-import { tempDir, waitFor } from './harness.js';
+import { openStore, tempDir, waitFor } from './harness.js';
 
 const accounts = ['X', 'Y', 'Z', 'W'];
 const perAccount = 40;
@@ -54,9 +53,9 @@ describe.skipIf(!redisBinary())('idempotent consumer: add 100 to account X', () 
 
   /** Runs two concurrent consumers of one group until every delivery is settled; returns what they did. */
   async function consume(strategy: Strategy) {
-    const file = join(dir, `${strategy}.db`);
-    const stores: Store[] = [0, 1].map(() => createSqliteStore({ filename: file, durability: 'full' }));
-    await stores[0]!.migrate();
+    // Two stores on one database (this project's store), as two instances would have.
+    const database = join(dir, `${strategy}-${basename(dir)}`);
+    const stores: Store[] = [await openStore(database), await openStore(database)];
     await createAccounts(stores[0]!, accounts);
     const { unique, published } = messages();
     const runners: ConsumerRunner[] = stores.map((store, i) =>
