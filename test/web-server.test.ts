@@ -102,7 +102,7 @@ describe('demo mode', () => {
       let links: ReturnType<typeof signInLinks> = [];
       try {
         // The links are printed once seeding is done, just after the server starts answering.
-        await waitFor(() => signInLinks(first.output()).length === 3);
+        await waitFor(() => signInLinks(first.output()).length === 3, 30_000);
         links = signInLinks(first.output());
         expect(links.map((l) => l.userId)).toEqual(['alice', 'bob', 'carol']);
         expect(links[0]!.link.startsWith(`http://127.0.0.1:${port}/#token=`)).toBe(true);
@@ -117,7 +117,7 @@ describe('demo mode', () => {
       }
       const second = await spawnServer(dir, port, { ONCELY_DEMO: '1' });
       try {
-        await waitFor(() => signInLinks(second.output()).length === 3);
+        await waitFor(() => signInLinks(second.output()).length === 3, 30_000);
         const again = signInLinks(second.output());
         expect(second.output()).not.toContain(readFileSync(join(dir, 'demo-api-key'), 'utf8').trim());
         expect(second.output()).toContain('demo-api-key');
