@@ -66,7 +66,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
   return {
     db,
-    capabilities: { concurrentTransactions: poolMax, skipLocked: true },
+    concurrentTransactions: poolMax,
+    supportsSkipLocked: true,
     migrate: () => migrateToLatest(db as Kysely<unknown>),
     transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
       // Invariant 2: with synchronous_commit=on, COMMIT has returned only after its WAL is on disk.
