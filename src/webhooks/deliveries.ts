@@ -288,13 +288,16 @@ export function createDeliveries({ store }: { store: Store }) {
       tries: number,
     ): Promise<number> {
       let after = idBoundary(since);
+      // The first page admits the boundary itself; later ones start strictly after the last id. (Not
+      // `>= id + '\0'`: PostgreSQL text cannot hold a NUL.)
+      let inclusive = true;
       let queued = 0;
       for (;;) {
         let page = db
           .selectFrom('events')
           .select(['id', 'conversation_id', 'seq', 'created_at'])
           .where('app_id', '=', endpoint.appId)
-          .where('id', '>=', after)
+          .where('id', inclusive ? '>=' : '>', after)
           .where('created_at', '>=', since);
         if (endpoint.events) page = page.where('type', 'in', [...endpoint.events]);
         const events = await page.orderBy('id').limit(500).execute();
@@ -325,8 +328,8 @@ export function createDeliveries({ store }: { store: Store }) {
             .execute();
         });
         queued += events.length;
-        // `>=` above admits the boundary itself; later pages start strictly after the last id.
-        after = `${events[events.length - 1]!.id}\u0000`;
+        after = events[events.length - 1]!.id;
+        inclusive = false;
       }
     },
 
