@@ -26,7 +26,7 @@ import { createBatchQueueIngest } from './consumers/queue-ingest.js';
 import { loadPlugin } from './plugins/load-plugin.js';
 import { createIngest } from './ingest/ingest.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import { createMetrics } from './observability/metrics.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
 import { monitorEventLoop } from './observability/event-loop-monitor.js';
 import { createMemoryBus } from './realtime/memory-bus.js';
 import { createRealtime } from './realtime/realtime.js';
@@ -47,7 +47,7 @@ export interface Oncely {
   close(): Promise<void>;
 }
 
-export function createStore(config: Config, logger?: Logger): Store {
+export function createStore(config: Config, logger?: Logger, metrics?: Metrics): Store {
   if (config.databaseUrl.startsWith('sqlite:')) {
     return createSqliteStore({
       filename: sqliteFilename(config.databaseUrl),
@@ -60,6 +60,7 @@ export function createStore(config: Config, logger?: Logger): Store {
     poolMax: config.databasePoolMax,
     durability: config.durability,
     onConnectionError: (err) => logger?.warn({ err: err.message }, 'database connection lost; reconnecting'),
+    onCounterHeld: (ms) => metrics?.counterHold.observe(ms / 1000),
   });
 }
 
@@ -105,7 +106,7 @@ export async function startOncely(
   const loopMonitor = monitorEventLoop({ histogram: metrics.eventLoopDelay });
   // The plugin first: a plugin that cannot load stops the start before any resource is opened.
   const hooks = config.plugin ? [await loadPlugin(config.plugin, { config, logger })] : [];
-  const store = createStore(config, logger);
+  const store = createStore(config, logger, metrics);
   await store.migrate();
   const bus = createMemoryBus();
   // Subscribed to the bus before anything can publish, so the stream has no hole at start.

@@ -31,6 +31,12 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),
+    counterHold: new Histogram({
+      name: 'oncely_store_counter_hold_seconds',
+      help: 'PostgreSQL: how long a transaction held the stream-position counter (its last statement and commit)',
+      buckets: [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256],
+      registers: [registry],
+    }),
     groupCommitSize: new Histogram({
       name: 'oncely_group_commit_size',
       help: 'Commands committed together in one transaction',

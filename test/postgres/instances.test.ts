@@ -2,7 +2,16 @@
 // across connections and instances, yet one key makes one message, and every repeat is a replay — never a
 // 500 or a leaked unique violation. Runs in the postgres project only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, createApp, dropDatabase, startServer, tempDir, text, type TestServer } from '../harness.js';
+import {
+  adminToken,
+  client,
+  createApp,
+  dropDatabase,
+  startServer,
+  tempDir,
+  text,
+  type TestServer,
+} from '../harness.js';
 import { databaseUrl } from '../test-store.js';
 
 const dir = tempDir('oncely-pg-instances-');
@@ -55,5 +64,13 @@ describe('several instances on one database', () => {
     const { db } = servers[0]!.oncely.services.store;
     const rows = await db.selectFrom('events').select('pos').orderBy('pos').execute();
     expect(rows.map((r) => r.pos)).toEqual(rows.map((_, i) => i + 1));
+    // Every event transaction reported how long it held the position counter (a figure, not a limit).
+    const metrics = (await client(servers[0]!.url, adminToken).get('/metrics')).body as string;
+    const sum = Number(/^oncely_store_counter_hold_seconds_sum (\S+)$/m.exec(metrics)?.[1]);
+    const count = Number(/^oncely_store_counter_hold_seconds_count (\S+)$/m.exec(metrics)?.[1]);
+    expect(count).toBeGreaterThan(0);
+    console.info(
+      `counter held ${((sum / count) * 1000).toFixed(2)} ms on average over ${count} transactions`,
+    );
   });
 });

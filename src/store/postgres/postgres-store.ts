@@ -6,7 +6,7 @@ import type { Durability } from '../../config.js';
 import { coalesced } from '../coalesced.js';
 import { migrateToLatest } from '../migrations/index.js';
 import type { Database } from '../schema.js';
-import type { Store, Tx } from '../store.js';
+import type { EventRow, Store, Tx } from '../store.js';
 import { createGuardedPool } from './postgres-pool.js';
 
 export interface PostgresStoreOptions {
@@ -21,6 +21,11 @@ export interface PostgresStoreOptions {
   scrubWaitMs?: number;
   /** Reports connection errors the pool recovers from by itself (the database restarted). */
   onConnectionError?: (err: Error) => void;
+  /**
+   * Reports how long each transaction held the stream-position counter: from its lock in `insertEvents`
+   * (the wait for it excluded) to the end of the commit.
+   */
+  onCounterHeld?: (ms: number) => void;
 }
 
 export const postgresStoreDefaults = { poolMax: 10, connectTimeoutMs: 5000, scrubWaitMs: 5000 } as const;
@@ -36,6 +41,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const scrubWaitMs = options.scrubWaitMs ?? postgresStoreDefaults.scrubWaitMs;
+  /** When each transaction's counter lock was taken (client clock), for the hold time. */
+  const counterTakenAt = new WeakMap<Tx, number>();
 
   /**
    * VACUUM removes a row version only once no transaction may still see it, so first wait (bounded) until
@@ -69,9 +76,16 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     concurrentTransactions: poolMax,
     supportsSkipLocked: true,
     migrate: () => migrateToLatest(db as Kysely<unknown>),
-    transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+      let current: Tx | undefined;
       // Invariant 2: with synchronous_commit=on, COMMIT has returned only after its WAL is on disk.
-      return db.transaction().execute(fn);
+      const result = await db.transaction().execute((tx) => {
+        current = tx;
+        return fn(tx);
+      });
+      const taken = current && counterTakenAt.get(current);
+      if (taken !== undefined) options.onCounterHeld?.(performance.now() - taken);
+      return result;
     },
     async lockConversations(tx, conversations) {
       if (conversations.length === 0) return;
@@ -80,6 +94,36 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         where (app_id, id) in (select * from unnest(${conversations.map((c) => c.appId)}::text[],
                                                     ${conversations.map((c) => c.conversationId)}::text[]))
         order by app_id, id for update`.execute(tx);
+    },
+    async insertEvents(tx, events) {
+      if (events.length === 0) throw new Error('insertEvents needs at least one event');
+      const column = <K extends keyof EventRow>(k: K) => events.map((e) => e[k]);
+      const sent = performance.now();
+      // Lock order step 4, as the transaction's last statement: the update locks the counter row until the
+      // commit, and the events take their positions from it in the same statement. Arrays instead of a
+      // row list keep one statement text for any number of events.
+      const { rows } = await sql<{ first: number; waited_ms: number }>`
+        with counter as (
+          update counters set value = value + ${events.length} where name = 'pos'
+          returning value - ${events.length} + 1 as first, clock_timestamp() as locked_at
+        ), inserted as (
+          insert into events (id, app_id, conversation_id, seq, pos, type, sender_id, body, client_msg_id,
+            subject_id, created_at, recalled_at)
+          select e.id, e.app_id, e.conversation_id, e.seq, counter.first + e.n - 1, e.type, e.sender_id,
+            e.body, e.client_msg_id, e.subject_id, e.created_at, e.recalled_at
+          from counter, unnest(${column('id')}::text[], ${column('app_id')}::text[],
+            ${column('conversation_id')}::text[], ${column('seq')}::int8[], ${column('type')}::text[],
+            ${column('sender_id')}::text[], ${column('body')}::text[], ${column('client_msg_id')}::text[],
+            ${column('subject_id')}::text[], ${column('created_at')}::int8[], ${column('recalled_at')}::int8[])
+            with ordinality as e(id, app_id, conversation_id, seq, type, sender_id, body, client_msg_id,
+              subject_id, created_at, recalled_at, n)
+        )
+        select first, extract(epoch from locked_at - statement_timestamp()) * 1000 as waited_ms
+        from counter`.execute(tx);
+      const row = rows[0];
+      if (!row) throw new Error('the pos counter row is missing');
+      counterTakenAt.set(tx, sent + Number(row.waited_ms));
+      return Number(row.first);
     },
     scrub: () => scrubs.run(),
     async optimize() {
