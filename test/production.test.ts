@@ -11,7 +11,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startOncely } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
-import { adminToken, client, createApp, freePort, repoRoot, spawnServer, tempDir, text } from './harness.js';
+import {
+  adminToken,
+  client,
+  createApp,
+  freePort,
+  repoRoot,
+  spawnServer,
+  tempDir,
+  testStore,
+  text,
+} from './harness.js';
 import { ensureServerBuilt } from './server-build.js';
 import { serviceBinary } from './services.js';
 
@@ -126,7 +136,8 @@ describe('ONCELY_TRUST_PROXY', () => {
   });
 });
 
-describe('oncely backup', () => {
+// `oncely backup` is SQLite's online backup; a PostgreSQL database is backed up with its own tools (pg_dump).
+describe.runIf(testStore === 'sqlite')('oncely backup', () => {
   it('copies a live database consistently while sends go on; the copy starts a server with the history', async () => {
     ensureServerBuilt();
     const dir = freshDir();
