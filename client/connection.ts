@@ -7,7 +7,8 @@ import type { OncelyClientOptions, WebSocketConstructor } from './client-options
 import type { ConnectionState, Transport } from './connection-state.js';
 import type { HttpApi } from './http-api.js';
 import { LongPoll } from './long-poll.js';
-import { CloseCodes, type ClientFrame, type ServerFrame, type WireEvent } from './protocol.js';
+import { closeCodeMeaning, closingErrorCodes } from './close-codes.js';
+import type { ClientFrame, ServerFrame, WireEvent } from './protocol.js';
 import { WebSocketConnection, webSocketUrl } from './websocket-connection.js';
 
 /** What the connection reads from and delivers to the client. */
@@ -26,17 +27,6 @@ export interface ConnectionHost {
   /** The server does not know the saved cursor. */
   forgetCursor(): void;
 }
-
-/** Error codes after which the server closes the socket: reported as the reason for that close. */
-const closingCodes = new Set([
-  'missing_token',
-  'invalid_token',
-  'token_expired',
-  'auth_timeout',
-  'user_token_required',
-  'too_many_connections',
-  'slow_consumer',
-]);
 
 export class Connection {
   private socket: WebSocketConnection | undefined;
@@ -108,7 +98,7 @@ export class Connection {
 
   /** A server `error` frame not tied to a send: kept as the reason if the server then closes. */
   noteServerError(code: string, message: string): void {
-    if (closingCodes.has(code)) this.lastError = { code, message };
+    if (closingErrorCodes.has(code)) this.lastError = { code, message };
   }
 
   // ---- WebSocket ----
@@ -189,9 +179,9 @@ export class Connection {
     code?: number,
   ): Promise<void> {
     if (this.stopped) return;
-    if (code === CloseCodes.invalidCursor) this.host.forgetCursor();
-    const refused = code === CloseCodes.unauthorized || code === CloseCodes.tooManyConnections;
-    if (this.autoTransport() && !wasReady && !refused && code !== CloseCodes.invalidCursor) {
+    const meaning = closeCodeMeaning(code);
+    if (meaning?.forgetCursor) this.host.forgetCursor();
+    if (this.autoTransport() && !wasReady && !meaning?.refused) {
       // A failed socket says the WebSocket is blocked only if HTTP gets through. When HTTP fails too the
       // server is down (a restart, an outage): keep retrying the WebSocket, so the client is back on it as
       // soon as the server is, instead of on long-poll.
@@ -201,8 +191,8 @@ export class Connection {
         return this.fallBack(error.message);
       }
     }
-    // A server going away or cutting a slow reader is worth an immediate first retry.
-    const quick = wasReady && (code === CloseCodes.goingAway || code === CloseCodes.slowConsumer);
+    // A server going away or cutting a slow reader is worth an immediate first retry (close-codes.ts).
+    const quick = wasReady && meaning?.reconnect === 'at-once';
     this.scheduleRetry(error, quick);
   }
 

@@ -13,13 +13,13 @@ export type {
 export type { ConnectionState, ConnectionStatus } from './connection-state.js';
 export { ConversationOrder, type Gap, type Offered } from './ordering.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
-export {
-  CloseCodes,
-  type ClientFrame,
-  type EventType,
-  type MessageBody,
-  type Receipt,
-  type SentAnswer,
-  type ServerFrame,
-  type WireEvent,
+export type {
+  ClientFrame,
+  EventType,
+  MessageBody,
+  Receipt,
+  SentAnswer,
+  ServerFrame,
+  WireEvent,
 } from './protocol.js';
+export { CloseCodes, closeCodes, type CloseCodeMeaning, type CloseCodeName } from './close-codes.js';

@@ -1,70 +1,114 @@
-// The wire shapes the client library speaks: events, receipts and WebSocket frames, as docs/design.md and
-// the README describe them. Types only, so the library carries no server code.
+// The wire protocol, defined once: the shapes of events, receipts and WebSocket frames as TypeBox schemas.
+// The server validates client frames and builds its REST schemas from them; the client library takes their
+// types (`import type` only, so the library carries no TypeBox at run time). Close codes: close-codes.ts.
+import { Type, type Static } from '@sinclair/typebox';
 
-export type MessageBody = { type: 'text'; text: string } | { type: 'custom'; data: unknown };
+/** Ids chosen by apps (users, conversations) and by the server. */
+export const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@+=~-]+$' });
 
-export type EventType = 'message.created' | 'message.recalled' | 'member.added' | 'member.removed';
+/** A sender's own id for a message: its idempotency key in the user's scope. */
+export const ClientMsgId = Type.String({ minLength: 1, maxLength: 128 });
 
-/** A sequenced event of a conversation, as history, sync and the WebSocket show it. */
-export interface WireEvent {
-  id: string;
-  type: EventType;
-  conversationId: string;
-  seq: number;
-  senderId: string | null;
-  body: MessageBody | null;
-  clientMsgId?: string;
-  createdAt: string;
-  recalled?: boolean;
-  recalledAt?: string;
+const Seq = Type.Integer({ minimum: 0 });
+
+// A `title` makes a schema one shared component of the OpenAPI document (src/http/openapi.ts).
+export const MessageBody = Type.Union(
+  [
+    Type.Object(
+      { type: Type.Literal('text'), text: Type.String({ minLength: 1 }) },
+      { additionalProperties: false },
+    ),
+    Type.Object({ type: Type.Literal('custom'), data: Type.Unknown() }, { additionalProperties: false }),
+  ],
+  {
+    title: 'MessageBody',
+    description: 'a message body: {"type":"text","text":"…"} or {"type":"custom","data":…}',
+  },
+);
+export type MessageBody = Static<typeof MessageBody>;
+
+export const EventType = Type.Union([
+  Type.Literal('message.created'),
+  Type.Literal('message.recalled'),
+  Type.Literal('member.added'),
+  Type.Literal('member.removed'),
+]);
+export type EventType = Static<typeof EventType>;
+
+/** The fields of a sequenced event, as history, sync and the WebSocket show it. */
+export const wireEventFields = {
+  id: Type.String(),
+  type: EventType,
+  conversationId: Type.String(),
+  seq: Type.Integer(),
+  senderId: Type.Union([Type.String(), Type.Null()]),
+  body: Type.Union([MessageBody, Type.Null()]),
+  clientMsgId: Type.Optional(Type.String()),
+  createdAt: Type.String(),
+  recalled: Type.Optional(Type.Boolean()),
+  recalledAt: Type.Optional(Type.String()),
   /** message.recalled: the message recalled. */
-  messageId?: string;
+  messageId: Type.Optional(Type.String()),
   /** member.added / member.removed: the member. */
-  userId?: string;
-}
+  userId: Type.Optional(Type.String()),
+};
+export const WireEvent = Type.Object(wireEventFields);
+export type WireEvent = Static<typeof WireEvent>;
 
 /** A change of one member's delivered/read markers (not sequenced). */
-export interface Receipt {
-  conversationId: string;
-  userId: string;
-  deliveredSeq: number;
-  readSeq: number;
-}
+export const Receipt = Type.Object(
+  {
+    conversationId: Type.String(),
+    userId: Type.String(),
+    deliveredSeq: Type.Integer(),
+    readSeq: Type.Integer(),
+  },
+  { title: 'Receipt' },
+);
+export type Receipt = Static<typeof Receipt>;
 
 /** The answer to a send: the message as stored; `duplicate` when the clientMsgId was seen before. */
-export interface SentAnswer {
-  clientMsgId: string;
-  id: string;
-  seq: number;
-  duplicate: boolean;
-}
+export const SentAnswer = Type.Object({
+  clientMsgId: Type.String(),
+  id: Type.String(),
+  seq: Type.Integer(),
+  duplicate: Type.Boolean(),
+});
+export type SentAnswer = Static<typeof SentAnswer>;
 
-export type ClientFrame =
-  | { type: 'auth'; token: string }
-  | { type: 'send'; clientMsgId: string; conversationId: string; body: MessageBody }
-  | { type: 'resume'; cursor: string }
-  | { type: 'receipt'; conversationId: string; deliveredSeq?: number; readSeq?: number }
-  | { type: 'recall'; messageId: string }
-  | { type: 'ping' };
+/** Frames a client sends (README "Realtime"). */
+export const ClientFrame = Type.Union([
+  Type.Object({ type: Type.Literal('auth'), token: Type.String({ minLength: 1, maxLength: 4096 }) }),
+  Type.Object({
+    type: Type.Literal('send'),
+    clientMsgId: ClientMsgId,
+    conversationId: Id,
+    body: MessageBody,
+  }),
+  Type.Object({ type: Type.Literal('resume'), cursor: Type.String({ maxLength: 256 }) }),
+  Type.Object({
+    type: Type.Literal('receipt'),
+    conversationId: Id,
+    deliveredSeq: Type.Optional(Seq),
+    readSeq: Type.Optional(Seq),
+  }),
+  Type.Object({ type: Type.Literal('recall'), messageId: Id }),
+  Type.Object({ type: Type.Literal('ping') }),
+]);
+export type ClientFrame = Static<typeof ClientFrame>;
 
-export type ServerFrame =
-  | { type: 'ready'; userId: string; cursor: string }
-  | { type: 'event'; event: WireEvent; cursor: string }
-  | { type: 'receipt.updated'; receipt: Receipt }
-  | ({ type: 'sent' } & SentAnswer)
-  | { type: 'error'; code: string; message: string; clientMsgId?: string }
-  | { type: 'pong' };
-
-/** WebSocket close codes the server uses (README "Realtime"). */
-export const CloseCodes = {
-  /** Server shutting down: reconnect (to another instance, or after the restart). */
-  goingAway: 1001,
-  /** The client fell behind: its send buffer passed the limit. Reconnect and resume. */
-  slowConsumer: 4008,
-  /** The token was missing, forged or expired, or no auth frame came in time. */
-  unauthorized: 4401,
-  /** The user already has the most connections allowed; this new one was refused. */
-  tooManyConnections: 4429,
-  /** The `?cursor=` on the URL is not one this server issued (a reset server): drop it and reconnect. */
-  invalidCursor: 4400,
-} as const;
+/** Frames the server sends (README "Realtime"). */
+export const ServerFrame = Type.Union([
+  Type.Object({ type: Type.Literal('ready'), userId: Type.String(), cursor: Type.String() }),
+  Type.Object({ type: Type.Literal('event'), event: WireEvent, cursor: Type.String() }),
+  Type.Object({ type: Type.Literal('receipt.updated'), receipt: Receipt }),
+  Type.Object({ type: Type.Literal('sent'), ...SentAnswer.properties }),
+  Type.Object({
+    type: Type.Literal('error'),
+    code: Type.String(),
+    message: Type.String(),
+    clientMsgId: Type.Optional(Type.String()),
+  }),
+  Type.Object({ type: Type.Literal('pong') }),
+]);
+export type ServerFrame = Static<typeof ServerFrame>;

@@ -1,9 +1,10 @@
 // Request and response schemas, defined once: they validate requests, type the handlers and make the
 // OpenAPI document.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Id, MessageBody, wireEventFields } from '../../client/protocol.js';
 
-/** Ids chosen by apps (users, conversations) and by the server. */
-export const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@+=~-]+$' });
+// The wire shapes shared with the WebSocket protocol and the client library are defined in its one module.
+export { ClientMsgId, EventType, Id, MessageBody, Receipt } from '../../client/protocol.js';
 
 // A `title` makes a schema one shared component of the OpenAPI document (http/openapi.ts).
 export const ErrorBody = Type.Object(
@@ -14,20 +15,6 @@ export const ErrorBody = Type.Object(
     }),
   },
   { title: 'Error' },
-);
-
-export const MessageBody = Type.Union(
-  [
-    Type.Object(
-      { type: Type.Literal('text'), text: Type.String({ minLength: 1 }) },
-      { additionalProperties: false },
-    ),
-    Type.Object({ type: Type.Literal('custom'), data: Type.Unknown() }, { additionalProperties: false }),
-  ],
-  {
-    title: 'MessageBody',
-    description: 'a message body: {"type":"text","text":"…"} or {"type":"custom","data":…}',
-  },
 );
 
 /** One batch item; also the body of a queue message (docs/design.md, "Inbound adapters"). */
@@ -42,28 +29,12 @@ export const BatchItem = Type.Object(
   { additionalProperties: false, title: 'BatchItem' },
 );
 
-export const ClientMsgId = Type.String({ minLength: 1, maxLength: 128 });
-
+/**
+ * An event in a response: the protocol's event, whose stored body is written out as it is — it was checked
+ * on the way in, and one object schema serialises without trying each branch of MessageBody.
+ */
 export const Event = Type.Object(
-  {
-    id: Type.String(),
-    type: Type.Union([
-      Type.Literal('message.created'),
-      Type.Literal('message.recalled'),
-      Type.Literal('member.added'),
-      Type.Literal('member.removed'),
-    ]),
-    conversationId: Type.String(),
-    seq: Type.Integer(),
-    senderId: Type.Union([Type.String(), Type.Null()]),
-    body: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
-    clientMsgId: Type.Optional(Type.String()),
-    createdAt: Type.String(),
-    recalled: Type.Optional(Type.Boolean()),
-    recalledAt: Type.Optional(Type.String()),
-    messageId: Type.Optional(Type.String()),
-    userId: Type.Optional(Type.String()),
-  },
+  { ...wireEventFields, body: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]) },
   { title: 'Event' },
 );
 
@@ -87,16 +58,6 @@ export const Conversation = Type.Object(
     createdAt: Type.String(),
   },
   { title: 'Conversation' },
-);
-
-export const Receipt = Type.Object(
-  {
-    conversationId: Type.String(),
-    userId: Type.String(),
-    deliveredSeq: Type.Integer(),
-    readSeq: Type.Integer(),
-  },
-  { title: 'Receipt' },
 );
 
 /**

@@ -5,11 +5,12 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { closeCodes } from '../../client/close-codes.js';
 import type { UserPrincipal } from '../apps/principal.js';
 import { OncelyError, rawHttpError } from '../errors.js';
 import type { Services } from '../services.js';
 import { encodeCursor } from './cursor.js';
-import { CloseCode, parseClientFrame, type ClientFrame } from './frames.js';
+import { parseClientFrame, type ClientFrame, type ServerFrame } from './frames.js';
 import type { Delivery, ReceiptDelivery } from './hub.js';
 import type { Realtime } from './realtime.js';
 import type { Subscription } from './subscription.js';
@@ -128,7 +129,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     }
   };
 
-  function send(c: Connection, frame: object | Buffer): void {
+  function send(c: Connection, frame: ServerFrame | Buffer): void {
     if (c.ws.readyState !== c.ws.OPEN) return;
     const tcp = tcpOf(c.ws);
     if (!c.corked && tcp) {
@@ -147,7 +148,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     );
     metrics.realtimeDisconnects.inc({ reason: 'slow_consumer' });
     c.subscription?.close();
-    c.ws.close(CloseCode.slowConsumer, 'slow_consumer');
+    c.ws.close(closeCodes.slowConsumer.code, 'slow_consumer');
     // The close frame waits behind the unread data; a reader that never drains is cut off.
     setTimeout(() => c.ws.terminate(), 5_000).unref();
   }
@@ -174,7 +175,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
             c,
             'auth_timeout',
             `send {"type":"auth","token"} within ${opts.authTimeoutMs} ms`,
-            CloseCode.unauthorized,
+            closeCodes.unauthorized.code,
           ),
         opts.authTimeoutMs,
       );
@@ -193,7 +194,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       const frame = parsed.frame;
       if (resolveAuthFrame) {
         if (frame.type !== 'auth')
-          return refuse(c, 'auth_required', 'the first frame must be auth', CloseCode.unauthorized);
+          return refuse(c, 'auth_required', 'the first frame must be auth', closeCodes.unauthorized.code);
         const resolve = resolveAuthFrame;
         resolveAuthFrame = undefined;
         return resolve(frame.token);
@@ -222,7 +223,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     } catch (err) {
       const e =
         err instanceof OncelyError ? err : new OncelyError(401, 'invalid_token', 'the token is not valid');
-      refuse(c, e.code, e.message, CloseCode.unauthorized);
+      refuse(c, e.code, e.message, closeCodes.unauthorized.code);
       return false;
     }
     if (c.ws.readyState !== c.ws.OPEN) return false;
@@ -231,7 +232,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
         c,
         'too_many_connections',
         `a user may hold ${opts.maxConnectionsPerUser} connections; this new one is refused`,
-        CloseCode.tooManyConnections,
+        closeCodes.tooManyConnections.code,
       );
       return false;
     }
@@ -262,7 +263,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       try {
         from = await realtime.position(c.startCursor);
       } catch (err) {
-        if (err instanceof OncelyError) refuse(c, err.code, err.message, CloseCode.invalidCursor);
+        if (err instanceof OncelyError) refuse(c, err.code, err.message, closeCodes.invalidCursor.code);
         else failed(c, err);
         return false;
       }
@@ -280,7 +281,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     logger.error({ err, userId: c.user?.userId }, 'websocket stream failed');
     metrics.realtimeDisconnects.inc({ reason: 'internal_error' });
     c.subscription?.close();
-    c.ws.close(CloseCode.internalError, 'internal_error');
+    c.ws.close(closeCodes.internalError.code, 'internal_error');
   }
 
   /** Ends the hold: live from `ready`, unless the first frame was a resume. */
@@ -373,7 +374,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
   }
 
   return {
-    async close(code = CloseCode.goingAway) {
+    async close(code: number = closeCodes.goingAway.code) {
       if (closing) return;
       closing = true;
       clearInterval(heartbeat);

@@ -3,14 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { badRequest } from '../../errors.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { Id, bearer, errors } from '../schemas.js';
-
-const EventType = Type.Union([
-  Type.Literal('message.created'),
-  Type.Literal('message.recalled'),
-  Type.Literal('member.added'),
-  Type.Literal('member.removed'),
-]);
+import { EventType, Id, bearer, errors } from '../schemas.js';
 
 const Secret = Type.String({ minLength: 1, maxLength: 200 });
 
