@@ -2,7 +2,7 @@
 // the item or says why it can never be processed, which sends it to the dead letters.
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { BatchItem } from '../batch/batch.js';
-import { BatchItem as BatchItemSchema } from '../http/schemas.js';
+import { BatchItem as BatchItemSchema } from '../batch/batch-item.js';
 
 const checker = TypeCompiler.Compile(BatchItemSchema);
 

@@ -1,10 +1,11 @@
 // Request and response schemas, defined once: they validate requests, type the handlers and make the
 // OpenAPI document.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Id, MessageBody, wireEventFields } from '../../client/protocol.js';
+import { MessageBody, wireEventFields } from '../../client/protocol.js';
 
 // The wire shapes shared with the WebSocket protocol and the client library are defined in its one module.
 export { ClientMsgId, EventType, Id, MessageBody, Receipt } from '../../client/protocol.js';
+export { BatchItem } from '../batch/batch-item.js';
 
 // A `title` makes a schema one shared component of the OpenAPI document (http/openapi.ts).
 export const ErrorBody = Type.Object(
@@ -15,18 +16,6 @@ export const ErrorBody = Type.Object(
     }),
   },
   { title: 'Error' },
-);
-
-/** One batch item; also the body of a queue message (docs/design.md, "Inbound adapters"). */
-export const BatchItem = Type.Object(
-  {
-    idempotencyKey: Type.String({ minLength: 1, maxLength: 255 }),
-    from: Id,
-    conversationId: Type.Optional(Id),
-    to: Type.Optional(Id),
-    body: MessageBody,
-  },
-  { additionalProperties: false, title: 'BatchItem' },
 );
 
 /**

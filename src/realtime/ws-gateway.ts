@@ -6,19 +6,35 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { closeCodes } from '../../client/close-codes.js';
-import type { UserPrincipal } from '../apps/principal.js';
+import type { Principal, UserPrincipal } from '../apps/principal.js';
+import type { Receipts } from '../conversations/receipts.js';
+import type { Recall } from '../conversations/recall.js';
 import { OncelyError, rawHttpError } from '../errors.js';
-import type { Services } from '../services.js';
+import type { Ingest } from '../ingest/ingest.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { encodeCursor } from './cursor.js';
 import { parseClientFrame, type ClientFrame, type ServerFrame } from './frames.js';
 import type { Delivery, ReceiptDelivery } from './hub.js';
 import type { Realtime } from './realtime.js';
 import type { Subscription } from './subscription.js';
 
+/** The parts the gateway uses (the composition root passes its services, which have them). */
+export interface WsGatewayServices {
+  config: { bodyLimitBytes: number };
+  logger: Logger;
+  metrics: Metrics;
+  /** Who a bearer token belongs to (the HTTP API's own check, so both refuse alike). */
+  auth: { principalOf(token: string): Promise<Principal> };
+  ingest: Ingest;
+  receipts: Receipts;
+  recall: Recall;
+}
+
 export interface WsGatewayOptions {
   server: Server;
   realtime: Realtime;
-  services: Services;
+  services: WsGatewayServices;
   heartbeatMs: number;
   authTimeoutMs: number;
   maxConnectionsPerUser: number;
