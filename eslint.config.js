@@ -57,6 +57,22 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [clientInternals] }] },
   },
   {
+    // Every error of oncely is made from its catalogue (errors.ts: one status and meaning per code); the bare
+    // constructor is for a plugin's own refusals.
+    files: ['src/**/*.ts'],
+    ignores: ['src/errors.ts', 'src/plugins/load-plugin.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='OncelyError']",
+          message:
+            "use OncelyError.of(code, message): the code's status comes from the catalogue in errors.ts",
+        },
+      ],
+    },
+  },
+  {
     // The store is the lowest part: the rest is built on it, never the other way round.
     files: ['src/store/**/*.ts'],
     rules: {

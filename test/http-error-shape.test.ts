@@ -151,9 +151,10 @@ describe('the WebSocket upgrade', () => {
     expect(answer.headers['sec-websocket-version']).toBe('13, 8');
   });
 
-  it('an upgrade by POST is 405 invalid_websocket_handshake', async () => {
+  it('an upgrade by POST is 405 method_not_allowed and says to use GET', async () => {
     const answer = await raw(server, upgrade('/v1/ws', `${wsKey}Sec-WebSocket-Version: 13\r\n`, 'POST'));
-    expectShape(answer, 405, 'invalid_websocket_handshake');
+    expectShape(answer, 405, 'method_not_allowed');
+    expect(answer.headers.allow).toBe('GET');
   });
 });
 

@@ -1,6 +1,6 @@
 // Apps, their API keys and their users. An API key is shown once and stored only as its sha256.
 import { newId, randomSecret, type Clock } from '../clock.js';
-import { notFound } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import { sha256 } from '../idempotency/fingerprint.js';
 import type { Store } from '../store/store.js';
 
@@ -34,7 +34,7 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
       .select('users_create_conversations')
       .where('id', '=', appId)
       .executeTakeFirst();
-    if (!row) throw notFound('app_not_found', `app ${appId} does not exist`);
+    if (!row) throw OncelyError.of('app_not_found', `app ${appId} does not exist`);
     return { usersCreateConversations: Number(row.users_create_conversations) === 1 };
   }
 
@@ -146,7 +146,7 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
         .where('app_id', '=', appId)
         .where('id', '=', userId)
         .executeTakeFirst();
-      if (!row) throw notFound('user_not_found', `user ${userId} does not exist`);
+      if (!row) throw OncelyError.of('user_not_found', `user ${userId} does not exist`);
       return userView(row);
     },
   };

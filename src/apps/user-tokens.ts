@@ -3,7 +3,7 @@
 // each app's key is imported once, and a verified token is remembered until it expires.
 import { SignJWT, errors as joseErrors, jwtVerify, decodeProtectedHeader } from 'jose';
 import type { Clock } from '../clock.js';
-import { notFound, unauthorized } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Apps } from './apps.js';
 import { LruMap } from '../lru-map.js';
 
@@ -96,23 +96,24 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
     try {
       appId = decodeProtectedHeader(token).kid;
     } catch {
-      throw unauthorized('invalid_token', 'the token is malformed');
+      throw OncelyError.of('invalid_token', 'the token is malformed');
     }
     const appKey = appId ? await keyFor(appId) : undefined;
-    if (!appId || !appKey) throw unauthorized('invalid_token', 'the token was not issued by this server');
+    if (!appId || !appKey) throw OncelyError.of('invalid_token', 'the token was not issued by this server');
     try {
       const { payload } = await jwtVerify(token, appKey.key, {
         algorithms: ['HS256'],
         currentDate: new Date(clock.now()),
       });
       if (typeof payload.sub !== 'string' || payload.app !== appId || typeof payload.exp !== 'number') {
-        throw unauthorized('invalid_token', 'the token lacks its subject');
+        throw OncelyError.of('invalid_token', 'the token lacks its subject');
       }
       return { appId, userId: payload.sub, expiresAt: payload.exp * 1000, key: appKey.key };
     } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) throw unauthorized('token_expired', 'the token has expired');
+      if (err instanceof joseErrors.JWTExpired)
+        throw OncelyError.of('token_expired', 'the token has expired');
       if (err instanceof joseErrors.JOSEError)
-        throw unauthorized('invalid_token', 'the token signature is invalid');
+        throw OncelyError.of('invalid_token', 'the token signature is invalid');
       throw err;
     }
   }
@@ -139,7 +140,7 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
         // has changed (rotated) since it was verified.
         if (clock.now() >= hit.expiresAt) {
           verified.delete(token);
-          throw unauthorized('token_expired', 'the token has expired');
+          throw OncelyError.of('token_expired', 'the token has expired');
         }
         if ((await keyFor(hit.appId))?.key === hit.key) return { appId: hit.appId, userId: hit.userId };
         verified.delete(token);
@@ -151,7 +152,7 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
 
     async rotateSecret(appId) {
       if (!(await apps.rotateTokenSecret(appId)))
-        throw notFound('app_not_found', `app ${appId} does not exist`);
+        throw OncelyError.of('app_not_found', `app ${appId} does not exist`);
       // This instance stops accepting the old tokens at once; others on their next secret check.
       keys.delete(appId);
     },

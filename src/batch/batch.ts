@@ -2,7 +2,7 @@
 // the app's scope, one transaction, a fixed number of statements), and every item is answered in request
 // order as created, duplicate (the first time's answer) or failed, with its reason, plus a summary.
 import type { BatchMode } from '../config.js';
-import { OncelyError } from '../errors.js';
+import { OncelyError, type ErrorCode } from '../errors.js';
 import { appScope } from '../idempotency/scope.js';
 import type { Ingest, Item, ItemError, ItemOutcome } from '../ingest/ingest.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -68,8 +68,7 @@ export interface Batch {
 export function createBatch(o: BatchOptions): Batch {
   function checkSize(count: number): void {
     if (count > o.maxItems) {
-      throw new OncelyError(
-        413,
+      throw OncelyError.of(
         'batch_too_large',
         `a batch holds at most ${o.maxItems} items; this one has ${count}`,
       );
@@ -90,7 +89,13 @@ export function createBatch(o: BatchOptions): Batch {
         // An item of the wrong shape fails alone (in atomic mode it fails the batch).
         items: input.items.map((item) =>
           isRejected(item)
-            ? { refused: { code: 'invalid_item', message: item.rejected, retryable: false } }
+            ? {
+                refused: {
+                  code: 'invalid_item' satisfies ErrorCode,
+                  message: item.rejected,
+                  retryable: false,
+                },
+              }
             : item,
         ),
       });

@@ -1,7 +1,7 @@
 // Callback sources: who may call `POST /v1/apps/{appId}/callbacks/{sourceId}`, in which payload format,
 // signed by which secrets. Secrets are kept raw (verification needs them) and answered only as hints.
 import type { Clock } from '../clock.js';
-import { notFound } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { CallbackFormat } from './payload-formats.js';
 import { checkSecret, createVerifier, secretHint, type Verifier } from './standard-webhooks.js';
@@ -123,7 +123,8 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
         .where('app_id', '=', appId)
         .where('id', '=', sourceId)
         .executeTakeFirst();
-      if (!row) throw notFound('callback_source_not_found', `callback source ${sourceId} does not exist`);
+      if (!row)
+        throw OncelyError.of('callback_source_not_found', `callback source ${sourceId} does not exist`);
       return view(row);
     },
 
@@ -141,7 +142,8 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
         .where('app_id', '=', appId)
         .where('id', '=', sourceId)
         .executeTakeFirst();
-      if (!row) throw notFound('callback_source_not_found', `callback source ${sourceId} does not exist`);
+      if (!row)
+        throw OncelyError.of('callback_source_not_found', `callback source ${sourceId} does not exist`);
       const source: CallbackSource = {
         appId,
         id: sourceId,

@@ -2,7 +2,7 @@
 // `generic` is seed 000's `{msgId, from, to, timestamp, content, conversationId?}`; `gewechat` is seed 003's
 // `TypeName:"AddMsg"` shape. Bodies are parsed losslessly, so 64-bit message ids keep all their digits.
 import { isSafeNumber, parse } from 'lossless-json';
-import { badRequest } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { MessageBody } from '../conversations/events.js';
 
 export type CallbackFormat = 'generic' | 'gewechat';
@@ -33,7 +33,7 @@ export type ParsedCallback = InboundMessage | IgnoredCallback;
 // Ids become user and conversation ids: the same rule as the API's ids.
 const idPattern = /^[A-Za-z0-9._:@+=~-]{1,128}$/;
 
-const invalid = (message: string) => badRequest('invalid_payload', message);
+const invalid = (message: string) => OncelyError.of('invalid_payload', message);
 
 /** JSON where an integer beyond 2^53 stays its digit string instead of being rounded. */
 export function parseLossless(raw: Buffer): unknown {

@@ -2,14 +2,14 @@
 // signatures, `whsec_<base64>` secrets. A source may hold several secrets at once so that a sender can rotate
 // without a window of refusals.
 import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
-import { badRequest, unauthorized } from '../errors.js';
+import { OncelyError } from '../errors.js';
 
 const secretPattern = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
 
 /** Refuses a secret that is not `whsec_<base64>` of at least 16 bytes. */
 export function checkSecret(secret: string): void {
   if (!secretPattern.test(secret) || Buffer.from(secret.slice(6), 'base64').length < 16) {
-    throw badRequest('invalid_secret', 'a secret is "whsec_" followed by at least 16 bytes in base64');
+    throw OncelyError.of('invalid_secret', 'a secret is "whsec_" followed by at least 16 bytes in base64');
   }
 }
 
@@ -39,7 +39,7 @@ const toleranceSeconds = 5 * 60;
 export function createVerifier(secrets: string[]): Verifier {
   const keys = secrets.map((s) => createSecretKey(Buffer.from(s.slice('whsec_'.length), 'base64')));
   const refused = () =>
-    unauthorized('invalid_signature', 'the webhook signature does not match any secret of this source');
+    OncelyError.of('invalid_signature', 'the webhook signature does not match any secret of this source');
   return {
     verify(body, headers) {
       const id = one(headers['webhook-id']);
@@ -50,7 +50,7 @@ export function createVerifier(secrets: string[]): Verifier {
       const seconds = /^\d{1,15}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
       if (!id || Number.isNaN(seconds) || signatures.length === 0) throw refused();
       if (Math.abs(Math.floor(Date.now() / 1000) - seconds) > toleranceSeconds) {
-        throw unauthorized('timestamp_out_of_tolerance', 'webhook-timestamp is more than 5 minutes off');
+        throw OncelyError.of('timestamp_out_of_tolerance', 'webhook-timestamp is more than 5 minutes off');
       }
       for (const key of keys) {
         const expected = createHmac('sha256', key).update(`${id}.${seconds}.`).update(body).digest();

@@ -2,7 +2,7 @@
 // index on the sorted pair); adding and removing members are sequenced events, so every device learns
 // of them in order.
 import { newId, type Clock } from '../clock.js';
-import { OncelyError, badRequest, conflict, notFound } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Bus } from '../realtime/bus.js';
 import type { ConversationsTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
@@ -59,7 +59,7 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
       .execute();
     const known = new Set(found.map((u) => u.id));
     const missing = userIds.filter((u) => !known.has(u));
-    if (missing.length > 0) throw notFound('user_not_found', `unknown users: ${missing.join(', ')}`);
+    if (missing.length > 0) throw OncelyError.of('user_not_found', `unknown users: ${missing.join(', ')}`);
   }
 
   async function findDirect(db: Store['db'] | Tx, appId: string, a: string, b: string) {
@@ -76,14 +76,14 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
     const members = [...new Set(input.members)];
     const admins = new Set(input.admins ?? []);
     if (input.kind === 'direct' && members.length !== 2) {
-      throw badRequest('invalid_members', 'a direct conversation has exactly two distinct members');
+      throw OncelyError.of('invalid_members', 'a direct conversation has exactly two distinct members');
     }
     if (input.kind === 'group' && members.length === 0) {
-      throw badRequest('invalid_members', 'a group needs at least one member');
+      throw OncelyError.of('invalid_members', 'a group needs at least one member');
     }
     for (const admin of admins) {
       if (!members.includes(admin))
-        throw badRequest('invalid_members', `admin ${admin} is not among the members`);
+        throw OncelyError.of('invalid_members', `admin ${admin} is not among the members`);
     }
     const run = async (tx: Tx) => {
       if (input.kind === 'direct') {
@@ -111,7 +111,7 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
         const pair =
           input.kind === 'direct' ? await findDirect(tx, appId, members[0]!, members[1]!) : undefined;
         if (pair) return { created: false, conversation: await view(tx, pair) };
-        throw conflict('conversation_exists', `conversation ${row.id} already exists`);
+        throw OncelyError.of('conversation_exists', `conversation ${row.id} already exists`);
       }
       // Founding members see the conversation from its beginning (position 0).
       await tx
@@ -170,7 +170,7 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
         await store.lockConversations(tx, [{ appId, conversationId }]);
         const conv = await requireConversation(tx, appId, conversationId);
         if (conv.kind === 'direct')
-          throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
+          throw OncelyError.of('conversation_is_direct', 'a direct conversation keeps its two members');
         const wanted = [...new Set(userIds)];
         await requireUsers(tx, appId, wanted);
         const current = new Set(await memberIds(tx, appId, conversationId));
@@ -229,9 +229,9 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
         await store.lockConversations(tx, [{ appId, conversationId }]);
         const conv = await requireConversation(tx, appId, conversationId);
         if (conv.kind === 'direct')
-          throw conflict('conversation_is_direct', 'a direct conversation keeps its two members');
+          throw OncelyError.of('conversation_is_direct', 'a direct conversation keeps its two members');
         const current = await memberIds(tx, appId, conversationId);
-        if (!current.includes(userId)) throw notFound('member_not_found', `${userId} is not a member`);
+        if (!current.includes(userId)) throw OncelyError.of('member_not_found', `${userId} is not a member`);
         appended = await log.append(
           tx,
           [

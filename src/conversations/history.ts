@@ -1,5 +1,5 @@
 // Reading events: history pages by seq, and one message with its derived status.
-import { notFound } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Actor } from '../apps/principal.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
@@ -65,7 +65,7 @@ export function createHistory({ store }: { store: Store }) {
     /** One message with its status; readable by the app and by members of its conversation. */
     async message(actor: Actor, messageId: string): Promise<WireEvent & DerivedStatus> {
       const row = await historyQueries.message(store.db, actor.appId, messageId).executeTakeFirst();
-      if (!row) throw notFound('message_not_found', `message ${messageId} does not exist`);
+      if (!row) throw OncelyError.of('message_not_found', `message ${messageId} does not exist`);
       await requireReadAccess(store.db, actor, row.conversation_id);
       const recipients = await historyQueries
         .recipients(store.db, actor.appId, row.conversation_id, row.sender_id)

@@ -1,5 +1,5 @@
 // Membership checks: invariant 4, every read and write of a conversation by a user goes through here.
-import { forbidden, notFound } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Actor } from '../apps/principal.js';
 import type { ConversationsTable, MembersTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
@@ -16,7 +16,7 @@ export async function requireConversation(
     .where('app_id', '=', appId)
     .where('id', '=', conversationId)
     .executeTakeFirst();
-  if (!conv) throw notFound('conversation_not_found', `conversation ${conversationId} does not exist`);
+  if (!conv) throw OncelyError.of('conversation_not_found', `conversation ${conversationId} does not exist`);
   return conv;
 }
 
@@ -46,7 +46,7 @@ export async function requireMembership(
 ): Promise<{ conversation: ConversationsTable; member: MembersTable }> {
   const conversation = await requireConversation(db, appId, conversationId);
   const member = await findMember(db, appId, conversationId, userId);
-  if (!member) throw forbidden('not_member', `you are not a member of conversation ${conversationId}`);
+  if (!member) throw OncelyError.of('not_member', `you are not a member of conversation ${conversationId}`);
   return { conversation, member };
 }
 

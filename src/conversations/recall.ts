@@ -1,7 +1,7 @@
 // Recall: the sender within the window, a conversation admin, or the app erase a message's body and append
 // a sequenced `message.recalled` event, so online, remote and offline devices all learn of it in order.
 import type { Clock } from '../clock.js';
-import { conflict, forbidden, notFound } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Actor } from '../apps/principal.js';
 import type { Bus } from '../realtime/bus.js';
 import type { Store } from '../store/store.js';
@@ -42,7 +42,7 @@ export function createRecall(deps: RecallDeps) {
             .where('type', '=', 'message.created')
             .executeTakeFirst();
         const found = await read();
-        if (!found) throw notFound('message_not_found', `message ${messageId} does not exist`);
+        if (!found) throw OncelyError.of('message_not_found', `message ${messageId} does not exist`);
         // Lock order: the conversation first; read again under its lock, so that two concurrent recalls of
         // one message append one message.recalled between them.
         await store.lockConversations(tx, [{ appId: actor.appId, conversationId: found.conversation_id }]);
@@ -52,10 +52,10 @@ export function createRecall(deps: RecallDeps) {
           const member = await requireMember(tx, actor.appId, message.conversation_id, actor.userId);
           if (member.role !== 'admin') {
             if (message.sender_id !== actor.userId)
-              throw forbidden('not_sender', 'only the sender or an admin may recall');
+              throw OncelyError.of('not_sender', 'only the sender or an admin may recall');
             const windowMs = deps.recallWindowSeconds * 1000;
             if (windowMs > 0 && now - Number(message.created_at) > windowMs) {
-              throw conflict(
+              throw OncelyError.of(
                 'recall_window_expired',
                 `messages can be recalled within ${deps.recallWindowSeconds} s`,
               );

@@ -1,6 +1,6 @@
 // Delivered/read markers per (conversation, member). They only move forward: each update is conditional
 // on the stored value being lower, so concurrent receipts can never move a marker back.
-import { badRequest } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Actor, UserPrincipal } from '../apps/principal.js';
 import type { Bus } from '../realtime/bus.js';
 import type { Store } from '../store/store.js';
@@ -39,7 +39,7 @@ export function createReceipts({ store, bus }: { store: Store; bus: Bus }) {
         const lastSeq = Number(conversation.last_seq);
         for (const [name, value] of Object.entries(marks)) {
           if (value !== undefined && value > lastSeq) {
-            throw badRequest(
+            throw OncelyError.of(
               'seq_out_of_range',
               `${name} ${value} is past the conversation's last seq ${lastSeq}`,
             );

@@ -3,7 +3,7 @@
 // the app has turned that off, and see the people they share a conversation with (their display names).
 import type { Apps } from '../apps/apps.js';
 import type { UserPrincipal } from '../apps/principal.js';
-import { badRequest, forbidden } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { Conversations } from './conversations.js';
 
@@ -38,7 +38,7 @@ export function createUserConversations({
   return {
     async start(user, input) {
       if (!(await apps.settings(user.appId)).usersCreateConversations) {
-        throw forbidden(
+        throw OncelyError.of(
           'user_conversations_disabled',
           'this app does not let users start conversations; the app creates them',
         );
@@ -46,7 +46,7 @@ export function createUserConversations({
       // Invariant 4: a user can only make conversations that include themselves.
       const members = [...new Set([user.userId, ...input.members])];
       if (input.kind === 'direct' && members.length !== 2) {
-        throw badRequest('invalid_members', 'a direct conversation is you and one other person');
+        throw OncelyError.of('invalid_members', 'a direct conversation is you and one other person');
       }
       return conversations.create(user.appId, {
         kind: input.kind,

@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { apiKeyPrefix, type Apps } from '../apps/apps.js';
 import type { Actor, AppPrincipal, Principal, UserPrincipal } from '../apps/principal.js';
 import type { UserTokens } from '../apps/user-tokens.js';
-import { forbidden, unauthorized } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import { LruMap } from '../lru-map.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -14,7 +14,7 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (!header) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match) throw unauthorized('invalid_authorization', 'use "Authorization: Bearer <token>"');
+  if (!match) throw OncelyError.of('invalid_authorization', 'use "Authorization: Bearer <token>"');
   return match[1];
 }
 
@@ -36,7 +36,7 @@ export function createAuth({
       let appId = keyCache.get(token);
       if (!appId) {
         appId = await apps.appForApiKey(token);
-        if (!appId) throw unauthorized('invalid_api_key', 'the API key is not valid');
+        if (!appId) throw OncelyError.of('invalid_api_key', 'the API key is not valid');
         keyCache.set(token, appId);
       }
       return { kind: 'app', appId };
@@ -46,12 +46,12 @@ export function createAuth({
       const claims = await userTokens.verify(token);
       return { kind: 'user', ...claims };
     }
-    throw unauthorized('invalid_token', 'the token is not valid');
+    throw OncelyError.of('invalid_token', 'the token is not valid');
   }
 
   async function principal(request: FastifyRequest): Promise<Principal> {
     const token = bearerToken(request);
-    if (!token) throw unauthorized('missing_token', 'this endpoint needs "Authorization: Bearer <token>"');
+    if (!token) throw OncelyError.of('missing_token', 'this endpoint needs "Authorization: Bearer <token>"');
     return principalOf(token);
   }
 
@@ -60,22 +60,22 @@ export function createAuth({
     principalOf,
     async admin(request: FastifyRequest): Promise<void> {
       const p = await principal(request);
-      if (p.kind !== 'admin') throw forbidden('admin_only', 'this endpoint needs the admin token');
+      if (p.kind !== 'admin') throw OncelyError.of('admin_only', 'this endpoint needs the admin token');
     },
     async app(request: FastifyRequest): Promise<AppPrincipal> {
       const p = await principal(request);
-      if (p.kind !== 'app') throw forbidden('app_key_required', 'this endpoint needs an app API key');
+      if (p.kind !== 'app') throw OncelyError.of('app_key_required', 'this endpoint needs an app API key');
       return p;
     },
     async user(request: FastifyRequest): Promise<UserPrincipal> {
       const p = await principal(request);
-      if (p.kind !== 'user') throw forbidden('user_token_required', 'this endpoint needs a user token');
+      if (p.kind !== 'user') throw OncelyError.of('user_token_required', 'this endpoint needs a user token');
       return p;
     },
     async actor(request: FastifyRequest): Promise<Actor> {
       const p = await principal(request);
       if (p.kind === 'admin')
-        throw forbidden('app_or_user_required', 'this endpoint needs an app API key or a user token');
+        throw OncelyError.of('app_or_user_required', 'this endpoint needs an app API key or a user token');
       return p;
     },
   };

@@ -1,10 +1,10 @@
-// The one place errors become HTTP answers: {"error":{"code","message"}} with a fitting status.
-// Known failures keep their stable code; anything unexpected is logged and answered 500 without details.
-// Fastify's own refusals — made before any handler runs, by the router (frameworkErrors), the body parsers,
-// the body limit, and the HTTP parser itself (clientErrorHandler) — get the same shape.
+// The one place errors become HTTP answers: {"error":{"code","message"}} with the status the catalogue gives
+// the code (errors.ts). Known failures keep their stable code; anything unexpected is logged and answered 500
+// without details. Fastify's own refusals — made before any handler runs, by the router (frameworkErrors), the
+// body parsers, the body limit, and the HTTP parser itself (clientErrorHandler) — get the same shape.
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { OncelyError, rawHttpError } from '../errors.js';
+import { errorCatalogue, OncelyError, rawHttpError, type ErrorCode } from '../errors.js';
 import { describeValidationError } from './validation-messages.js';
 
 interface ErrorAnswer {
@@ -13,66 +13,44 @@ interface ErrorAnswer {
   message: string;
 }
 
+const answer = (code: ErrorCode, message: string): ErrorAnswer => ({
+  status: errorCatalogue[code].status,
+  code,
+  message,
+});
+
 /** Fastify's error codes that a client can cause, with what they mean to that client. */
-const fastifyCodes: Record<string, (e: FastifyError) => ErrorAnswer> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: () => ({
-    status: 400,
-    code: 'invalid_json',
-    message: 'the body is not valid JSON',
-  }),
-  FST_ERR_CTP_EMPTY_JSON_BODY: () => ({ status: 400, code: 'invalid_json', message: 'the body is empty' }),
-  FST_ERR_CTP_BODY_TOO_LARGE: () => ({
-    status: 413,
-    code: 'body_too_large',
-    message: 'the request body is larger than this server accepts',
-  }),
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => ({
-    status: 415,
-    code: 'unsupported_media_type',
-    message: 'the API takes JSON: send the body with Content-Type: application/json',
-  }),
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => ({
-    status: 400,
-    code: 'invalid_content_length',
-    message: 'the body is not as long as its Content-Length says',
-  }),
-  FST_ERR_BAD_URL: () => ({
-    status: 400,
-    code: 'invalid_url',
-    message: 'the URL path is not valid: a percent-encoded part does not decode to UTF-8 text',
-  }),
-  FST_ERR_MAX_PARAM_LENGTH: () => ({
-    status: 414,
-    code: 'path_parameter_too_long',
-    message: 'a path parameter is longer than any id this API accepts',
-  }),
-  FST_ERR_ASYNC_CONSTRAINT: () => ({
-    status: 400,
-    code: 'invalid_request',
-    message: 'the request matches no variant of this route',
-  }),
+const fastifyCodes: Record<string, () => ErrorAnswer> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: () => answer('invalid_json', 'the body is not valid JSON'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => answer('invalid_json', 'the body is empty'),
+  FST_ERR_CTP_BODY_TOO_LARGE: () =>
+    answer('body_too_large', 'the request body is larger than this server accepts'),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () =>
+    answer('unsupported_media_type', 'the API takes JSON: send the body with Content-Type: application/json'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () =>
+    answer('invalid_content_length', 'the body is not as long as its Content-Length says'),
+  FST_ERR_BAD_URL: () =>
+    answer('invalid_url', 'the URL path is not valid: a percent-encoded part does not decode to UTF-8 text'),
+  FST_ERR_MAX_PARAM_LENGTH: () =>
+    answer('path_parameter_too_long', 'a path parameter is longer than any id this API accepts'),
+  FST_ERR_ASYNC_CONSTRAINT: () => answer('invalid_request', 'the request matches no variant of this route'),
 };
 
 export function toErrorAnswer(error: unknown): ErrorAnswer {
   if (error instanceof OncelyError) return { status: error.status, code: error.code, message: error.message };
   const fe = error as FastifyError;
-  if (fe.validation) {
-    return { status: 400, code: 'invalid_request', message: describeValidationError(fe) };
-  }
+  if (fe.validation) return answer('invalid_request', describeValidationError(fe));
   const known = fe.code ? fastifyCodes[fe.code] : undefined;
-  if (known) return known(fe);
+  if (known) return known();
   if (error instanceof SyntaxError && (fe.statusCode === 400 || /JSON/.test(error.message))) {
     // The JSON parser's own refusals, e.g. a `__proto__` key: its message says which.
-    return {
-      status: 400,
-      code: 'invalid_json',
-      message: `the body is not acceptable JSON: ${error.message}`,
-    };
+    return answer('invalid_json', `the body is not acceptable JSON: ${error.message}`);
   }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: fe.statusCode, code: 'bad_request', message: fe.message };
+    // A refusal no code above names (the page's file server: a range not satisfiable): its own 4xx status.
+    return { status: fe.statusCode, code: 'bad_request' satisfies ErrorCode, message: fe.message };
   }
-  return { status: 500, code: 'internal_error', message: 'internal error' };
+  return answer('internal_error', 'internal error');
 }
 
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
@@ -98,9 +76,11 @@ export function frameworkErrorHandler(
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
-  reply.status(404).send({
-    error: { code: 'route_not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` },
-  });
+  const { status, code, message } = answer(
+    'route_not_found',
+    `no route ${request.method} ${request.url.split('?')[0]}`,
+  );
+  reply.status(status).send({ error: { code, message } });
 }
 
 /** Requests Node's HTTP parser refuses (malformed, headers too large, too slow): answered on the socket. */
@@ -109,10 +89,10 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
   if (socket.writable) {
     socket.write(
       err.code === 'HPE_HEADER_OVERFLOW'
-        ? rawHttpError(431, 'headers_too_large', 'the request headers are larger than this server accepts')
+        ? rawHttpError('headers_too_large', 'the request headers are larger than this server accepts')
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? rawHttpError(408, 'request_timeout', 'the request did not arrive in time')
-          : rawHttpError(400, 'malformed_request', 'the request is not valid HTTP/1.1'),
+          ? rawHttpError('request_timeout', 'the request did not arrive in time')
+          : rawHttpError('malformed_request', 'the request is not valid HTTP/1.1'),
     );
   }
   socket.destroy();

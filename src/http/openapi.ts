@@ -3,29 +3,25 @@
 // the schemas that carry a `title` shared as components, servers, security schemes, and the 503 any request
 // may get. A route only states what is its own (summary, schemas, a response's headers, its security).
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
+import { errorCatalogue, type ErrorCode, type ErrorEntry } from '../errors.js';
+import { describeCodes } from './schemas.js';
 
 type Json = Record<string, unknown>;
 
-/** What each status means when a route says nothing more specific. */
+/**
+ * What a success status means when a route says nothing more specific. Error responses list their codes
+ * (schemas.ts `errors`, from the catalogue in errors.ts).
+ */
 const statusMeanings: Record<string, string> = {
   '200': 'OK',
   '201': 'Created',
+  '202': 'Accepted',
   '204': 'No content',
-  '400':
-    'The request is not valid: `invalid_request` names the field and what it expects; another code names the rule that refused it',
-  '401': 'No credentials, or credentials that are not valid (missing, malformed, expired or revoked)',
-  '403':
-    'The credentials are valid but may not do this (another kind of token, not a member, not the sender)',
-  '404': 'Not found (or not visible to these credentials)',
-  '409': 'Conflicts with the current state',
-  '413': 'Too large: the body, a message body or a batch is over its limit',
-  '415': 'The body is not JSON',
-  '422':
-    'Understood but refused: the same idempotency key was used with another request, or a plugin refused it',
-  '429': 'Too many: a limit per user is reached',
-  '503':
-    'Unavailable for now (the store is unreachable, or this instance is shutting down): retry after Retry-After seconds',
 };
+
+/** The codes of the catalogue that match, as a described list. */
+const codesWhere = (keep: (entry: ErrorEntry, code: ErrorCode) => boolean) =>
+  describeCodes((Object.keys(errorCatalogue) as ErrorCode[]).filter((c) => keep(errorCatalogue[c], c)));
 
 /** `GET /v1/conversations/{id}/messages` → `getConversationsMessages`; a trailing parameter reads `By…`. */
 export function operationIdOf(method: string, path: string): string {
@@ -100,12 +96,11 @@ export function finishDocument(document: Json): Json {
   const error = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
   components.responses = {
     Refused: {
-      description:
-        'Refused before the route ran: a malformed URL or request, a path parameter or headers over the limit',
+      description: `Refused before the route ran:\n${codesWhere((e) => e.beforeRoute === true)}`,
       content: error,
     },
     Unavailable: {
-      description: statusMeanings['503'],
+      description: `Unavailable for now: retry after \`Retry-After\` seconds.\n${codesWhere((e) => e.status === 503 && e.only === undefined)}`,
       headers: { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } },
       content: error,
     },

@@ -2,6 +2,7 @@
 // OpenAPI document.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { MessageBody, wireEventFields } from '../../client/protocol.js';
+import { errorCatalogue, type ErrorCode } from '../errors.js';
 
 // The wire shapes shared with the WebSocket protocol and the client library are defined in its one module.
 export { ClientMsgId, EventType, Id, MessageBody, Receipt } from '../../client/protocol.js';
@@ -61,9 +62,38 @@ export function described<T extends TSchema>(
   return { ...schema, 'x-response-description': description, ...(headers ? { headers } : {}) };
 }
 
-/** The error answers a route can give, for the OpenAPI document. */
-export function errors(...statuses: number[]): Record<number, TSchema> {
-  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+/** What checking a bearer token can refuse, by the kind of token the route takes (http/auth.ts). */
+const credentials = [
+  'missing_token',
+  'invalid_authorization',
+  'invalid_token',
+  'invalid_api_key',
+  'token_expired',
+] as const satisfies readonly ErrorCode[];
+export const asAdmin = [...credentials, 'admin_only'] as const;
+export const asApp = [...credentials, 'app_key_required'] as const;
+export const asUser = [...credentials, 'user_token_required'] as const;
+export const asActor = [...credentials, 'app_or_user_required'] as const;
+export const asAdminOrApp = [...credentials, 'admin_or_own_app_required'] as const;
+
+/** A bulleted list of codes and their meaning (errors.ts), for an OpenAPI description. */
+export function describeCodes(codes: readonly ErrorCode[]): string {
+  return codes.map((code) => `- \`${code}\`: ${errorCatalogue[code].meaning}`).join('\n');
+}
+
+/**
+ * The error answers a route can give, by code: one response per status the catalogue gives them, described in
+ * the OpenAPI document by its codes and what each means.
+ */
+export function errors(...codes: (ErrorCode | readonly ErrorCode[])[]): Record<number, TSchema> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set(codes.flat())) {
+    const { status } = errorCatalogue[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, ofStatus]) => [status, described(ErrorBody, describeCodes(ofStatus))]),
+  );
 }
 
 export const bearer = [{ bearer: [] }];

@@ -10,6 +10,7 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorCatalogue, type ErrorCode } from '../errors.js';
 import { redactUrl } from '../observability/logger.js';
 import type { Services } from '../services.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './error-mapper.js';
@@ -80,11 +81,12 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
   // A callback hook, not async: it runs for every request and costs no promise while not closing.
   app.addHook('onRequest', (_request, reply, done) => {
     if (!closing) return done();
+    const code = 'shutting_down' satisfies ErrorCode;
     reply
-      .status(503)
+      .status(errorCatalogue[code].status)
       .header('connection', 'close')
       .header('retry-after', '1')
-      .send({ error: { code: 'shutting_down', message: 'this instance is shutting down; retry' } });
+      .send({ error: { code, message: 'this instance is shutting down; retry' } });
   });
 
   // An empty JSON body is treated as no body, so bodiless POSTs (recall) work from any client.

@@ -1,5 +1,5 @@
 // Idempotency scopes: whose keys a key is unique among. See docs/design.md, "The write path".
-import { badRequest } from '../errors.js';
+import { OncelyError } from '../errors.js';
 
 export const appScope = 'app';
 export const userScope = (userId: string) => `user:${userId}`;
@@ -11,7 +11,7 @@ export const queueScope = (name: string) => `queue:${name}`;
 export function parseScope(raw: string | undefined): string {
   if (raw === undefined || raw === '' || raw === appScope) return appScope;
   if (/^(user|source|queue):.+$/.test(raw)) return raw;
-  throw badRequest(
+  throw OncelyError.of(
     'invalid_scope',
     'scope must be "app", "user:{userId}", "source:{sourceId}" or "queue:{name}"',
   );

@@ -2,7 +2,7 @@
 // the one keyed send command — who the sender is, which scope its key belongs to, the payload fingerprint.
 import type { Actor } from '../apps/principal.js';
 import type { MessageBody } from '../conversations/events.js';
-import { badRequest, forbidden, unprocessable } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import { fingerprint } from '../idempotency/fingerprint.js';
 import { appScope, userScope } from '../idempotency/scope.js';
 import type { SendCommand, SendOutcome, SendResult } from './writer.js';
@@ -32,16 +32,19 @@ export function actorCommand(input: ActorSend): SendCommand {
   const { actor, from, body, clientMsgId, conversationId } = input;
   let senderId: string;
   if (actor.kind === 'app') {
-    if (!from) throw badRequest('missing_from', 'an app sends on behalf of a user: set "from"');
+    if (!from) throw OncelyError.of('missing_from', 'an app sends on behalf of a user: set "from"');
     senderId = from;
   } else {
     if (from !== undefined && from !== actor.userId)
-      throw forbidden('from_mismatch', 'a user sends as itself');
+      throw OncelyError.of('from_mismatch', 'a user sends as itself');
     senderId = actor.userId;
   }
   const headerKey = input.idempotencyKey;
   if (headerKey !== undefined && (headerKey.length === 0 || headerKey.length > maxKeyLength)) {
-    throw badRequest('invalid_idempotency_key', `Idempotency-Key must be 1 to ${maxKeyLength} characters`);
+    throw OncelyError.of(
+      'invalid_idempotency_key',
+      `Idempotency-Key must be 1 to ${maxKeyLength} characters`,
+    );
   }
   // An app's keys are unique among the app's; a user's keys and clientMsgIds among that user's. A retry over
   // REST or WebSocket with the same clientMsgId is therefore one message.
@@ -70,7 +73,7 @@ export function actorCommand(input: ActorSend): SendCommand {
 export function actorAnswer(input: ActorSend, outcome: SendOutcome): ActorSendAnswer {
   if (outcome.status === 'reused') {
     const what = input.idempotencyKey !== undefined ? 'Idempotency-Key' : 'clientMsgId';
-    throw unprocessable('idempotency_key_reused', `this ${what} was used with a different message`);
+    throw OncelyError.of('idempotency_key_reused', `this ${what} was used with a different message`);
   }
   return { result: outcome.result, duplicate: outcome.status === 'duplicate' };
 }

@@ -58,7 +58,7 @@ export interface Ingest {
 export function checkBodySize(body: MessageBody, max: number): void {
   const bytes = Buffer.byteLength(JSON.stringify(body));
   if (bytes > max)
-    throw new OncelyError(413, 'message_too_large', `message body is ${bytes} bytes; the limit is ${max}`);
+    throw OncelyError.of('message_too_large', `message body is ${bytes} bytes; the limit is ${max}`);
 }
 
 export function createIngest(options: IngestOptions): Ingest {

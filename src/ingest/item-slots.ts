@@ -1,7 +1,7 @@
 // The state of each item of a list of batch-like items while it is written (a slot per item), and the
 // outcome each ends with.
 import type { MessageBody } from '../conversations/events.js';
-import { OncelyError } from '../errors.js';
+import { isRetryable, OncelyError, type ErrorCode } from '../errors.js';
 import type { KeyRecord } from '../idempotency/keys.js';
 import type { SendCommand, SendResult, WriteOutcome } from './writer.js';
 
@@ -36,15 +36,6 @@ export type ItemOutcome =
   | { status: 'duplicate'; result: SendResult; at: number }
   | { status: 'failed'; error: ItemError };
 
-/** Failures that depend on state which may change, so that the same item may pass on a later retry. */
-const retryableCodes = new Set([
-  'conversation_not_found',
-  'user_not_found',
-  'not_member',
-  'batch_aborted',
-  'idempotency_key_busy',
-]);
-
 export type Slot =
   /** Still to be written; `cmd.conversationId` is empty until a `to` item's conversation is found. */
   | { state: 'new'; cmd: SendCommand }
@@ -54,7 +45,8 @@ export type Slot =
   /** The same key earlier in this list with the same payload: it shares that item's outcome. */
   | { state: 'repeat'; of: number };
 
-export const failure = (code: string, message: string, retryable = retryableCodes.has(code)): Slot => ({
+// Whether a failure is retryable comes from the catalogue: the state it depends on may change (errors.ts).
+export const failure = (code: ErrorCode, message: string, retryable = isRetryable(code)): Slot => ({
   state: 'failed',
   error: { code, message, retryable },
 });
@@ -62,7 +54,7 @@ export const failure = (code: string, message: string, retryable = retryableCode
 /** An expected refusal (size limit, a plugin) fails its item; anything else fails the request. */
 export function fromError(err: unknown): Slot {
   if (err instanceof OncelyError)
-    return failure(err.code, err.message, err.status >= 500 || retryableCodes.has(err.code));
+    return { state: 'failed', error: { code: err.code, message: err.message, retryable: err.retryable } };
   throw err;
 }
 

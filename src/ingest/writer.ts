@@ -6,7 +6,7 @@ import { newId } from '../clock.js';
 import type { AppendedEvent, EventLog } from '../conversations/event-log.js';
 import { sortedConversations } from '../conversations/event-log.js';
 import type { MessageBody, WireEvent } from '../conversations/events.js';
-import { OncelyError, forbidden, notFound } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import {
   claimKeys,
   findKeyRecords,
@@ -128,9 +128,12 @@ export function createWriter(options: WriterOptions): Writer {
     return sends.map((s) => {
       const f = found.get(`${s.appId}\n${s.conversationId}\n${s.senderId}`);
       if (!f?.conversation)
-        return notFound('conversation_not_found', `conversation ${s.conversationId} does not exist`);
+        return OncelyError.of('conversation_not_found', `conversation ${s.conversationId} does not exist`);
       if (!f.member)
-        return forbidden('not_member', `${s.senderId} is not a member of conversation ${s.conversationId}`);
+        return OncelyError.of(
+          'not_member',
+          `${s.senderId} is not a member of conversation ${s.conversationId}`,
+        );
       return null;
     });
   }
@@ -172,7 +175,7 @@ export function createWriter(options: WriterOptions): Writer {
       const records =
         lookup.length > 0 ? await findKeyRecords(tx, lookup, now) : new Map<string, KeyRecord>();
       const busy = () =>
-        new OncelyError(409, 'idempotency_key_busy', 'the key is being claimed concurrently; retry');
+        OncelyError.of('idempotency_key_busy', 'the key is being claimed concurrently; retry');
 
       const writing: number[] = [];
       sends.forEach((s, i) => {
@@ -250,7 +253,7 @@ export function createWriter(options: WriterOptions): Writer {
   };
 }
 
-const aborted = () => new OncelyError(500, 'internal_error', 'a send was left without an outcome');
+const aborted = () => OncelyError.of('internal_error', 'a send was left without an outcome');
 
 function resultOf(event: WireEvent): SendResult {
   return { id: event.id, conversationId: event.conversationId, seq: event.seq, createdAt: event.createdAt };

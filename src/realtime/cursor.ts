@@ -12,7 +12,7 @@
 // are also gapless, which lets the realtime sequencer (sequencer.ts) wait for a missing one with certainty.
 //
 // Receipts are not sequenced and carry no cursor.
-import { badRequest } from '../errors.js';
+import { OncelyError } from '../errors.js';
 
 const version = 'v1';
 
@@ -24,6 +24,6 @@ export function encodeCursor(pos: number): string {
 export function decodeCursor(cursor: string): number {
   const text = /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   const match = /^v1:(\d{1,15})$/.exec(text);
-  if (!match) throw badRequest('invalid_cursor', 'the cursor is not one this server issued');
+  if (!match) throw OncelyError.of('invalid_cursor', 'the cursor is not one this server issued');
   return Number(match[1]);
 }

@@ -1,7 +1,7 @@
 // The realtime part as the composition root sees it: the stream reader, the sequencer that orders the
 // bus's events, and the hub that routes them to local connections. Transports (ws-gateway.ts, the sync and
 // SSE routes) subscribe through `subscribe()`.
-import { badRequest } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { decodeCursor } from './cursor.js';
 import type { Bus } from './bus.js';
@@ -56,7 +56,7 @@ export async function createRealtime({
       const pos = decodeCursor(cursor);
       // Past the head can only be a cursor of another database: resuming from it would skip events.
       if (pos > hub.dispatchedPos && pos > (await reader.head())) {
-        throw badRequest('invalid_cursor', "the cursor is ahead of this server's stream");
+        throw OncelyError.of('invalid_cursor', "the cursor is ahead of this server's stream");
       }
       return pos;
     },

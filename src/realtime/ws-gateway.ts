@@ -9,7 +9,7 @@ import { closeCodes } from '../../client/close-codes.js';
 import type { Principal, UserPrincipal } from '../apps/principal.js';
 import type { Receipts } from '../conversations/receipts.js';
 import type { Recall } from '../conversations/recall.js';
-import { OncelyError, rawHttpError } from '../errors.js';
+import { OncelyError, rawHttpError, type ErrorCode } from '../errors.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -84,13 +84,16 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
   };
   // ws's own handshake checks (method, Upgrade, Sec-WebSocket-Key, -Version, -Protocol, -Extensions).
   wss.on('wsClientError', (err: Error, socket: Duplex, request: IncomingMessage) =>
-    refuseUpgrade(
-      socket,
-      request.method === 'GET' ? 400 : 405,
-      'invalid_websocket_handshake',
-      `not a valid WebSocket handshake: ${err.message}`,
-      /Version/.test(err.message) ? { 'Sec-WebSocket-Version': '13, 8' } : {},
-    ),
+    request.method === 'GET'
+      ? refuseUpgrade(
+          socket,
+          'invalid_websocket_handshake',
+          `not a valid WebSocket handshake: ${err.message}`,
+          /Version/.test(err.message) ? { 'Sec-WebSocket-Version': '13, 8' } : {},
+        )
+      : refuseUpgrade(socket, 'method_not_allowed', `a WebSocket upgrade is a GET, not ${request.method}`, {
+          Allow: 'GET',
+        }),
   );
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -98,17 +101,16 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     try {
       url = new URL(request.url ?? '/', 'http://localhost');
     } catch {
-      return refuseUpgrade(socket, 400, 'invalid_url', 'the URL is not valid');
+      return refuseUpgrade(socket, 'invalid_url', 'the URL is not valid');
     }
     if (closing) {
-      return refuseUpgrade(socket, 503, 'shutting_down', 'this instance is shutting down; retry', {
+      return refuseUpgrade(socket, 'shutting_down', 'this instance is shutting down; retry', {
         'Retry-After': '1',
       });
     }
     if (url.pathname !== path) {
       return refuseUpgrade(
         socket,
-        404,
         'route_not_found',
         `no WebSocket endpoint at ${url.pathname}; it is ${path}`,
       );
@@ -169,10 +171,10 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     setTimeout(() => c.ws.terminate(), 5_000).unref();
   }
 
-  function refuse(c: Connection, code: string, message: string, closeCode: number): void {
-    metrics.realtimeDisconnects.inc({ reason: code });
-    send(c, { type: 'error', code, message });
-    c.ws.close(closeCode, code);
+  function refuse(c: Connection, error: OncelyError, closeCode: number): void {
+    metrics.realtimeDisconnects.inc({ reason: error.code });
+    send(c, { type: 'error', code: error.code, message: error.message });
+    c.ws.close(closeCode, error.code);
   }
 
   function accept(ws: WebSocket, urlToken: string | null, urlCursor: string | undefined): void {
@@ -189,8 +191,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
         () =>
           refuse(
             c,
-            'auth_timeout',
-            `send {"type":"auth","token"} within ${opts.authTimeoutMs} ms`,
+            OncelyError.of('auth_timeout', `send {"type":"auth","token"} within ${opts.authTimeoutMs} ms`),
             closeCodes.unauthorized.code,
           ),
         opts.authTimeoutMs,
@@ -206,11 +207,15 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       c.alive = true;
       const parsed = isBinary ? { problem: 'frames are JSON text' } : parseClientFrame(data.toString());
       if ('problem' in parsed)
-        return send(c, { type: 'error', code: 'invalid_frame', message: parsed.problem });
+        return send(c, { type: 'error', code: 'invalid_frame' satisfies ErrorCode, message: parsed.problem });
       const frame = parsed.frame;
       if (resolveAuthFrame) {
         if (frame.type !== 'auth')
-          return refuse(c, 'auth_required', 'the first frame must be auth', closeCodes.unauthorized.code);
+          return refuse(
+            c,
+            OncelyError.of('auth_required', 'the first frame must be auth'),
+            closeCodes.unauthorized.code,
+          );
         const resolve = resolveAuthFrame;
         resolveAuthFrame = undefined;
         return resolve(frame.token);
@@ -233,21 +238,21 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     let user: UserPrincipal;
     try {
       const p = await s.auth.principalOf(token);
-      if (p.kind !== 'user')
-        throw new OncelyError(401, 'user_token_required', 'the WebSocket takes a user token');
+      if (p.kind !== 'user') throw OncelyError.of('user_token_required', 'the WebSocket takes a user token');
       user = p;
     } catch (err) {
-      const e =
-        err instanceof OncelyError ? err : new OncelyError(401, 'invalid_token', 'the token is not valid');
-      refuse(c, e.code, e.message, closeCodes.unauthorized.code);
+      const e = err instanceof OncelyError ? err : OncelyError.of('invalid_token', 'the token is not valid');
+      refuse(c, e, closeCodes.unauthorized.code);
       return false;
     }
     if (c.ws.readyState !== c.ws.OPEN) return false;
     if (!realtime.hub.reserveConnection(user.appId, user.userId, opts.maxConnectionsPerUser)) {
       refuse(
         c,
-        'too_many_connections',
-        `a user may hold ${opts.maxConnectionsPerUser} connections; this new one is refused`,
+        OncelyError.of(
+          'too_many_connections',
+          `a user may hold ${opts.maxConnectionsPerUser} connections; this new one is refused`,
+        ),
         closeCodes.tooManyConnections.code,
       );
       return false;
@@ -279,7 +284,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       try {
         from = await realtime.position(c.startCursor);
       } catch (err) {
-        if (err instanceof OncelyError) refuse(c, err.code, err.message, closeCodes.invalidCursor.code);
+        if (err instanceof OncelyError) refuse(c, err, closeCodes.invalidCursor.code);
         else failed(c, err);
         return false;
       }
@@ -317,7 +322,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
         case 'auth':
           return send(c, {
             type: 'error',
-            code: 'already_authenticated',
+            code: 'already_authenticated' satisfies ErrorCode,
             message: 'this connection is authenticated',
           });
         case 'resume': {
@@ -351,7 +356,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       logger.error({ err, frame: frame.type }, 'websocket frame failed');
       send(c, {
         type: 'error',
-        code: 'internal_error',
+        code: 'internal_error' satisfies ErrorCode,
         message: 'internal error',
         ...(clientMsgId ? { clientMsgId } : {}),
       });

@@ -5,7 +5,7 @@ import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { OncelyError } from '../errors.js';
 
-export const urlNotAllowed = (message: string) => new OncelyError(400, 'webhook_url_not_allowed', message);
+export const urlNotAllowed = (message: string) => OncelyError.of('webhook_url_not_allowed', message);
 
 /**
  * Why an address may not be called, or undefined when it may. Everything but public unicast is refused:

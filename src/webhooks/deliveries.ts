@@ -2,7 +2,7 @@
 // what the API does with deliveries (list, retry a dead letter, replay events since a time, expire old ones).
 import { sql, type ExpressionBuilder } from 'kysely';
 import { newId } from '../clock.js';
-import { conflict, notFound } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Database, DeliveryState, EventType, WebhookDeliveriesTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 
@@ -237,7 +237,8 @@ export function createDeliveries({ store }: { store: Store }) {
         .where('d.app_id', '=', appId)
         .where('d.id', '=', deliveryId)
         .executeTakeFirst();
-      if (!row) throw notFound('webhook_delivery_not_found', `webhook delivery ${deliveryId} does not exist`);
+      if (!row)
+        throw OncelyError.of('webhook_delivery_not_found', `webhook delivery ${deliveryId} does not exist`);
       return (await views([row]))[0]!;
     },
 
@@ -255,11 +256,11 @@ export function createDeliveries({ store }: { store: Store }) {
           .where('d.id', '=', deliveryId)
           .executeTakeFirst();
         if (!row)
-          throw notFound('webhook_delivery_not_found', `webhook delivery ${deliveryId} does not exist`);
+          throw OncelyError.of('webhook_delivery_not_found', `webhook delivery ${deliveryId} does not exist`);
         if (row.state === 'pending')
-          throw conflict('delivery_pending', 'the delivery is pending: it will be tried');
+          throw OncelyError.of('delivery_pending', 'the delivery is pending: it will be tried');
         if (Number(row.enabled) !== 1) {
-          throw conflict(
+          throw OncelyError.of(
             'webhook_endpoint_disabled',
             `endpoint ${row.endpoint_id} is disabled: enable it first`,
           );

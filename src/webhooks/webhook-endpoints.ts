@@ -3,7 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import { checkSecret, secretHint } from '../callbacks/standard-webhooks.js';
-import { conflict, notFound } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Database, EventType, WebhookEndpointsTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { checkUrlAtRegistration, type ResolveAll } from './address-guard.js';
@@ -129,7 +129,7 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
 
   async function existing(tx: Tx, appId: string, id: string): Promise<WebhookEndpointsTable> {
     const row = await find(tx, appId, id);
-    if (!row) throw notFound('webhook_endpoint_not_found', `webhook endpoint ${id} does not exist`);
+    if (!row) throw OncelyError.of('webhook_endpoint_not_found', `webhook endpoint ${id} does not exist`);
     return row;
   }
 
@@ -209,7 +209,7 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
 
     async get(appId: string, id: string): Promise<EndpointView> {
       const row = await find(store.db, appId, id);
-      if (!row) throw notFound('webhook_endpoint_not_found', `webhook endpoint ${id} does not exist`);
+      if (!row) throw OncelyError.of('webhook_endpoint_not_found', `webhook endpoint ${id} does not exist`);
       return toView(row);
     },
 
@@ -259,7 +259,7 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
           .filter((s) => s.expiresAt === null || s.expiresAt > now)
           .map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? now + secretOverlapMs }));
         if (kept.some((s) => s.secret === secret)) {
-          throw conflict('secret_in_use', 'the new secret must differ from the ones in use');
+          throw OncelyError.of('secret_in_use', 'the new secret must differ from the ones in use');
         }
         const secrets = JSON.stringify([{ secret, expiresAt: null }, ...kept.slice(0, 4)]);
         await tx

@@ -2,7 +2,7 @@
 // and what the API does with deliveries. The composition root builds it and registers its writer.
 import type { Clock } from '../clock.js';
 import type { WebhookConfig } from '../config.js';
-import { badRequest } from '../errors.js';
+import { OncelyError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Bus } from '../realtime/bus.js';
@@ -79,11 +79,14 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
     async replay(appId, endpointId, since) {
       const now = clock.now();
       if (!Number.isFinite(since) || since > now)
-        throw badRequest('invalid_since', 'since must be a time in the past');
+        throw OncelyError.of('invalid_since', 'since must be a time in the past');
       await endpoints.get(appId, endpointId);
       const endpoint = (await endpoints.ofApp(store.db, appId)).find((e) => e.id === endpointId);
       if (!endpoint?.enabled) {
-        throw badRequest('webhook_endpoint_disabled', `endpoint ${endpointId} is disabled: enable it first`);
+        throw OncelyError.of(
+          'webhook_endpoint_disabled',
+          `endpoint ${endpointId} is disabled: enable it first`,
+        );
       }
       const queued = await deliveries.replay(endpoint, since, now, triesFor(config.retrySchedule));
       dispatcher?.wake();

@@ -2,9 +2,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Services } from '../../services.js';
-import { badRequest, forbidden } from '../../errors.js';
+import { OncelyError } from '../../errors.js';
 import type { TypedApp } from '../server.js';
-import { Id, bearer, described, errors } from '../schemas.js';
+import { asAdmin, asAdminOrApp, asApp, bearer, described, errors, Id } from '../schemas.js';
 
 const User = Type.Object(
   {
@@ -30,7 +30,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
   const adminOrOwnApp = async (request: FastifyRequest, appId: string) => {
     const p = await s.auth.principal(request);
     if (p.kind === 'user' || (p.kind === 'app' && p.appId !== appId)) {
-      throw forbidden('admin_or_own_app_required', "the admin token or this app's API key is needed");
+      throw OncelyError.of('admin_or_own_app_required', "the admin token or this app's API key is needed");
     }
   };
 
@@ -51,7 +51,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
             apiKey: Type.String(),
             createdAt: Type.String(),
           }),
-          ...errors(400, 401, 403),
+          ...errors(asAdmin, 'invalid_request'),
         },
       },
     },
@@ -71,7 +71,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
         params: Type.Object({ appId: Id }),
         response: {
           200: Type.Object({ appId: Type.String(), rotatedAt: Type.String() }),
-          ...errors(401, 403, 404),
+          ...errors(asAdminOrApp, 'invalid_request', 'app_not_found'),
         },
       },
     },
@@ -90,7 +90,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
         summary: "The app's settings (admin or that app)",
         security: bearer,
         params: Type.Object({ appId: Id }),
-        response: { 200: Settings, ...errors(401, 403, 404) },
+        response: { 200: Settings, ...errors(asAdminOrApp, 'invalid_request', 'app_not_found') },
       },
     },
     async (request) => {
@@ -110,7 +110,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
           { usersCreateConversations: Type.Optional(Type.Boolean()) },
           { additionalProperties: false },
         ),
-        response: { 200: Settings, ...errors(400, 401, 403, 404) },
+        response: { 200: Settings, ...errors(asAdminOrApp, 'invalid_request', 'app_not_found') },
       },
     },
     async (request) => {
@@ -130,7 +130,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
           { displayName: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])) },
           { additionalProperties: false },
         ),
-        response: { 200: described(User, 'Updated'), 201: User, ...errors(400, 401, 403) },
+        response: { 200: described(User, 'Updated'), 201: User, ...errors(asApp, 'invalid_request') },
       },
     },
     async (request, reply) => {
@@ -151,7 +151,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
         summary: 'Read a user',
         security: bearer,
         params: Type.Object({ userId: Id }),
-        response: { 200: User, ...errors(401, 403, 404) },
+        response: { 200: User, ...errors(asApp, 'invalid_request', 'user_not_found') },
       },
     },
     async (request) => {
@@ -173,7 +173,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
         ),
         response: {
           201: Type.Object({ token: Type.String(), expiresAt: Type.String() }),
-          ...errors(400, 401, 403, 404),
+          ...errors(asApp, 'invalid_request', 'ttl_too_long', 'user_not_found'),
         },
       },
     },
@@ -181,7 +181,7 @@ export function registerAppRoutes(app: TypedApp, s: Services): void {
       const { appId } = await s.auth.app(request);
       const ttl = request.body.ttlSeconds ?? s.config.userTokenDefaultTtlSeconds;
       if (ttl > s.config.userTokenMaxTtlSeconds) {
-        throw badRequest('ttl_too_long', `ttlSeconds may be at most ${s.config.userTokenMaxTtlSeconds}`);
+        throw OncelyError.of('ttl_too_long', `ttlSeconds may be at most ${s.config.userTokenMaxTtlSeconds}`);
       }
       await s.apps.getUser(appId, request.params.userId);
       return reply.status(201).send(await s.userTokens.issue(appId, request.params.userId, ttl));

@@ -4,7 +4,7 @@ import type { BatchInputItem, BatchItem as BatchItemT } from '../../batch/batch.
 import type { Services } from '../../services.js';
 import { compileBodyCheck } from '../request-validator.js';
 import type { TypedApp } from '../server.js';
-import { BatchItem, bearer, errors } from '../schemas.js';
+import { asApp, BatchItem, bearer, errors } from '../schemas.js';
 
 const BatchItemResult = Type.Object(
   {
@@ -73,7 +73,7 @@ export function registerBatchRoutes(app: TypedApp, s: Services): void {
               failed: Type.Integer(),
             }),
           }),
-          ...errors(400, 401, 403, 413),
+          ...errors(asApp, 'invalid_request', 'batch_too_large'),
         },
       },
     },

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { Id, bearer, described, errors } from '../schemas.js';
+import { asApp, bearer, described, errors, Id } from '../schemas.js';
 
 const Secret = Type.String({ minLength: 1, maxLength: 200 });
 
@@ -67,7 +67,11 @@ export async function registerCallbackRoutes(app: TypedApp, s: Services): Promis
           },
           { additionalProperties: false },
         ),
-        response: { 200: described(SourceView, 'Replaced'), 201: SourceView, ...errors(400, 401, 403) },
+        response: {
+          200: described(SourceView, 'Replaced'),
+          201: SourceView,
+          ...errors(asApp, 'invalid_request', 'invalid_secret'),
+        },
       },
     },
     async (request, reply) => {
@@ -84,7 +88,7 @@ export async function registerCallbackRoutes(app: TypedApp, s: Services): Promis
         summary: 'A callback source (secrets shown as hints only)',
         security: bearer,
         params: Type.Object({ sourceId: Id }),
-        response: { 200: SourceView, ...errors(401, 403, 404) },
+        response: { 200: SourceView, ...errors(asApp, 'invalid_request', 'callback_source_not_found') },
       },
     },
     async (request) => {
@@ -109,7 +113,7 @@ export async function registerCallbackRoutes(app: TypedApp, s: Services): Promis
         ),
         response: {
           200: Type.Object({ items: Type.Array(Rejection), hasMore: Type.Boolean() }),
-          ...errors(400, 401, 403, 404),
+          ...errors(asApp, 'invalid_request', 'callback_source_not_found'),
         },
       },
     },
@@ -138,7 +142,18 @@ export async function registerCallbackRoutes(app: TypedApp, s: Services): Promis
           // Signed by the source's secret (no bearer token); unsigned only for a source without one.
           security: [{ standardWebhooks: [] }, {}],
           params: Type.Object({ appId: Id, sourceId: Id }),
-          response: { 200: CallbackAnswer, ...errors(400, 401, 404, 413) },
+          response: {
+            200: CallbackAnswer,
+            ...errors(
+              'invalid_request',
+              'invalid_payload',
+              'invalid_signature',
+              'timestamp_out_of_tolerance',
+              'callback_source_not_found',
+              'conversation_not_found',
+              'message_too_large',
+            ),
+          },
         },
       },
       async (request) => {

@@ -3,7 +3,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { bearer, errors } from '../schemas.js';
+import { asAdmin, bearer, errors } from '../schemas.js';
 
 const Consumer = Type.Object({
   name: Type.String(),
@@ -31,7 +31,7 @@ export function registerConsumerRoutes(app: TypedApp, s: Services): void {
       schema: {
         summary: 'Queue consumers: state, counts and lag (admin token)',
         security: bearer,
-        response: { 200: Type.Object({ items: Type.Array(Consumer) }), ...errors(401, 403) },
+        response: { 200: Type.Object({ items: Type.Array(Consumer) }), ...errors(asAdmin) },
       },
     },
     async (request) => {

@@ -2,7 +2,18 @@
 import { Type } from '@sinclair/typebox';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { Conversation, Event, Id, Receipt, bearer, described, errors } from '../schemas.js';
+import {
+  asActor,
+  asApp,
+  asUser,
+  bearer,
+  Conversation,
+  described,
+  errors,
+  Event,
+  Id,
+  Receipt,
+} from '../schemas.js';
 
 export function registerConversationRoutes(app: TypedApp, s: Services): void {
   app.post(
@@ -27,7 +38,7 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
             'The direct conversation of these two users already existed: returned, not duplicated',
           ),
           201: Conversation,
-          ...errors(400, 401, 403, 404, 409),
+          ...errors(asApp, 'invalid_request', 'invalid_members', 'user_not_found', 'conversation_exists'),
         },
       },
     },
@@ -45,7 +56,10 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
         summary: 'Read a conversation (app or member)',
         security: bearer,
         params: Type.Object({ id: Id }),
-        response: { 200: Conversation, ...errors(401, 403, 404) },
+        response: {
+          200: Conversation,
+          ...errors(asActor, 'invalid_request', 'conversation_not_found', 'not_member'),
+        },
       },
     },
     async (request) => {
@@ -67,7 +81,13 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
         ),
         response: {
           200: Type.Object({ conversation: Conversation, events: Type.Array(Event) }),
-          ...errors(400, 401, 403, 404, 409),
+          ...errors(
+            asApp,
+            'invalid_request',
+            'conversation_not_found',
+            'user_not_found',
+            'conversation_is_direct',
+          ),
         },
       },
     },
@@ -86,7 +106,13 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
         params: Type.Object({ id: Id, userId: Id }),
         response: {
           200: Type.Object({ conversation: Conversation, event: Type.Optional(Event) }),
-          ...errors(401, 403, 404, 409),
+          ...errors(
+            asApp,
+            'invalid_request',
+            'conversation_not_found',
+            'member_not_found',
+            'conversation_is_direct',
+          ),
         },
       },
     },
@@ -110,7 +136,10 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
           },
           { additionalProperties: false, minProperties: 1 },
         ),
-        response: { 200: Receipt, ...errors(400, 401, 403, 404) },
+        response: {
+          200: Receipt,
+          ...errors(asUser, 'invalid_request', 'seq_out_of_range', 'conversation_not_found', 'not_member'),
+        },
       },
     },
     async (request) => {
@@ -126,7 +155,10 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
         summary: "Every current member's delivered/read markers (app or member)",
         security: bearer,
         params: Type.Object({ id: Id }),
-        response: { 200: Type.Object({ items: Type.Array(Receipt) }), ...errors(401, 403, 404) },
+        response: {
+          200: Type.Object({ items: Type.Array(Receipt) }),
+          ...errors(asActor, 'invalid_request', 'conversation_not_found', 'not_member'),
+        },
       },
     },
     async (request) => {
@@ -157,7 +189,7 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
               }),
             ),
           }),
-          ...errors(401, 403),
+          ...errors(asUser),
         },
       },
     },

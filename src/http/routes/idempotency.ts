@@ -1,11 +1,11 @@
 // The idempotency history query: what a key did the first time, while it is retained.
 import { Type } from '@sinclair/typebox';
-import { notFound } from '../../errors.js';
+import { OncelyError } from '../../errors.js';
 import { findKey } from '../../idempotency/keys.js';
 import { parseScope } from '../../idempotency/scope.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { bearer, errors } from '../schemas.js';
+import { asApp, bearer, errors } from '../schemas.js';
 
 export function registerIdempotencyRoutes(app: TypedApp, s: Services): void {
   app.get(
@@ -29,7 +29,7 @@ export function registerIdempotencyRoutes(app: TypedApp, s: Services): void {
             fingerprint: Type.String(),
             result: Type.Unknown(),
           }),
-          ...errors(400, 401, 403, 404),
+          ...errors(asApp, 'invalid_request', 'invalid_scope', 'idempotency_key_not_found'),
         },
       },
     },
@@ -37,7 +37,8 @@ export function registerIdempotencyRoutes(app: TypedApp, s: Services): void {
       const { appId } = await s.auth.app(request);
       const scope = parseScope(request.query.scope);
       const record = await findKey(s.store.db, { appId, scope, key: request.params.key }, s.clock.now());
-      if (!record) throw notFound('idempotency_key_not_found', 'no live record of this key in this scope');
+      if (!record)
+        throw OncelyError.of('idempotency_key_not_found', 'no live record of this key in this scope');
       return {
         key: record.key,
         scope: record.scope,

@@ -4,7 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { Conversation, Id, bearer, described, errors } from '../schemas.js';
+import { asUser, bearer, Conversation, described, errors, Id } from '../schemas.js';
 
 export function registerMeRoutes(app: TypedApp, s: Services): void {
   app.get(
@@ -23,7 +23,7 @@ export function registerMeRoutes(app: TypedApp, s: Services): void {
               description: 'whether this app lets its users start conversations (POST /v1/me/conversations)',
             }),
           }),
-          ...errors(401, 403, 404),
+          ...errors(asUser, 'user_not_found'),
         },
       },
     },
@@ -58,7 +58,7 @@ export function registerMeRoutes(app: TypedApp, s: Services): void {
               ),
             ),
           }),
-          ...errors(401, 403),
+          ...errors(asUser),
         },
       },
     },
@@ -90,7 +90,13 @@ export function registerMeRoutes(app: TypedApp, s: Services): void {
         response: {
           200: described(Conversation, 'The direct conversation of these two users already existed'),
           201: Conversation,
-          ...errors(400, 401, 403, 404),
+          ...errors(
+            asUser,
+            'invalid_request',
+            'invalid_members',
+            'user_conversations_disabled',
+            'user_not_found',
+          ),
         },
       },
     },

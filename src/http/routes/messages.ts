@@ -2,7 +2,17 @@
 import { Type } from '@sinclair/typebox';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { ClientMsgId, Event, Id, MessageBody, SendResult, bearer, described, errors } from '../schemas.js';
+import {
+  asActor,
+  bearer,
+  ClientMsgId,
+  described,
+  errors,
+  Event,
+  Id,
+  MessageBody,
+  SendResult,
+} from '../schemas.js';
 
 export function registerMessageRoutes(app: TypedApp, s: Services): void {
   app.post(
@@ -26,7 +36,18 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
             },
           ),
           201: described(SendResult, 'Created: the message is stored with its seq'),
-          ...errors(400, 401, 403, 404, 413, 422),
+          ...errors(
+            asActor,
+            'invalid_request',
+            'invalid_idempotency_key',
+            'missing_from',
+            'from_mismatch',
+            'not_member',
+            'conversation_not_found',
+            'message_too_large',
+            'idempotency_key_reused',
+            'idempotency_key_busy',
+          ),
         },
       },
     },
@@ -60,7 +81,7 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
         ),
         response: {
           200: Type.Object({ items: Type.Array(Event), hasMore: Type.Boolean() }),
-          ...errors(400, 401, 403, 404),
+          ...errors(asActor, 'invalid_request', 'conversation_not_found', 'not_member'),
         },
       },
     },
@@ -88,7 +109,7 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
               readCount: Type.Integer(),
             }),
           ]),
-          ...errors(401, 403, 404),
+          ...errors(asActor, 'invalid_request', 'message_not_found', 'not_member'),
         },
       },
     },
@@ -112,7 +133,14 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
             recalledAt: Type.String(),
             event: Event,
           }),
-          ...errors(401, 403, 404, 409),
+          ...errors(
+            asActor,
+            'invalid_request',
+            'message_not_found',
+            'not_member',
+            'not_sender',
+            'recall_window_expired',
+          ),
         },
       },
     },

@@ -4,12 +4,12 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { UserPrincipal } from '../../apps/principal.js';
-import { OncelyError, forbidden } from '../../errors.js';
+import { OncelyError } from '../../errors.js';
 import { encodeCursor } from '../../realtime/cursor.js';
 import type { Delivery, ReceiptDelivery, Subscriber } from '../../realtime/hub.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { Event, bearer, errors } from '../schemas.js';
+import { asUser, bearer, errors, Event } from '../schemas.js';
 
 /** Most events in one long-poll answer; the client asks again at once when there were this many. */
 const syncPageSize = 500;
@@ -21,7 +21,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
   async function userOf(request: FastifyRequest, queryToken: string | undefined): Promise<UserPrincipal> {
     if (request.headers.authorization || !queryToken) return s.auth.user(request);
     const p = await s.auth.principalOf(queryToken);
-    if (p.kind !== 'user') throw forbidden('user_token_required', 'this endpoint needs a user token');
+    if (p.kind !== 'user') throw OncelyError.of('user_token_required', 'this endpoint needs a user token');
     return p;
   }
 
@@ -40,7 +40,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
         ),
         response: {
           200: Type.Object({ events: Type.Array(Event), cursor: Type.String() }),
-          ...errors(400, 401, 403),
+          ...errors(asUser, 'invalid_request', 'invalid_cursor'),
         },
       },
     },
@@ -107,7 +107,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
               'A text/event-stream: `ready`, then one `data:` per event with `id:` its cursor, receipts, and `: ping` heartbeats',
             content: { 'text/event-stream': { schema: Type.String() } },
           },
-          ...errors(400, 401, 403, 429),
+          ...errors(asUser, 'invalid_request', 'invalid_cursor', 'too_many_connections'),
         },
       },
     },
@@ -117,8 +117,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       const resumeFrom = cursor ? await realtime.position(cursor) : undefined;
       if (!realtime.hub.reserveConnection(user.appId, user.userId, s.config.maxConnectionsPerUser)) {
         metrics.realtimeDisconnects.inc({ reason: 'too_many_connections' });
-        throw new OncelyError(
-          429,
+        throw OncelyError.of(
           'too_many_connections',
           `a user may hold ${s.config.maxConnectionsPerUser} connections; this new one is refused`,
         );

@@ -1,7 +1,7 @@
 // Liveness, readiness, metrics and the OpenAPI document.
 import type { TypedApp } from '../server.js';
 import type { Services } from '../../services.js';
-import { errors } from '../schemas.js';
+import { asAdmin, errors } from '../schemas.js';
 import { Type } from '@sinclair/typebox';
 
 export function registerSystemRoutes(app: TypedApp, s: Services): void {
@@ -64,7 +64,7 @@ export function registerSystemRoutes(app: TypedApp, s: Services): void {
             description: 'Prometheus text exposition format',
             content: { 'text/plain': { schema: Type.String() } },
           },
-          ...errors(401, 403),
+          ...errors(asAdmin),
         },
       },
     },

@@ -1,9 +1,9 @@
 // Outbound webhooks (app): endpoints, their secrets, their deliveries; retry of a dead letter and replay.
 import { Type } from '@sinclair/typebox';
-import { badRequest } from '../../errors.js';
+import { OncelyError } from '../../errors.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
-import { EventType, Id, bearer, errors } from '../schemas.js';
+import { asApp, bearer, errors, EventType, Id } from '../schemas.js';
 
 const Secret = Type.String({ minLength: 1, maxLength: 200 });
 
@@ -69,7 +69,11 @@ export function registerWebhookRoutes(app: TypedApp, s: Services): void {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Endpoint, 201: Endpoint, ...errors(400, 401, 403) },
+        response: {
+          200: Endpoint,
+          201: Endpoint,
+          ...errors(asApp, 'invalid_request', 'invalid_secret', 'webhook_url_not_allowed'),
+        },
       },
     },
     async (request, reply) => {
@@ -85,7 +89,7 @@ export function registerWebhookRoutes(app: TypedApp, s: Services): void {
       schema: {
         summary: "The app's webhook endpoints (secrets as hints only)",
         security: bearer,
-        response: { 200: Type.Object({ items: Type.Array(Endpoint) }), ...errors(401, 403) },
+        response: { 200: Type.Object({ items: Type.Array(Endpoint) }), ...errors(asApp) },
       },
     },
     async (request) => {
@@ -101,7 +105,7 @@ export function registerWebhookRoutes(app: TypedApp, s: Services): void {
         summary: 'A webhook endpoint (secrets as hints only)',
         security: bearer,
         params: EndpointParams,
-        response: { 200: Endpoint, ...errors(401, 403, 404) },
+        response: { 200: Endpoint, ...errors(asApp, 'invalid_request', 'webhook_endpoint_not_found') },
       },
     },
     async (request) => {
@@ -117,7 +121,7 @@ export function registerWebhookRoutes(app: TypedApp, s: Services): void {
         summary: 'Delete a webhook endpoint with its deliveries',
         security: bearer,
         params: EndpointParams,
-        response: { 204: Type.Null(), ...errors(401, 403, 404) },
+        response: { 204: Type.Null(), ...errors(asApp, 'invalid_request', 'webhook_endpoint_not_found') },
       },
     },
     async (request, reply) => {
@@ -137,7 +141,13 @@ export function registerWebhookRoutes(app: TypedApp, s: Services): void {
         body: Type.Object({ secret: Type.Optional(Secret) }, { additionalProperties: false }),
         response: {
           200: Type.Object({ secret: Type.String(), endpoint: Endpoint }),
-          ...errors(400, 401, 403, 404, 409),
+          ...errors(
+            asApp,
+            'invalid_request',
+            'invalid_secret',
+            'webhook_endpoint_not_found',
+            'secret_in_use',
+          ),
         },
       },
     },
@@ -166,7 +176,7 @@ export function registerWebhookRoutes(app: TypedApp, s: Services): void {
         ),
         response: {
           200: Type.Object({ items: Type.Array(Delivery), hasMore: Type.Boolean() }),
-          ...errors(400, 401, 403, 404),
+          ...errors(asApp, 'invalid_request', 'webhook_endpoint_not_found'),
         },
       },
     },
@@ -188,7 +198,16 @@ export function registerWebhookRoutes(app: TypedApp, s: Services): void {
           { since: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })]) },
           { additionalProperties: false },
         ),
-        response: { 202: Type.Object({ queued: Type.Integer() }), ...errors(400, 401, 403, 404) },
+        response: {
+          202: Type.Object({ queued: Type.Integer() }),
+          ...errors(
+            asApp,
+            'invalid_request',
+            'invalid_since',
+            'webhook_endpoint_not_found',
+            'webhook_endpoint_disabled',
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -196,7 +215,7 @@ export function registerWebhookRoutes(app: TypedApp, s: Services): void {
       const { since } = request.body;
       const ms = typeof since === 'number' ? since : Date.parse(since);
       if (Number.isNaN(ms))
-        throw badRequest('invalid_since', 'since is an ISO 8601 time or milliseconds since the epoch');
+        throw OncelyError.of('invalid_since', 'since is an ISO 8601 time or milliseconds since the epoch');
       const queued = await s.webhooks.replay(appId, request.params.id, ms);
       return reply.status(202).send({ queued });
     },
@@ -209,7 +228,16 @@ export function registerWebhookRoutes(app: TypedApp, s: Services): void {
         summary: 'Send a finished (failed) delivery once more, now',
         security: bearer,
         params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
-        response: { 202: Delivery, ...errors(401, 403, 404, 409) },
+        response: {
+          202: Delivery,
+          ...errors(
+            asApp,
+            'invalid_request',
+            'webhook_delivery_not_found',
+            'delivery_pending',
+            'webhook_endpoint_disabled',
+          ),
+        },
       },
     },
     async (request, reply) => {
