@@ -32,6 +32,11 @@ export interface UserTokens {
   /** The claims of a valid token; 401 `invalid_token` or `token_expired` otherwise. */
   verify(token: string): Promise<UserClaims>;
   /**
+   * The claims of a token verified before and still valid by everything `verify` checks, answered without
+   * waiting; undefined when it takes `verify` to tell (not seen, expired, or its app's key due a re-read).
+   */
+  cached(token: string): UserClaims | undefined;
+  /**
    * Replaces the app's signing secret: every token it signed is refused from now on — on this instance at
    * once, on the others within `secretCheckMs`. 404 `app_not_found` for an unknown app.
    */
@@ -45,7 +50,8 @@ interface AppKey {
   checkedAt: number;
 }
 
-interface Verified extends UserClaims {
+interface Verified {
+  claims: UserClaims;
   /** Expiry of the token (ms): the entry is never used past it. */
   expiresAt: number;
   /** The key that verified it: the entry holds only while that key is still the app's. */
@@ -61,7 +67,9 @@ const importHmacKey = (secret: string) =>
 export function createUserTokens(options: UserTokensOptions): UserTokens {
   const { apps, clock } = options;
   const secretCheckMs = options.secretCheckMs ?? userTokensDefaults.secretCheckMs;
-  const keys = new Map<string, Promise<AppKey | undefined>>();
+  /** Each app's key as last read; `reading` holds the read under way, one per app. */
+  const keys = new Map<string, AppKey>();
+  const reading = new Map<string, Promise<AppKey | undefined>>();
   // Keyed by the whole token: a hit needs the exact token, signature included, so a probe learns nothing.
   const verified = new LruMap<string, Verified>(
     options.maxCachedTokens ?? userTokensDefaults.maxCachedTokens,
@@ -76,19 +84,38 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
     return { secret, key: await importHmacKey(secret), checkedAt };
   }
 
+  /** The app's key if read less than `secretCheckMs` ago. */
+  function freshKey(appId: string): AppKey | undefined {
+    const key = keys.get(appId);
+    return key && clock.now() - key.checkedAt < secretCheckMs ? key : undefined;
+  }
+
   /** The app's current key: read at most every `secretCheckMs`, and one read at a time per app. */
-  async function keyFor(appId: string): Promise<AppKey | undefined> {
-    const cached = keys.get(appId);
-    const current = cached && (await cached);
-    if (current && clock.now() - current.checkedAt < secretCheckMs) return current;
-    if (keys.get(appId) !== cached) return keyFor(appId);
-    const reading = readKey(appId, current);
-    keys.set(appId, reading);
-    // A failed read is not remembered: the next call reads again.
-    reading.catch(() => keys.delete(appId));
-    const key = await reading;
-    if (!key) keys.delete(appId);
-    return key;
+  function keyFor(appId: string): Promise<AppKey | undefined> {
+    const fresh = freshKey(appId);
+    if (fresh) return Promise.resolve(fresh);
+    let read = reading.get(appId);
+    if (!read) {
+      const started: Promise<AppKey | undefined> = readKey(appId, keys.get(appId)).then((key) => {
+        // A rotation while this read ran dropped it from `reading`: its answer may be the old secret.
+        if (reading.get(appId) === started) {
+          if (key) keys.set(appId, key);
+          else keys.delete(appId);
+        }
+        return key;
+      });
+      read = started.finally(() => {
+        if (reading.get(appId) === started) reading.delete(appId);
+      });
+      reading.set(appId, started);
+    }
+    return read;
+  }
+
+  function cached(token: string): UserClaims | undefined {
+    const hit = verified.get(token);
+    if (!hit || clock.now() >= hit.expiresAt) return undefined;
+    return freshKey(hit.claims.appId)?.key === hit.key ? hit.claims : undefined;
   }
 
   async function verifySigned(token: string): Promise<Verified> {
@@ -108,7 +135,7 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
       if (typeof payload.sub !== 'string' || payload.app !== appId || typeof payload.exp !== 'number') {
         throw OncelyError.of('invalid_token', 'the token lacks its subject');
       }
-      return { appId, userId: payload.sub, expiresAt: payload.exp * 1000, key: appKey.key };
+      return { claims: { appId, userId: payload.sub }, expiresAt: payload.exp * 1000, key: appKey.key };
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired)
         throw OncelyError.of('token_expired', 'the token has expired');
@@ -133,7 +160,11 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
       return { token, expiresAt: new Date(exp * 1000).toISOString() };
     },
 
+    cached,
+
     async verify(token) {
+      const known = cached(token);
+      if (known) return known;
       const hit = verified.get(token);
       if (hit) {
         // No cache lets through what verification would refuse: an expired token, or one whose app key
@@ -142,12 +173,12 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
           verified.delete(token);
           throw OncelyError.of('token_expired', 'the token has expired');
         }
-        if ((await keyFor(hit.appId))?.key === hit.key) return { appId: hit.appId, userId: hit.userId };
+        if ((await keyFor(hit.claims.appId))?.key === hit.key) return hit.claims;
         verified.delete(token);
       }
       const fresh = await verifySigned(token);
       verified.set(token, fresh);
-      return { appId: fresh.appId, userId: fresh.userId };
+      return fresh.claims;
     },
 
     async rotateSecret(appId) {
@@ -155,6 +186,7 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
         throw OncelyError.of('app_not_found', `app ${appId} does not exist`);
       // This instance stops accepting the old tokens at once; others on their next secret check.
       keys.delete(appId);
+      reading.delete(appId);
     },
   };
 }
