@@ -212,4 +212,31 @@ describe('the writer', () => {
     expect(outcomes).toEqual(['not_member', 'created', 'duplicate', 'reused', 'conversation_not_found']);
     expect(published.filter((m) => m.kind === 'event')).toHaveLength(1);
   });
+
+  it('a repeat ahead of new sends to its conversation in one group leaves their stored answers right', async () => {
+    const { ingest } = parts(store);
+    const first = await ingest.send(send('app1', 'g3', 'alice', 'early'));
+    expect(first.result.seq).toBe(1);
+    // One group: the repeat's claim loses, so the two new sends after it take seqs 2 and 3, not 3 and 4.
+    const group = await Promise.all(
+      [
+        send('app1', 'g3', 'alice', 'early'),
+        send('app1', 'g3', 'bob', 'n1'),
+        send('app1', 'g3', 'alice', 'n2'),
+      ].map((c) => ingest.send(c)),
+    );
+    expect(group.map((o) => [o.status, o.result.seq])).toEqual([
+      ['duplicate', 1],
+      ['created', 2],
+      ['created', 3],
+    ]);
+    // Their repeats replay what was stored with the keys.
+    const again = await Promise.all(
+      [send('app1', 'g3', 'bob', 'n1'), send('app1', 'g3', 'alice', 'n2')].map((c) => ingest.send(c)),
+    );
+    expect(again.map((o) => [o.status, o.result])).toEqual([
+      ['duplicate', group[1]!.result],
+      ['duplicate', group[2]!.result],
+    ]);
+  });
 });

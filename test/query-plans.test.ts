@@ -234,7 +234,7 @@ async function fill(store: Store): Promise<Fixture> {
       if (n === 100) messageId = appended!.event.id;
     }
     for (let k = 0; k < 200; k++) {
-      const claim = { appId: app.id, scope: 'app', key: `k-${k}`, fingerprint: 'f' };
+      const claim = { appId: app.id, scope: 'app', key: `k-${k}`, fingerprint: 'f', result: '{}' };
       await claimKeys(tx, [claim], clock.now() - (k % 2) * 10_000, 5_000);
     }
   });

@@ -50,18 +50,15 @@ export interface EventLogOptions {
 
 export interface EventLog {
   /**
-   * Appends `events` in the given order inside the caller's transaction, at time `now`. Order of writes:
-   * the conversations' seqs (one update), then `beforePositions` (the caller's own writes that need only
-   * ids and seqs, such as idempotency answers), then every EventWriter, then positions and the event rows
-   * (`Store.insertEvents`), last. Invariant 3: the seq update holds each conversation row until commit, so
-   * seqs are gapless and in commit order.
+   * Appends `events` in the given order inside the caller's transaction, at time `now`, and resolves to them
+   * with their seqs and positions. Order of writes: the conversations' seqs (one update: each conversation's
+   * next seqs follow its last one, in event order), then every EventWriter, then the positions and the event
+   * rows (`Store.insertEvents`), last. The caller's own writes that need only ids and seqs (idempotency
+   * answers) come before the call: ids may be given, and seqs are predictable under the conversation locks.
+   * Invariant 3: the seq update holds each conversation row until commit, so seqs are gapless and in commit
+   * order.
    */
-  append(
-    tx: Tx,
-    events: NewEvent[],
-    now: number,
-    beforePositions?: (events: SequencedEvent[]) => Promise<void>,
-  ): Promise<AppendedEvent[]>;
+  append(tx: Tx, events: NewEvent[], now: number): Promise<AppendedEvent[]>;
 }
 
 const refKey = (appId: string, conversationId: string) => `${appId}\n${conversationId}`;
@@ -116,7 +113,7 @@ export function createEventLog(options: EventLogOptions): EventLog {
   }
 
   return {
-    async append(tx, events, now, beforePositions) {
+    async append(tx, events, now) {
       if (events.length === 0) return [];
       const counts = new Map<string, ConversationRef & { n: number }>();
       for (const e of events) {
@@ -156,10 +153,9 @@ export function createEventLog(options: EventLogOptions): EventLog {
         rows.push(row);
         return { appId: e.appId, event: wireEvent(row, e.body, createdAt) };
       });
-      if (beforePositions) await beforePositions(sequenced);
       for (const write of writers) await write(tx, rows);
       const first = await store.insertEvents(tx, rows);
-      return sequenced.map((s, i) => ({ ...s, pos: first + i }));
+      return sequenced.map((s, i) => ({ appId: s.appId, event: s.event, pos: first + i }));
     },
   };
 }

@@ -1,11 +1,10 @@
 // The writer: one group of sends — single sends sharing a group commit, or a batch; any apps, scopes and
 // entry points — written inside the caller's transaction with a fixed number of set-based statements,
 // however many sends the group holds. Every entry point's messages are written here.
-import { sql } from 'kysely';
 import { newId } from '../clock.js';
 import type { AppendedEvent, EventLog } from '../conversations/event-log.js';
 import { sortedConversations } from '../conversations/event-log.js';
-import type { MessageBody, WireEvent } from '../conversations/events.js';
+import type { MessageBody } from '../conversations/events.js';
 import { OncelyError } from '../errors.js';
 import {
   claimKeys,
@@ -15,8 +14,8 @@ import {
   type KeyRecord,
   type KeyRef,
 } from '../idempotency/keys.js';
-import { preparedRowsQuery } from '../store/prepared-query.js';
 import type { Store, Tx } from '../store/store.js';
+import { checkAccess } from './send-access.js';
 
 export interface SendCommand {
   appId: string;
@@ -75,29 +74,6 @@ export interface WriterOptions {
   idempotencyTtlSeconds: number;
 }
 
-/** Sender checks per statement: three bound parameters each. */
-const chunkSize = 1000;
-
-// Joined with a VALUES list of the exact (app, conversation, sender) triples: one lookup each.
-const accessQuery = preparedRowsQuery(
-  ['appId', 'conversationId', 'senderId'] as const,
-  [] as const,
-  (_db, rows) =>
-    sql<{
-      app_id: string;
-      conversation_id: string;
-      sender_id: string;
-      found: string | null;
-      member: string | null;
-    }>`
-    select v.column1 as app_id, v.column2 as conversation_id, v.column3 as sender_id,
-      c.id as found, m.user_id as member
-    from (values ${sql.join(rows.map((r) => sql`(${r.appId}, ${r.conversationId}, ${r.senderId})`))}) as v
-    left join conversations as c on c.app_id = v.column1 and c.id = v.column2
-    left join members as m on m.app_id = v.column1 and m.conversation_id = v.column2
-      and m.user_id = v.column3 and m.left_pos is null`,
-);
-
 function replay(record: KeyRecord, fp: string): SendOutcome {
   const result = JSON.parse(record.result) as SendResult;
   const firstSeenAt = Number(record.created_at);
@@ -106,45 +82,22 @@ function replay(record: KeyRecord, fp: string): SendOutcome {
     : { status: 'reused', result, firstSeenAt };
 }
 
+const aborted = () => OncelyError.of('internal_error', 'a send was left without an outcome');
+const busy = () => OncelyError.of('idempotency_key_busy', 'the key is being claimed concurrently; retry');
+
 export function createWriter(options: WriterOptions): Writer {
   const { store, events } = options;
   const ttlMs = options.idempotencyTtlSeconds * 1000;
 
-  /** For each send: null when its sender may write to its conversation, else the refusal. */
-  async function access(tx: Tx, sends: SendCommand[]): Promise<Array<OncelyError | null>> {
-    const triples = new Map<string, SendCommand>();
-    for (const s of sends) triples.set(`${s.appId}\n${s.conversationId}\n${s.senderId}`, s);
-    const found = new Map<string, { conversation: boolean; member: boolean }>();
-    const all = [...triples.values()];
-    for (let i = 0; i < all.length; i += chunkSize) {
-      const { rows } = await accessQuery(tx, all.slice(i, i + chunkSize));
-      for (const r of rows) {
-        found.set(`${r.app_id}\n${r.conversation_id}\n${r.sender_id}`, {
-          conversation: r.found !== null,
-          member: r.member !== null,
-        });
-      }
-    }
-    return sends.map((s) => {
-      const f = found.get(`${s.appId}\n${s.conversationId}\n${s.senderId}`);
-      if (!f?.conversation)
-        return OncelyError.of('conversation_not_found', `conversation ${s.conversationId} does not exist`);
-      if (!f.member)
-        return OncelyError.of(
-          'not_member',
-          `${s.senderId} is not a member of conversation ${s.conversationId}`,
-        );
-      return null;
-    });
-  }
-
   return {
     async write(tx, sends, now, opts = {}) {
-      const outcomes: Array<WriteOutcome | undefined> = new Array(sends.length);
       if (sends.length === 0) return [];
-      // Lock order, first: the conversations, so that membership read below holds until commit.
+      const outcomes: Array<WriteOutcome | undefined> = new Array(sends.length);
+      const createdAt = new Date(now).toISOString();
+      // Lock order, first: the conversations, so that the membership and last seqs read next hold until
+      // commit (store.ts).
       await store.lockConversations(tx, sortedConversations(sends));
-      const refusals = await access(tx, sends);
+      const { refusals, lastSeq } = await checkAccess(tx, sends);
 
       // The first permitted send of each key claims it; later sends of the key in this group follow it.
       const leaderOf = new Map<string, number>();
@@ -155,27 +108,57 @@ export function createWriter(options: WriterOptions): Writer {
         if (leaderOf.has(id)) followers.push(i);
         else leaderOf.set(id, i);
       });
-      const held = await claimKeys(
-        tx,
-        [...leaderOf.values()].map((i) => sends[i]!.idempotency!),
-        now,
-        ttlMs,
-      );
+      const isWriter = (i: number) => {
+        const key = sends[i]!.idempotency;
+        return !refusals[i] && (!key || leaderOf.get(keyId(key)) === i);
+      };
 
-      // Keys held by a live record: leaders that lost their claim, and refused sends whose key was
-      // answered before (a repeat is answered even if the sender has left since).
-      const lookup = sends.flatMap((s, i) => {
-        const key = s.idempotency;
-        if (!key) return [];
-        const id = keyId(key);
-        const lost = leaderOf.get(id) === i && !held.has(id);
-        const refusedRepeat = refusals[i] !== null && !leaderOf.has(id);
-        return lost || refusedRepeat ? [key] : [];
+      // Each message's id and seq are known before anything is written: ids are made here, and seqs follow
+      // the conversation's last seq in group order. So the claims carry their answers, assuming each wins.
+      const ids = sends.map(() => newId());
+      const resultOf = (i: number, seq: number): SendResult => ({
+        id: ids[i]!,
+        conversationId: sends[i]!.conversationId,
+        seq,
+        createdAt,
       });
+      const seqsFor = (writing: number[]) => {
+        const next = new Map<string, number>();
+        return writing.map((i) => {
+          const conv = `${sends[i]!.appId}\n${sends[i]!.conversationId}`;
+          const seq = (next.get(conv) ?? lastSeq.get(conv)!) + 1;
+          next.set(conv, seq);
+          return seq;
+        });
+      };
+      const hoped = sends.flatMap((_, i) => (isWriter(i) ? [i] : []));
+      const hopedSeqs = new Map(seqsFor(hoped).map((seq, n) => [hoped[n]!, seq]));
+      const claims = [...leaderOf.values()].map((i) => ({
+        appId: sends[i]!.idempotency!.appId,
+        scope: sends[i]!.idempotency!.scope,
+        key: sends[i]!.idempotency!.key,
+        fingerprint: sends[i]!.idempotency!.fingerprint,
+        result: JSON.stringify(resultOf(i, hopedSeqs.get(i)!)),
+      }));
+      const allClaimed = await claimKeys(tx, claims, now, ttlMs);
+
+      // Keys held by live records: leaders' keys when some claim lost (each claim's own answer tells it
+      // apart), and keys of refused sends answered before (a repeat is answered even if the sender has
+      // left since).
+      const refusedRepeats = sends.flatMap((s, i) =>
+        s.idempotency && refusals[i] && !leaderOf.has(keyId(s.idempotency)) ? [s.idempotency] : [],
+      );
+      const lookup = allClaimed ? refusedRepeats : [...claims, ...refusedRepeats];
       const records =
         lookup.length > 0 ? await findKeyRecords(tx, lookup, now) : new Map<string, KeyRecord>();
-      const busy = () =>
-        OncelyError.of('idempotency_key_busy', 'the key is being claimed concurrently; retry');
+      const held = new Set<string>();
+      for (const c of claims) {
+        const id = keyId(c);
+        if (allClaimed || records.get(id)?.result === c.result) {
+          held.add(id);
+          records.delete(id);
+        }
+      }
 
       const writing: number[] = [];
       sends.forEach((s, i) => {
@@ -200,13 +183,22 @@ export function createWriter(options: WriterOptions): Writer {
         throw new WriteRefused(outcomes.map((o) => o ?? { ok: false, error: aborted() }));
       }
 
-      let results: SendResult[] = [];
+      // A lost claim leaves a gap in the hoped-for seqs: the claims after it in its conversation get their
+      // answers again (rare: a repeat in the same group as a new send to the same conversation after it).
+      const seqs = seqsFor(writing);
+      const moved = writing.flatMap((i, n) =>
+        sends[i]!.idempotency && seqs[n] !== hopedSeqs.get(i)
+          ? [{ ref: sends[i]!.idempotency!, result: resultOf(i, seqs[n]!) }]
+          : [],
+      );
+      if (moved.length > 0) await storeResults(tx, moved);
+
       const appended = await events.append(
         tx,
         writing.map((i) => {
           const s = sends[i]!;
           return {
-            id: newId(),
+            id: ids[i],
             appId: s.appId,
             conversationId: s.conversationId,
             type: 'message.created' as const,
@@ -216,20 +208,14 @@ export function createWriter(options: WriterOptions): Writer {
           };
         }),
         now,
-        // Answers need only ids and seqs: written before the positions, which come last.
-        async (sequenced) => {
-          results = sequenced.map(({ event }) => resultOf(event));
-          const keyed = writing.flatMap((i, n) => {
-            const ref = sends[i]!.idempotency;
-            return ref ? [{ ref, result: results[n]! }] : [];
-          });
-          if (keyed.length > 0) await storeResults(tx, keyed);
-        },
       );
       writing.forEach((i, n) => {
+        const a = appended[n]!;
+        // The answers were written with these seqs: the log must have given the same (invariant 3).
+        if (a.event.seq !== seqs[n]) throw new Error('a seq differs from the one its answer was stored with');
         outcomes[i] = {
           ok: true,
-          value: { status: 'created', result: results[n]!, appended: appended[n]!, firstSeenAt: now },
+          value: { status: 'created', result: resultOf(i, seqs[n]!), appended: a, firstSeenAt: now },
         };
       });
 
@@ -251,10 +237,4 @@ export function createWriter(options: WriterOptions): Writer {
       return outcomes.map((o) => o ?? { ok: false, error: aborted() });
     },
   };
-}
-
-const aborted = () => OncelyError.of('internal_error', 'a send was left without an outcome');
-
-function resultOf(event: WireEvent): SendResult {
-  return { id: event.id, conversationId: event.conversationId, seq: event.seq, createdAt: event.createdAt };
 }
