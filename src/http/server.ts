@@ -101,27 +101,33 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
 
   // A bodiless request validates as an empty object: optional-only bodies need no `{}` from the client,
   // and a required field still gets its own clear message.
-  app.addHook('preValidation', async (request) => {
+  app.addHook('preValidation', (request, _reply, done) => {
     if (request.body === undefined || request.body === null) request.body = {};
+    done();
   });
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  app.addHook('onSend', async (request, reply) => {
+  // Callback hooks, not async ones: they run for every request, and a callback costs no promise.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   // One line per request; the URL loses any token it carries, headers are never logged.
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      {
-        method: request.method,
-        url: redactUrl(request.url),
-        ip: request.ip,
-        statusCode: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-      },
-      'request',
-    );
+  app.addHook('onResponse', (request, reply, done) => {
+    if (s.logger.isLevelEnabled('info')) {
+      request.log.info(
+        {
+          method: request.method,
+          url: redactUrl(request.url),
+          ip: request.ip,
+          statusCode: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 10) / 10,
+        },
+        'request',
+      );
+    }
+    done();
   });
 
   await app.register(swagger, openapiOptions);

@@ -70,8 +70,13 @@ export function createIngest(options: IngestOptions): Ingest {
     idempotencyTtlSeconds: options.idempotencyTtlSeconds,
   });
 
-  async function prepare(cmd: SendCommand): Promise<SendCommand> {
+  /** Size limit, then the plugins' beforeCommit; without plugins it answers at once (no promise per send). */
+  function prepare(cmd: SendCommand): SendCommand | Promise<SendCommand> {
     checkBodySize(cmd.body, options.messageBodyMaxBytes);
+    return hooks.length === 0 ? cmd : runBeforeCommit(cmd);
+  }
+
+  async function runBeforeCommit(cmd: SendCommand): Promise<SendCommand> {
     for (const hook of hooks) {
       const enriched = await hook.beforeCommit?.(cmd);
       if (enriched) cmd = { ...cmd, body: enriched };
@@ -112,7 +117,8 @@ export function createIngest(options: IngestOptions): Ingest {
       if (!outcome.ok) continue;
       const o = outcome.value;
       if (o.status === 'created') {
-        published.push({ kind: 'event', ...o.appended });
+        const { appId, event, pos } = o.appended;
+        published.push({ kind: 'event', appId, event, pos });
         if (hooks.length > 0) created.push({ event: o.appended.event, cmd });
         count('created', cmd.source);
       } else count(o.status, cmd.source);

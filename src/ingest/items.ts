@@ -50,7 +50,7 @@ export interface ItemsDeps {
   clock: Clock;
   metrics: Metrics;
   /** Size limit and plugins' beforeCommit, as for any send. */
-  prepare(cmd: SendCommand): Promise<SendCommand>;
+  prepare(cmd: SendCommand): SendCommand | Promise<SendCommand>;
   /** Publishes, counts and hooks what was committed, as for any send. */
   afterCommit(committed: Array<{ cmd: SendCommand; outcome: Outcome<SendOutcome> }>): void;
 }
@@ -79,16 +79,24 @@ export function createItemSender(d: ItemsDeps) {
       if (slots[i]!.state === 'duplicate') repeats++;
       else conflicts++;
     }
-    await Promise.all(
-      slots.map(async (slot, i) => {
-        if (slot.state !== 'new') return;
-        try {
-          slot.cmd = await d.prepare(slot.cmd);
-        } catch (err) {
-          slots[i] = fromError(err);
-        }
-      }),
-    );
+    const preparing: Array<Promise<void>> = [];
+    slots.forEach((slot, i) => {
+      if (slot.state !== 'new') return;
+      try {
+        const prepared = d.prepare(slot.cmd);
+        if (!(prepared instanceof Promise)) slot.cmd = prepared;
+        else
+          preparing.push(
+            prepared.then(
+              (cmd) => void (slot.cmd = cmd),
+              (err: unknown) => void (slots[i] = fromError(err)),
+            ),
+          );
+      } catch (err) {
+        slots[i] = fromError(err);
+      }
+    });
+    await Promise.all(preparing);
 
     const atomic = input.mode === 'atomic';
     const anyFailed = () => slots.some((s) => s.state === 'failed');

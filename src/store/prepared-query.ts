@@ -54,7 +54,7 @@ function bind<K extends string, F extends string, R>(
           ? values[slot.name]
           : rows[slot.row]![slot.field];
   }
-  return db.executeQuery<R>({ ...query, parameters });
+  return db.executeQuery<R>({ query: query.query, queryId: query.queryId, sql: query.sql, parameters });
 }
 
 /**

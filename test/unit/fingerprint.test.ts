@@ -32,4 +32,29 @@ describe('payload fingerprint', () => {
       fingerprint({ body: { type: 'text', text: 'b' } }),
     );
   });
+
+  it('gives the same text as the straightforward form for any JSON value (fingerprints are stored)', () => {
+    const reference = (value: unknown): string => {
+      if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+      if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+      const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+    };
+    let seed = 7;
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    const keys = ['a', 'B', 'é', 'z1', '10', '2', '', 'ü', '😀', 'type', 'text'];
+    const make = (depth: number): unknown => {
+      const r = random();
+      if (depth > 3 || r < 0.3)
+        return [null, true, 1.5, -0, 1e21, 'x"\\y', '😀', undefined][Math.floor(random() * 8)];
+      if (r < 0.6) return Array.from({ length: Math.floor(random() * 4) }, () => make(depth + 1));
+      return Object.fromEntries(keys.filter(() => random() < 0.4).map((k) => [k, make(depth + 1)]));
+    };
+    for (let i = 0; i < 500; i++) {
+      const value = make(0);
+      expect(canonicalJson(value)).toBe(reference(value));
+    }
+  });
 });

@@ -55,7 +55,9 @@ export function registerMessageRoutes(app: TypedApp, s: Services): void {
       const { result, duplicate } = await s.ingest.sendAsActor({
         actor: await s.auth.actor(request),
         conversationId: request.params.id,
-        ...request.body,
+        from: request.body.from,
+        body: request.body.body,
+        clientMsgId: request.body.clientMsgId,
         idempotencyKey: request.headers['idempotency-key'],
         source: 'rest',
       });

@@ -178,7 +178,20 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       if (events.length === 0) throw new Error('insertEvents needs at least one event');
       const { rows } = await takePositionsQuery(tx, { n: events.length });
       const first = Number(rows[0]!.value) - events.length + 1;
-      const withPos = events.map((e, i) => ({ ...e, pos: first + i }));
+      const withPos = events.map((e, i) => ({
+        id: e.id,
+        app_id: e.app_id,
+        conversation_id: e.conversation_id,
+        seq: e.seq,
+        pos: first + i,
+        type: e.type,
+        sender_id: e.sender_id,
+        body: e.body,
+        client_msg_id: e.client_msg_id,
+        subject_id: e.subject_id,
+        created_at: e.created_at,
+        recalled_at: e.recalled_at,
+      }));
       // Chunks stay under SQLite's limit of bound parameters (32,766).
       for (let i = 0; i < withPos.length; i += insertChunk) {
         await insertEventsQuery(tx, withPos.slice(i, i + insertChunk));
