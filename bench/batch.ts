@@ -1,13 +1,15 @@
 // `npm run bench -- batch [--items 20000] [--sizes 100,1000] [--concurrency 4] [--durability full|normal]
 //  [--profile DIR]` (DIR receives a V8 CPU profile of the oncely process)
 // Items/s of `POST /v1/messages/batch` at each batch size, oncely in its own process, and in the same run the
-// baseline: raw better-sqlite3 inserts of the same rows (an event and its key row per item), one transaction
-// per batch, same WAL and sync setting, in this process — the storage floor without HTTP, JSON or checks.
+// baseline: raw better-sqlite3 inserts of the same rows (an event and its key row per item) on oncely's schema,
+// one transaction per batch, same WAL and sync setting, in this process — the storage floor without HTTP,
+// JSON or checks.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
+import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { adminToken, call, counter, createBenchApp, startOncelyProcess } from './_processes.js';
 
 const groups = 32;
@@ -80,25 +82,26 @@ async function sendAll(
   };
 }
 
-/** The same rows written straight through better-sqlite3: one transaction per batch. */
-function baseline(durability: string, batches: number, size: number): Run {
+/**
+ * The same rows written straight through better-sqlite3: one transaction per batch, on oncely's own schema
+ * (its migrations, so every index a message write maintains is there).
+ */
+async function baseline(durability: string, batches: number, size: number): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'oncely-bench-raw-'));
-  const db = new BetterSqlite3(join(dir, 'raw.db'));
+  const file = join(dir, 'raw.db');
+  const schema = createSqliteStore({ filename: file, durability: 'normal' });
+  await schema.migrate();
+  await schema.close();
+  const db = new BetterSqlite3(file);
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    db.exec(`
-      create table events (id text primary key, app_id text not null, conversation_id text not null, seq integer not null,
-        pos integer not null, type text not null, sender_id text, body text, client_msg_id text, subject_id text,
-        created_at integer not null, recalled_at integer);
-      create unique index events_conversation_seq on events (app_id, conversation_id, seq);
-      create unique index events_pos on events (pos);
-      create index events_conversation_pos on events (app_id, conversation_id, pos);
-      create table idempotency_keys (app_id text not null, scope text not null, key text not null, fingerprint text not null,
-        result text not null, created_at integer not null, expires_at integer not null, primary key (app_id, scope, key));
-      create index idempotency_keys_expiry on idempotency_keys (expires_at);`);
-    const insertKey = db.prepare('insert into idempotency_keys values (?, ?, ?, ?, ?, ?, ?)');
-    const insertEvent = db.prepare('insert into events values (?, ?, ?, ?, ?, ?, ?, ?, null, null, ?, null)');
+    const insertKey = db.prepare(
+      'insert into idempotency_keys (app_id, scope, key, fingerprint, result, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?)',
+    );
+    const insertEvent = db.prepare(
+      'insert into events (id, app_id, conversation_id, seq, pos, type, sender_id, body, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     const seqs = new Array<number>(groups).fill(0);
     let pos = 0;
     const latencies: number[] = [];
@@ -175,12 +178,12 @@ export default async function batch(args: string[]): Promise<void> {
       const created =
         counter(after, 'oncely_batch_items_total', { status: 'created' }) -
         counter(before, 'oncely_batch_items_total', { status: 'created' });
-      const raw = baseline(o.durability, batches, size);
+      const raw = await baseline(o.durability, batches, size);
       console.log(`size ${String(size).padStart(5)}  oncely        ${show(oncely)}   (${created} created)`);
       console.log(`             raw sqlite    ${show(raw)}`);
       console.log(
         `             ratio: oncely reaches ${((oncely.itemsPerSecond / raw.itemsPerSecond) * 100).toFixed(0)} % of raw inserts; ` +
-          `goal ≥ 20,000 items/s: ${oncely.itemsPerSecond >= 20000 ? 'met' : 'not met'}`,
+          `goal ≥ 40,000 items/s at 1,000 per batch: ${oncely.itemsPerSecond >= 40000 ? 'met' : 'not met'}`,
       );
     }
   } finally {
