@@ -112,7 +112,7 @@ export async function startOncelyProcess(
   options: OncelyProcessOptions = {},
 ): Promise<OncelyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'oncely-bench-'));
-  const { freePort } = await import('../test/harness.js');
+  const { freePort } = await import('../test/free-port.js');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const server = startScript(

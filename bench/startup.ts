@@ -41,7 +41,7 @@ async function healthy(url: string, child: ChildProcess): Promise<void> {
 }
 
 async function measure(args: readonly string[]): Promise<Sample> {
-  const { freePort } = await import('../test/harness.js');
+  const { freePort } = await import('../test/free-port.js');
   const dir = mkdtempSync(join(tmpdir(), 'oncely-bench-startup-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
