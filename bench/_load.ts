@@ -1,7 +1,7 @@
 // The load generator of `bench/ingest.ts`, in its own process so that it never shares an event loop with
 // the server it measures. Reads a LoadPlan from the JSON file named by argv[2], runs autocannon, prints the result as JSON.
 import { readFileSync } from 'node:fs';
-import { runPreparedLoad, type LoadResult } from './_prepared-load.js';
+import { conversationOf, runPreparedLoad, type LoadResult } from './_prepared-load.js';
 
 export type { LoadResult };
 
@@ -16,12 +16,6 @@ export interface LoadPlan {
    * the request is the user's own send; without, the app's (`apiKey`, with `from`).
    */
   conversations: Array<{ id: string; from: string; token?: string }>;
-}
-
-function conversationOf(key: string, n: number): number {
-  let h = 0;
-  for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
-  return Math.abs(h) % n;
 }
 
 const plan = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadPlan;

@@ -17,6 +17,13 @@ export interface LoadResult {
   statuses: Record<string, number>;
 }
 
+/** The conversation (index among `n`) a key's sends go to: every repeat of a key goes where the first went. */
+export function conversationOf(key: string, n: number): number {
+  let h = 0;
+  for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
+  return Math.abs(h) % n;
+}
+
 export async function runPreparedLoad(
   url: string,
   connections: number,
