@@ -9,6 +9,7 @@ const storeIndependent = [
   'test/unit/**',
   'test/client-ordering.test.ts',
   'test/realtime-sequencer.test.ts',
+  'test/bus.test.ts',
   'test/web-chat-state.test.ts',
 ];
 

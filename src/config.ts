@@ -281,13 +281,23 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       `ONCELY_DATABASE_URL: unsupported scheme "${scheme}"; supported: ${supportedDatabaseUrls.join(', ')}`,
     );
   }
+  const redisUrl = env.ONCELY_REDIS_URL || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('ONCELY_REDIS_URL: must start with redis:// or rediss://');
+  }
+  // A Redis bus joins instances; instances share a stream only through one PostgreSQL database.
+  if (redisUrl !== undefined && databaseUrl.startsWith('sqlite:')) {
+    throw new ConfigError(
+      'ONCELY_REDIS_URL is set with a SQLite database: several instances need PostgreSQL (set ONCELY_DATABASE_URL=postgres://…), one instance needs no Redis',
+    );
+  }
   return {
     host: env.ONCELY_HOST || '127.0.0.1',
     port: int(env, 'ONCELY_PORT', 8080, 0, 65535),
     databaseUrl,
     databasePoolMax: int(env, 'ONCELY_DATABASE_POOL_MAX', 10, 1, 1000),
     dataDir: env.ONCELY_DATA_DIR || './data',
-    redisUrl: env.ONCELY_REDIS_URL || undefined,
+    redisUrl,
     trustProxy: trustProxy(env),
     adminToken: env.ONCELY_ADMIN_TOKEN || undefined,
     durability: oneOf(env, 'ONCELY_DURABILITY', ['full', 'normal'] as const, 'full'),

@@ -30,6 +30,7 @@ import { createMetrics, type Metrics } from './observability/metrics.js';
 import { monitorEventLoop } from './observability/event-loop-monitor.js';
 import { createMemoryBus } from './realtime/memory-bus.js';
 import { createRealtime } from './realtime/realtime.js';
+import { createRedisBus } from './realtime/redis-bus.js';
 import { createWsGateway } from './realtime/ws-gateway.js';
 import type { Services } from './services.js';
 import { createPostgresStore } from './store/postgres/postgres-store.js';
@@ -108,7 +109,16 @@ export async function startOncely(
   const hooks = config.plugin ? [await loadPlugin(config.plugin, { config, logger })] : [];
   const store = createStore(config, logger, metrics);
   await store.migrate();
-  const bus = createMemoryBus();
+  const bus = config.redisUrl
+    ? await createRedisBus({
+        url: config.redisUrl,
+        logger,
+        onDropped: (n) => metrics.busDropped.inc(n),
+      }).catch(async (err: unknown) => {
+        await store.close();
+        throw new ConfigError((err as Error).message);
+      })
+    : createMemoryBus();
   // Subscribed to the bus before anything can publish, so the stream has no hole at start.
   const realtime = await createRealtime({ store, bus, logger });
   const apps = createApps({ store, clock });

@@ -53,7 +53,7 @@ function recording(base: Store) {
 function parts(s: Store, writers: EventWriter[] = []) {
   const bus = createMemoryBus();
   const published: BusMessage[] = [];
-  bus.subscribe((m) => published.push(m));
+  void bus.subscribe({ message: (m) => published.push(m), lost: () => undefined });
   const events = createEventLog({ store: s, writers });
   const conversations = createConversations({ store: s, bus, clock: systemClock, events });
   const ingest = createIngest({

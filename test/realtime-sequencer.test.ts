@@ -1,6 +1,7 @@
 // Unit tests of the sequencer's ordering logic, with an in-memory bus and a stand-in for the store's reads.
 import { describe, expect, it } from 'vitest';
 import type { WireEvent } from '../src/conversations/events.js';
+import type { BusListener } from '../src/realtime/bus.js';
 import { createMemoryBus } from '../src/realtime/memory-bus.js';
 import { Sequencer } from '../src/realtime/sequencer.js';
 import type { StreamEvent, StreamReader } from '../src/realtime/stream-reader.js';
@@ -90,5 +91,32 @@ describe('Sequencer', () => {
     await waitFor(() => s.released.length === 1);
     expect(s.released).toEqual([1]);
     s.seq.close();
+  });
+});
+
+describe('Sequencer after a bus outage', () => {
+  it('reads up to the head as soon as the bus says messages were lost, without waiting for its head check', async () => {
+    const committed: StreamEvent[] = [];
+    let listener: BusListener | undefined;
+    const bus = {
+      ...createMemoryBus(),
+      subscribe: async (l: BusListener) => ((listener = l), () => undefined),
+    };
+    const released: number[] = [];
+    const seq = new Sequencer({
+      bus,
+      reader: storeOf(committed),
+      logger: createLogger('silent'),
+      onEvent: (e) => released.push(e.pos),
+      onReceipt: () => undefined,
+      headCheckMs: 3_600_000,
+    });
+    await seq.start();
+    // Committed on other instances while the bus was away: no message, no later event shows the gap.
+    committed.push(event(1), event(2), event(3));
+    listener!.lost();
+    await waitFor(() => released.length === 3, 2_000);
+    expect(released).toEqual([1, 2, 3]);
+    seq.close();
   });
 });

@@ -55,6 +55,11 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    busDropped: new Counter({
+      name: 'oncely_bus_dropped_total',
+      help: 'Bus messages not sent to other instances because Redis could not be reached (their devices catch up from the store)',
+      registers: [registry],
+    }),
     // Callbacks by app and source: the duplicate rate of a source is duplicate / received.
     callbacksReceived: new Counter({
       name: 'oncely_callbacks_received_total',

@@ -37,13 +37,20 @@ export class Sequencer {
   private unsubscribe: (() => void) | undefined;
   private headTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  /** A catch-up was asked for while a fill ran: run it when that fill ends. */
+  private catchUpAfterFill = false;
 
   constructor(private readonly opts: SequencerOptions) {}
 
   /** Starts from the current head: events committed before now are history, not live. */
   async start(): Promise<void> {
-    // Subscribe first so nothing published during the head read is missed; older ones are dropped below.
-    this.unsubscribe = this.opts.bus.subscribe((m) => this.onMessage(m));
+    // Subscribed (live, not just asked for) before the head is read, so nothing published during the read
+    // is missed; older ones are dropped below.
+    this.unsubscribe = await this.opts.bus.subscribe({
+      message: (m) => this.onMessage(m),
+      // The bus lost messages (it reconnected): read up to the head now, not at the next check.
+      lost: () => void this.catchUp(),
+    });
     this.released = await this.opts.reader.head();
     for (const pos of [...this.held.keys()]) if (pos <= this.released) this.held.delete(pos);
     this.drain();
@@ -93,6 +100,27 @@ export class Sequencer {
     }, this.opts.gapFillDelayMs ?? 10);
   }
 
+  /** Reads everything committed up to the store's head, whatever is held or under way. */
+  private async catchUp(): Promise<void> {
+    if (this.closed) return;
+    if (this.filling) {
+      this.catchUpAfterFill = true;
+      return;
+    }
+    try {
+      const head = await this.opts.reader.head();
+      if (this.filling) {
+        this.catchUpAfterFill = true;
+        return;
+      }
+      clearTimeout(this.fillTimer);
+      this.fillTimer = undefined;
+      await this.fill(head);
+    } catch (err) {
+      this.opts.logger.warn({ err }, 'sequencer catch-up failed; the head check retries');
+    }
+  }
+
   private async checkHead(): Promise<void> {
     if (this.closed || this.filling || this.fillTimer || this.held.size > 0) return;
     try {
@@ -138,6 +166,10 @@ export class Sequencer {
       this.opts.logger.error({ err }, 'sequencer gap fill failed; retrying');
     } finally {
       this.filling = false;
+    }
+    if (this.catchUpAfterFill) {
+      this.catchUpAfterFill = false;
+      return this.catchUp();
     }
     if (!this.closed) this.drain();
   }

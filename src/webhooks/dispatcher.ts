@@ -281,13 +281,20 @@ export function createDispatcher(options: DispatcherOptions) {
 
   // New events wake the dispatcher at once (those of other instances too, through a shared bus).
   let wakeQueued = false;
-  const unsubscribe = options.bus.subscribe((message) => {
-    if (message.kind !== 'event' || wakeQueued || closed) return;
+  const wakeSoon = () => {
+    if (wakeQueued || closed) return;
     wakeQueued = true;
     setImmediate(() => {
       wakeQueued = false;
       wake();
     });
+  };
+  const subscribed = options.bus.subscribe({
+    message: (message) => {
+      if (message.kind === 'event') wakeSoon();
+    },
+    // Wake-ups were lost while the bus was away: look for due rows now.
+    lost: wakeSoon,
   });
   const poll = setInterval(wake, config.pollMs);
   const keep = setInterval(
@@ -306,7 +313,7 @@ export function createDispatcher(options: DispatcherOptions) {
       closed = true;
       clearInterval(poll);
       clearInterval(keep);
-      unsubscribe();
+      (await subscribed)();
       await sender.close();
       await Promise.allSettled([...inFlight]);
       if (flushQueued) {

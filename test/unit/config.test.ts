@@ -50,6 +50,20 @@ describe('config', () => {
     expect(() => loadConfig({ ONCELY_DATABASE_URL: 'mysql://root:hunter2@db/x' })).not.toThrow(/hunter2/);
   });
 
+  it('refuses a Redis bus over SQLite, saying several instances need PostgreSQL', () => {
+    expect(() => loadConfig({ ONCELY_REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(
+      /ONCELY_REDIS_URL.*SQLite.*several instances need PostgreSQL/,
+    );
+    const c = loadConfig({
+      ONCELY_REDIS_URL: 'redis://127.0.0.1:6379',
+      ONCELY_DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db',
+    });
+    expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(() =>
+      loadConfig({ ONCELY_REDIS_URL: 'http://:hunter2@x', ONCELY_DATABASE_URL: 'postgres://u@h/d' }),
+    ).toThrow(/^ONCELY_REDIS_URL: must start with redis:\/\/ or rediss:\/\/$/);
+  });
+
   it('takes a config file under the environment, which wins', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'oncely-config-')), 'config.json');
     writeFileSync(file, JSON.stringify({ ONCELY_PORT: 9000, ONCELY_RECALL_WINDOW_SECONDS: 30 }));
