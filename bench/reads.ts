@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { encodeCursor } from '../src/realtime/cursor.js';
+import { CursorCodec } from '../src/realtime/cursor.js';
+import { readEpoch } from '../src/store/store-epoch.js';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { seedApp, type SeededApp } from './_reads-data.js';
 import { call, median, startOncelyProcess, type OncelyProcess } from './_processes.js';
@@ -57,6 +58,8 @@ interface Target {
   server: OncelyProcess;
   token: string;
   dir: string;
+  /** Cursors of the seeded database (they carry its epoch). */
+  cursors: CursorCodec;
 }
 
 async function prepare(name: string, o: Options, events: number, profile?: string): Promise<Target> {
@@ -72,6 +75,7 @@ async function prepare(name: string, o: Options, events: number, profile?: strin
     backlog: o.backlog,
     awayEvents: Math.min(events, o.backlog * 10),
   });
+  const cursors = new CursorCodec(await readEpoch(store.db));
   await store.close();
   console.log(`${name}: seeded in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   const server = await startOncelyProcess({ ONCELY_DATABASE_URL: `sqlite:${filename}` }, profile, {
@@ -82,7 +86,7 @@ async function prepare(name: string, o: Options, events: number, profile?: strin
   const { token } = await call<{ token: string }>(server.url, apiKey, 'POST', `/v1/users/${reader}/tokens`, {
     ttlSeconds: 3600,
   });
-  return { name, seeded, server, token, dir };
+  return { name, seeded, server, token, dir, cursors };
 }
 
 async function timed(f: () => Promise<unknown>): Promise<number> {
@@ -93,7 +97,7 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
 
 /** Pages `GET /v1/sync` from `from` until a page comes back empty; returns the events received. */
 async function catchUp(t: Target, from: number): Promise<number> {
-  let cursor = encodeCursor(from);
+  let cursor = t.cursors.encode(from);
   let received = 0;
   for (;;) {
     const page = await call<{ events: unknown[]; cursor: string }>(
@@ -113,7 +117,7 @@ function resume(t: Target, from: number, n: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${t.server.url.replace('http', 'ws')}/v1/ws?token=${t.token}`);
     let seen = 0;
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'resume', cursor: encodeCursor(from) })));
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'resume', cursor: t.cursors.encode(from) })));
     ws.on('message', (data: Buffer) => {
       if (!data.includes('"type":"event"')) return;
       if (++seen === n) {

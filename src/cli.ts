@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { seedDemo } from './demo/demo-seed.js';
 import { createStore, startOncely, type Oncely } from './main.js';
 import { PluginError } from './plugins/load-plugin.js';
+import { renewEpoch } from './store/store-epoch.js';
 
 async function serve(): Promise<void> {
   // `serve --demo` (what `npm start` runs) turns demo mode on unless ONCELY_DEMO says otherwise.
@@ -85,14 +86,39 @@ async function backup(): Promise<void> {
   } finally {
     await store.close();
   }
+  // Restoring the copy turns the stream back to this moment: the copy gets its own epoch, so the cursors
+  // devices hold from later (or from before) are refused and they start over, instead of skipping events.
+  const copy = createStore({ ...loadConfig(), databaseUrl: `sqlite:${destination}` });
+  try {
+    await renewEpoch(copy.db);
+  } finally {
+    await copy.close();
+  }
   process.stdout.write(`backed up to ${destination}\n`);
 }
 
-const commands: Record<string, () => Promise<void>> = { serve, migrate, backup };
+/** `oncely renew-epoch`: after restoring a database with its own tools (pg_restore), before starting. */
+async function renewEpochCommand(): Promise<void> {
+  const store = createStore(loadConfig());
+  try {
+    await store.migrate();
+    await renewEpoch(store.db);
+  } finally {
+    await store.close();
+  }
+  process.stdout.write('new store epoch: cursors issued before are refused (devices start over)\n');
+}
+
+const commands: Record<string, () => Promise<void>> = {
+  serve,
+  migrate,
+  backup,
+  'renew-epoch': renewEpochCommand,
+};
 const name = process.argv[2] ?? 'serve';
 const command = commands[name];
 if (!command) {
-  process.stderr.write(`usage: oncely <serve|migrate|backup <file>>\n`);
+  process.stderr.write(`usage: oncely <serve|migrate|backup <file>|renew-epoch>\n`);
   process.exit(2);
 }
 command().catch((err: unknown) => {

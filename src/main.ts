@@ -36,6 +36,7 @@ import type { Services } from './services.js';
 import { createPostgresStore } from './store/postgres/postgres-store.js';
 import { createSqliteStore, sqliteFilename } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
+import { readEpoch } from './store/store-epoch.js';
 import { createWebhooks } from './webhooks/webhooks.js';
 
 export interface Oncely {
@@ -112,6 +113,8 @@ export async function startOncely(
   const bus = config.redisUrl
     ? await createRedisBus({
         url: config.redisUrl,
+        // Deployments on other databases that share one Redis never hear each other.
+        prefix: `oncely:${await readEpoch(store.db)}:`,
         logger,
         onDropped: (n) => metrics.busDropped.inc(n),
       }).catch(async (err: unknown) => {

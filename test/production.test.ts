@@ -146,16 +146,17 @@ describe.runIf(testStore === 'sqlite')('oncely backup', () => {
     let acked = 0;
     let stopping = false;
     const app = await createApp(server.url);
-    const conv = await (async () => {
-      await app.user('alice');
-      await app.user('bob');
-      return app.group(['alice', 'bob']);
-    })();
+    const alice = await app.user('alice');
+    await app.user('bob');
+    const conv = await app.group(['alice', 'bob']);
+    let heldCursor = '';
     try {
       const send = (n: number) =>
         app.api.post(`/v1/conversations/${conv}/messages`, { from: 'alice', body: text(`m${n}`) });
       for (let n = 0; n < 50; n++) expect((await send(n)).status).toBe(201);
       acked = 50;
+      // A device's cursor of the original, taken before the backup.
+      heldCursor = (await alice.get('/v1/sync')).body.cursor;
       const load = (async () => {
         for (let n = 50; !stopping; n++) if ((await send(n)).status === 201) acked++;
       })();
@@ -208,6 +209,14 @@ describe.runIf(testStore === 'sqlite')('oncely backup', () => {
         `/v1/conversations/${conv}/messages?limit=1000`,
       );
       expect(history.body.items.map((e: { seq: number }) => e.seq)).toEqual(seqs);
+      // The copy has its own epoch: a device's cursor of the original is refused, and the device starts over.
+      const resumed = await client(restored.url, alice.token).get(`/v1/sync?cursor=${heldCursor}`);
+      expect(resumed.status).toBe(400);
+      expect(resumed.body.error.code).toBe('invalid_cursor');
+      const fresh = await client(restored.url, alice.token).get('/v1/sync');
+      expect(
+        (await client(restored.url, alice.token).get(`/v1/sync?cursor=${fresh.body.cursor}`)).status,
+      ).toBe(200);
     } finally {
       await restored.kill();
     }

@@ -2,8 +2,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.js';
-import { encodeCursor } from '../src/realtime/cursor.js';
 import { createApp, startServer, text, waitFor, type TestApp, type TestServer } from './harness.js';
+import { CursorCodec } from '../src/realtime/cursor.js';
 import { TestSocket } from './realtime-socket.js';
 
 let server: TestServer;
@@ -142,8 +142,8 @@ describe('long-poll and SSE', () => {
   it('a bad cursor is refused: 400 invalid_cursor on long-poll, close 4400 on the WebSocket URL', async () => {
     const tom = await app.user('tom');
     expect((await tom.get('/v1/sync?cursor=nope')).body.error.code).toBe('invalid_cursor');
-    // Well-formed but past the store's head: a cursor of another (or a reset) database.
-    const ahead = encodeCursor(1e12);
+    // Of this database (its epoch) but past the store's head.
+    const ahead = server.oncely.services.realtime.cursor(1e12);
     expect((await tom.get(`/v1/sync?cursor=${ahead}`)).body.error.code).toBe('invalid_cursor');
     const socket = await TestSocket.openUrl(
       `${server.url.replace('http', 'ws')}/v1/ws?token=${tom.token}&cursor=${ahead}`,
@@ -151,6 +151,21 @@ describe('long-poll and SSE', () => {
     expect(await socket.closed).toBe(4400);
     expect(socket.frames.at(-1)).toMatchObject({ type: 'error', code: 'invalid_cursor' });
     expect((await tom.get('/v1/sync?cursor=&timeoutMs=5')).status).toBe(400);
+    // Of another database (another epoch), at a position this one has: refused everywhere, never read here.
+    const foreign = new CursorCodec('another0db1').encode(1);
+    expect((await tom.get(`/v1/sync?cursor=${foreign}`)).body.error.code).toBe('invalid_cursor');
+    const sse = await tom.get(`/v1/events?cursor=${foreign}`);
+    expect([sse.status, sse.body.error.code]).toEqual([400, 'invalid_cursor']);
+    const byUrl = await TestSocket.openUrl(
+      `${server.url.replace('http', 'ws')}/v1/ws?token=${tom.token}&cursor=${foreign}`,
+    );
+    expect(await byUrl.closed).toBe(4400);
+    const byFrame = await TestSocket.open(server.url, tom.token);
+    byFrame.send({ type: 'resume', cursor: foreign });
+    const refused = await byFrame.waitFor((f) => f.type === 'error');
+    expect(refused.code).toBe('invalid_cursor');
+    expect(byFrame.events()).toEqual([]);
+    await byFrame.close();
     expect((await tom.get('/v1/sync?timeoutMs=30001')).status).toBe(400);
     expect((await app.api.get('/v1/sync')).body.error.code).toBe('user_token_required');
   });

@@ -11,19 +11,44 @@
 // could pass an event that commits late. The counter update rolls back with its transaction, so positions
 // are also gapless, which lets the realtime sequencer (sequencer.ts) wait for a missing one with certainty.
 //
+// Which stream (invariant 3 across databases). A position means something only in the database that issued
+// it, so a cursor also carries the store's epoch (store/store-epoch.ts): a random name written once when the
+// database is created and renewed when a copy is restored. A cursor of another database, or of this one
+// before a restore, is refused with `invalid_cursor` (the client starts over) instead of being read as a
+// position here, where it could skip events committed later.
+//
 // Receipts are not sequenced and carry no cursor.
 import { OncelyError } from '../errors.js';
 
-const version = 'v1';
+const version = 'v2';
 
-export function encodeCursor(pos: number): string {
-  return Buffer.from(`${version}:${pos}`).toString('base64url');
-}
+/** Encodes and decodes the cursors of one store (one epoch). */
+export class CursorCodec {
+  constructor(readonly epoch: string) {
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(epoch)) throw new Error('a store epoch is 1-32 base64url characters');
+  }
 
-/** The stream position of a cursor; throws `400 invalid_cursor` for anything we did not issue. */
-export function decodeCursor(cursor: string): number {
-  const text = /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  const match = /^v1:(\d{1,15})$/.exec(text);
-  if (!match) throw OncelyError.of('invalid_cursor', 'the cursor is not one this server issued');
-  return Number(match[1]);
+  encode(pos: number): string {
+    return Buffer.from(`${version}:${this.epoch}:${pos}`).toString('base64url');
+  }
+
+  /** The stream position of a cursor; throws `400 invalid_cursor` for anything this store did not issue. */
+  decode(cursor: string): number {
+    const text = /^[A-Za-z0-9_-]{1,80}$/.test(cursor)
+      ? Buffer.from(cursor, 'base64url').toString('utf8')
+      : '';
+    const match = /^v2:([A-Za-z0-9_-]{1,32}):(\d{1,15})$/.exec(text);
+    if (!match)
+      throw OncelyError.of(
+        'invalid_cursor',
+        'the cursor is not one this server issued; start over without one',
+      );
+    if (match[1] !== this.epoch) {
+      throw OncelyError.of(
+        'invalid_cursor',
+        'the cursor is of another database, or of this one before a restore; start over without one',
+      );
+    }
+    return Number(match[2]);
+  }
 }

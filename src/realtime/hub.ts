@@ -4,7 +4,7 @@
 // position (invariant 4). Membership changes are events of the same stream, so the index stays exact.
 import type { WireEvent } from '../conversations/events.js';
 import type { Logger } from '../observability/logger.js';
-import { encodeCursor } from './cursor.js';
+import type { CursorCodec } from './cursor.js';
 import type { ReceiptMessage } from './sequencer.js';
 import type { MembershipSpan, StreamEvent, StreamReader } from './stream-reader.js';
 
@@ -17,14 +17,15 @@ export class Delivery {
     readonly appId: string,
     readonly event: WireEvent,
     readonly pos: number,
+    private readonly cursors: CursorCodec,
   ) {}
 
-  static of(e: StreamEvent): Delivery {
-    return new Delivery(e.appId, e.event, e.pos);
+  static of(e: StreamEvent, cursors: CursorCodec): Delivery {
+    return new Delivery(e.appId, e.event, e.pos, cursors);
   }
 
   get cursor(): string {
-    return (this.cursorCache ??= encodeCursor(this.pos));
+    return (this.cursorCache ??= this.cursors.encode(this.pos));
   }
 
   /** The `event` frame of the WebSocket protocol (also the data line of SSE). */
@@ -90,7 +91,12 @@ export class Hub {
   private readonly queue: Array<() => void | Promise<void>> = [];
   private running = false;
 
-  constructor(private readonly deps: { reader: StreamReader; logger: Logger }) {}
+  constructor(private readonly deps: { reader: StreamReader; logger: Logger; cursors: CursorCodec }) {}
+
+  /** The cursors of this store's stream (they carry its epoch). */
+  get cursors(): CursorCodec {
+    return this.deps.cursors;
+  }
 
   /** Registers a subscriber; resolves with the position after which it receives events. */
   attach(sub: Subscriber): Promise<number> {
@@ -178,7 +184,7 @@ export class Hub {
       let d: Delivery | undefined;
       for (const user of conv.users) {
         if (!covers(user.spans.get(event.conversationId), pos)) continue;
-        d ??= Delivery.of(e);
+        d ??= Delivery.of(e, this.deps.cursors);
         for (const sub of user.subscribers) sub.deliver(d);
       }
     }

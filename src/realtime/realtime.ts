@@ -3,7 +3,8 @@
 // SSE routes) subscribe through `subscribe()`.
 import { OncelyError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { decodeCursor } from './cursor.js';
+import { readEpoch } from '../store/store-epoch.js';
+import { CursorCodec } from './cursor.js';
 import type { Bus } from './bus.js';
 import { CatchUpQueue } from './catch-up-queue.js';
 import { Hub } from './hub.js';
@@ -17,7 +18,12 @@ export interface Realtime {
   readonly reader: StreamReader;
   /** "Now": every event up to here has been routed to the connections of this instance. */
   now(): number;
-  /** The position of a client's cursor; `400 invalid_cursor` if malformed or past the store's head (a reset store). */
+  /** The cursor of a stream position (it carries the store's epoch: cursor.ts). */
+  cursor(pos: number): string;
+  /**
+   * The position of a client's cursor; `400 invalid_cursor` if malformed, of another database or of this
+   * one before a restore (another epoch), or past the store's head.
+   */
   position(cursor: string): Promise<number>;
   /** A subscription of one user's stream writing to `sink`; call `start()` then `goLive()` or `resume()`. */
   subscribe(appId: string, userId: string, sink: Sink): Subscription;
@@ -37,7 +43,8 @@ export async function createRealtime({
   logger: Logger;
 }): Promise<Realtime> {
   const reader = createStreamReader(store, { catchUps: new CatchUpQueue() });
-  const hub = new Hub({ reader, logger });
+  const cursors = new CursorCodec(await readEpoch(store.db));
+  const hub = new Hub({ reader, logger, cursors });
   const sequencer = new Sequencer({
     bus,
     reader,
@@ -52,9 +59,10 @@ export async function createRealtime({
     hub,
     reader,
     now: () => hub.dispatchedPos,
+    cursor: (pos) => cursors.encode(pos),
     async position(cursor) {
-      const pos = decodeCursor(cursor);
-      // Past the head can only be a cursor of another database: resuming from it would skip events.
+      const pos = cursors.decode(cursor);
+      // Past the head with this epoch: the stream was reset some other way; resuming would skip events.
       if (pos > hub.dispatchedPos && pos > (await reader.head())) {
         throw OncelyError.of('invalid_cursor', "the cursor is ahead of this server's stream");
       }

@@ -71,7 +71,7 @@ export class Subscription implements Subscriber {
       const page = await this.opts.reader.userEvents(this.appId, this.userId, after, pageSize);
       if (generation !== this.generation || this.closed) return;
       for (const e of page.events) {
-        this.opts.sink.event(Delivery.of(e));
+        this.opts.sink.event(Delivery.of(e, this.opts.hub.cursors));
         if (this.opts.sink.full()) {
           await this.opts.sink.drained();
           if (generation !== this.generation || this.closed) return;

@@ -13,7 +13,6 @@ import { OncelyError, rawHttpError, type ErrorCode } from '../errors.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { encodeCursor } from './cursor.js';
 import { parseClientFrame, type ClientFrame, type ServerFrame } from './frames.js';
 import type { Delivery, ReceiptDelivery } from './hub.js';
 import type { Realtime } from './realtime.js';
@@ -277,7 +276,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       subscription.close();
       return false;
     }
-    send(c, { type: 'ready', userId: user.userId, cursor: encodeCursor(now) });
+    send(c, { type: 'ready', userId: user.userId, cursor: realtime.cursor(now) });
     if (c.startCursor !== undefined) {
       c.holding = false;
       let from: number;

@@ -181,6 +181,12 @@ export interface WebhookAttemptsTable {
   error: string | null;
 }
 
+/** Facts about the database itself, by name (`epoch`: store-epoch.ts). */
+export interface StoreMetaTable {
+  name: string;
+  value: string;
+}
+
 export interface Database {
   apps: AppsTable;
   api_keys: ApiKeysTable;
@@ -196,6 +202,7 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  store_meta: StoreMetaTable;
 }
 
 export type { Generated };

@@ -5,7 +5,6 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { UserPrincipal } from '../../apps/principal.js';
 import { OncelyError } from '../../errors.js';
-import { encodeCursor } from '../../realtime/cursor.js';
 import type { Delivery, ReceiptDelivery, Subscriber } from '../../realtime/hub.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
@@ -48,7 +47,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       const user = await s.auth.user(request);
       const { cursor } = request.query;
       // Without a cursor: no events, and the cursor of now (history is read per conversation).
-      if (cursor === undefined) return { events: [], cursor: encodeCursor(realtime.now()) };
+      if (cursor === undefined) return { events: [], cursor: realtime.cursor(realtime.now()) };
       const after = await realtime.position(cursor);
       const timeoutMs = Math.min(request.query.timeoutMs ?? s.config.longPollMaxMs, s.config.longPollMaxMs);
 
@@ -76,7 +75,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
           page = await realtime.reader.userEvents(user.appId, user.userId, after, syncPageSize);
         }
         // `through` is past every event of the user the read could see, found or not: the cursor moves there.
-        return { events: page.events.map((e) => e.event), cursor: encodeCursor(page.through) };
+        return { events: page.events.map((e) => e.event), cursor: realtime.cursor(page.through) };
       } finally {
         waiter.closed = true;
         realtime.hub.detach(waiter);
@@ -174,14 +173,14 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       try {
         const now = await subscription.start();
         if (resumeFrom === undefined) {
-          const ready = encodeCursor(now);
+          const ready = realtime.cursor(now);
           write(
             `id: ${ready}\ndata: ${JSON.stringify({ type: 'ready', userId: user.userId, cursor: ready })}\n\n`,
           );
           subscription.goLive();
         } else {
           write(
-            `data: ${JSON.stringify({ type: 'ready', userId: user.userId, cursor: encodeCursor(resumeFrom) })}\n\n`,
+            `data: ${JSON.stringify({ type: 'ready', userId: user.userId, cursor: realtime.cursor(resumeFrom) })}\n\n`,
           );
           await subscription.resume(resumeFrom);
         }

@@ -7,6 +7,7 @@ import { readIndexes } from './0003-read-indexes.js';
 import { webhooks } from './0004-webhooks.js';
 import { consumedMessages } from './0005-consumed-messages.js';
 import { appSettings } from './0006-app-settings.js';
+import { storeEpoch } from './0007-store-epoch.js';
 
 const migrations: Record<string, Migration> = {
   '0001_core': core,
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '0004_webhooks': webhooks,
   '0005_consumed_messages': consumedMessages,
   '0006_app_settings': appSettings,
+  '0007_store_epoch': storeEpoch,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
