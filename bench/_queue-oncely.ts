@@ -18,15 +18,18 @@ process.stdout.write(`${JSON.stringify({ appId, conversations: app.conversations
 const lines = createInterface({ input: process.stdin });
 const [, file] = (await new Promise<string>((resolve) => lines.once('line', resolve))).split(' ');
 const oncely = await startOncely(loadConfig({ ...process.env, ONCELY_CONSUMERS_FILE: file }));
+// CPU time counts from the first poll that sees the consumer running (within a few ms of its connect).
+let cpuAtStart: NodeJS.CpuUsage | undefined;
 for (;;) {
   const [c] = oncely.services.consumers.list();
   if (!c) throw new Error('no consumer configured');
-  const settled = c.created + c.duplicate + c.deadLettered;
-  if (settled >= expected) {
+  if (c.state === 'running') cpuAtStart ??= process.cpuUsage();
+  if (c.created + c.duplicate + c.deadLettered >= expected) {
     const ms = Date.now() - Date.parse(c.since);
-    process.stdout.write(
-      `${JSON.stringify({ ms, created: c.created, duplicate: c.duplicate, dead: c.deadLettered })}\n`,
-    );
+    const cpu = process.cpuUsage(cpuAtStart);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const result = { ms, cpuMs, created: c.created, duplicate: c.duplicate, dead: c.deadLettered };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
     break;
   }
   await new Promise((r) => setTimeout(r, 2));
