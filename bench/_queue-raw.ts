@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 
 const [kind, url, source, expectedArg] = process.argv.slice(2) as [string, string, string, string];
 const expected = Number(expectedArg);
-const batch = 256;
+const batch = 1000;
 
 /** Wall and CPU time since the consumer connected. */
 function clock() {
@@ -21,7 +21,7 @@ function clock() {
   };
 }
 type Timing = ReturnType<ReturnType<typeof clock>>;
-const prefetch = 1024;
+const prefetch = 2048;
 
 async function rabbitmq(): Promise<Timing> {
   const model = await amqp.connect(url);
@@ -82,6 +82,7 @@ async function jetStream(): Promise<Timing> {
     durable_name: 'raw',
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
+    max_ack_pending: 2 * prefetch,
   });
   const consumer = await jetstream(nc).consumers.get(source, 'raw');
   const done = clock();

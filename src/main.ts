@@ -163,7 +163,8 @@ export async function startOncely(
     // Stable across restarts of one instance (same host and port), so it takes back the Redis entries it
     // left pending; distinct between instances.
     instanceName: `${hostname()}:${config.port}`,
-    batchSize: Math.min(256, config.batchMaxItems),
+    // Measured (`npm run bench -- queues`): 1,000 per group costs a fifth less CPU per message than 256.
+    batchSize: Math.min(1000, config.batchMaxItems),
   });
   const services: Services = {
     config,

@@ -29,7 +29,7 @@ export interface ConsumerRunnerOptions {
   handle: BatchHandler;
   /** Deliveries a message gets; a passing failure on the last one dead-letters it. @defaultValue 5 */
   maxDeliveries?: number;
-  /** Most deliveries handled as one batch. @defaultValue 256 */
+  /** Most deliveries handled as one batch. @defaultValue 256 (oncely's own consumers use 1,000) */
   batchSize?: number;
   /** Batches handled at once; their settlements still happen in order. @defaultValue 2 */
   batchesInFlight?: number;

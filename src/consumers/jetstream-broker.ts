@@ -23,13 +23,13 @@ export interface JetStreamBrokerOptions {
   durable: string;
   /** Used for the consumer's `max_deliver` when oncely declares it (one more: the runner decides first). */
   maxDeliveries: number;
-  /** Messages the client pulls ahead of processing. @defaultValue 1024 */
+  /** Messages the client pulls ahead of processing: two batches' worth. @defaultValue 2048 */
   prefetch?: number;
   /** How long a delivery may stay unacknowledged before the server delivers it again. @defaultValue 30 000 */
   ackWaitMs?: number;
 }
 
-export const jetStreamDefaults = { prefetch: 1024, ackWaitMs: 30_000 } as const;
+export const jetStreamDefaults = { prefetch: 2048, ackWaitMs: 30_000 } as const;
 
 export const deadLetterSubject = (stream: string) => `dead.${stream}`;
 export const deadLetterStreamName = (stream: string) => `${stream}_dead`;
@@ -84,6 +84,8 @@ export function createJetStreamBroker(options: JetStreamBrokerOptions): Broker {
         // One delivery beyond the runner's limit: a message that killed its consumer on the last try is
         // still delivered once more, and then dead-lettered with a reason instead of silently dropped.
         max_deliver: options.maxDeliveries + 1,
+        // The server's default (1,000 unacknowledged) would cap the prefetch below two batches.
+        max_ack_pending: Math.max(4096, 2 * prefetch),
       });
     }
   }

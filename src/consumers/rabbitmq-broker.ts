@@ -9,11 +9,11 @@ export interface RabbitMqBrokerOptions {
   queue: string;
   /** Used as the queue's `x-delivery-limit` when oncely declares it: the broker's own backstop. */
   maxDeliveries: number;
-  /** Unacknowledged deliveries the broker may push ahead. @defaultValue 1024 */
+  /** Unacknowledged deliveries the broker may push ahead: two batches' worth. @defaultValue 2048 */
   prefetch?: number;
 }
 
-export const rabbitMqDefaults = { prefetch: 1024 } as const;
+export const rabbitMqDefaults = { prefetch: 2048 } as const;
 
 export const deadLetterExchange = (queue: string) => `${queue}.dlx`;
 export const deadLetterQueue = (queue: string) => `${queue}.dead`;
