@@ -22,7 +22,7 @@ import { createCallbacks } from './callbacks/callbacks.js';
 import { createParticipants } from './callbacks/participants.js';
 import { createRejections } from './callbacks/rejections.js';
 import { createConsumers } from './consumers/consumers.js';
-import { createBatchQueueIngest } from './consumers/queue-ingest.js';
+import { createQueueIngest } from './consumers/queue-ingest.js';
 import { loadPlugin } from './plugins/load-plugin.js';
 import { createIngest } from './ingest/ingest.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -156,7 +156,7 @@ export async function startOncely(
   });
   const consumers = createConsumers({
     configs: config.consumers,
-    ingest: createBatchQueueIngest(batch),
+    ingest: createQueueIngest(ingest),
     store,
     metrics,
     logger,

@@ -14,7 +14,7 @@ import {
   type Verdict,
 } from './consumer-runner.js';
 import { createJetStreamBroker } from './jetstream-broker.js';
-import type { ItemOutcome, QueueIngest } from './queue-ingest.js';
+import type { QueueIngest, QueueItemOutcome } from './queue-ingest.js';
 import { decodeQueueMessage } from './queue-message.js';
 import { createRabbitMqBroker } from './rabbitmq-broker.js';
 import { createRedisStreamBroker } from './redis-stream-broker.js';
@@ -64,7 +64,7 @@ const brokers: Record<ConsumerKind, (c: ConsumerConfig, instanceName: string) =>
     createJetStreamBroker({ url: c.url, stream: c.source, durable: c.group, maxDeliveries: c.maxDeliveries }),
 };
 
-function verdict(outcome: ItemOutcome): Verdict {
+function verdict(outcome: QueueItemOutcome): Verdict {
   switch (outcome.status) {
     case 'created':
     case 'duplicate':

@@ -1,12 +1,12 @@
 // A queue message is one JSON batch item (docs/design.md, "Inbound adapters"). Decoding it either yields
 // the item or says why it can never be processed, which sends it to the dead letters.
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { BatchItem } from '../batch/batch.js';
 import { BatchItem as BatchItemSchema } from '../batch/batch-item.js';
+import type { Item } from '../ingest/ingest.js';
 
 const checker = TypeCompiler.Compile(BatchItemSchema);
 
-export type Decoded = { item: BatchItem } | { reason: 'invalid_json' | 'invalid_item'; message: string };
+export type Decoded = { item: Item } | { reason: 'invalid_json' | 'invalid_item'; message: string };
 
 export function decodeQueueMessage(payload: string): Decoded {
   let value: unknown;
