@@ -11,6 +11,7 @@ const storeIndependent = [
   'test/realtime-sequencer.test.ts',
   'test/bus.test.ts',
   'test/web-chat-state.test.ts',
+  'test/queue-redelivery.test.ts',
 ];
 
 // Prints the skip message naming the Debian package when PostgreSQL is missing, or throws when
