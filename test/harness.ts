@@ -120,7 +120,8 @@ export async function spawnServer(
     if (child.exitCode !== null) throw new Error(`server exited early:\n${out}`);
     const res = await fetch(`${url}/healthz`).catch(() => undefined);
     return res?.ok === true;
-  }, 30_000);
+    // A cold start takes seconds alone and over 30 s on a 2-core machine shared by several test runs.
+  }, 60_000);
   return {
     url,
     port,

@@ -48,6 +48,19 @@ export function queueConsumerSuite(kind: ConsumerKind, startBroker: (() => Promi
       return (res.body.items as Array<Record<string, any>>).find((c) => c.name === name(test))!;
     }
 
+    /** The consumer's `oncely_consumer_*` series, by outcome (or the series' one value). */
+    async function metrics(test: (typeof tests)[number]) {
+      const text = (await admin.get<string>('/metrics')).body;
+      const out: Record<string, number> = {};
+      for (const line of text.split('\n')) {
+        const m = /^oncely_consumer_(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+        if (!m || !m[2]!.includes(`consumer="${name(test)}"`)) continue;
+        const outcome = /outcome="(\w+)"/.exec(m[2]!)?.[1];
+        out[outcome ?? m[1]!] = Number(m[3]);
+      }
+      return out;
+    }
+
     /** Every message of a conversation, in seq order (paged like any client). */
     async function bodies(test: string): Promise<string[]> {
       const out: string[] = [];
@@ -89,7 +102,8 @@ export function queueConsumerSuite(kind: ConsumerKind, startBroker: (() => Promi
       server = await spawnServer(dir, port, env);
       for (const t of tests) await waitFor(async () => (await status(t)).state === 'running', 30_000);
       producer = await brokerClients[kind](broker.url);
-    }, 120_000);
+      // RabbitMQ's start and two cold starts of the server on a busy shared machine have taken over 120 s.
+    }, 300_000);
 
     afterAll(async () => {
       await producer?.close().catch(() => undefined);
@@ -115,6 +129,15 @@ export function queueConsumerSuite(kind: ConsumerKind, startBroker: (() => Promi
       }, 30_000);
       const s = await status('dups');
       expect([s.created, s.duplicate, s.deadLettered]).toEqual([keys.length, republished.length, 0]);
+      // The metrics say the same as the status.
+      const m = await metrics('dups');
+      expect(m).toMatchObject({
+        received: s.received,
+        created: keys.length,
+        duplicate: republished.length,
+        running: 1,
+      });
+      expect(m.lag === undefined || m.lag >= 0).toBe(true);
       expect((await bodies('dups')).sort()).toEqual([...keys].sort());
       const record = await api.get(`/v1/idempotency-keys/dup-7?scope=queue:${name('dups')}`);
       expect(record.status).toBe(200);
