@@ -2,10 +2,13 @@
 // started as its own process on free loopback ports with its data in a temp dir, restartable on the same
 // ports and data (broker-restart tests), and stopped by pid — never the system services.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, tempDir, waitFor } from './harness.js';
+// Not the harness: it needs vitest, and the queue benchmark starts brokers outside a test run.
+import { freePort } from './free-port.js';
+import { waitFor } from './wait-for.js';
 import { findBinary, serviceBinary } from './services.js';
 
 export interface TestBroker {
@@ -23,6 +26,8 @@ export const rabbitMqBinary = () =>
 export const redisBinary = () => serviceBinary('redis-server', ['redis-server'], 'redis-server');
 export const natsBinary = () =>
   serviceBinary('nats-server', ['/usr/sbin/nats-server', 'nats-server'], 'nats-server');
+
+const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

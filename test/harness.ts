@@ -12,9 +12,10 @@ import { createLogger } from '../src/observability/logger.js';
 import type { Clock } from '../src/clock.js';
 import { ensureServerBuilt } from './server-build.js';
 import { freePort } from './free-port.js';
+import { waitFor } from './wait-for.js';
 import { databaseUrl, dropDatabase, testStore, type StoreName } from './test-store.js';
 
-export { freePort };
+export { freePort, waitFor };
 export { databaseUrl, dropDatabase, testStore, type StoreName };
 
 export const repoRoot = resolve(import.meta.dirname, '..');
@@ -133,20 +134,6 @@ export async function spawnServer(
       await exited;
     },
   };
-}
-
-/** Polls until `check` is true; never a fixed sleep. */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  everyMs = 20,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 export interface ApiResponse<T = any> {
