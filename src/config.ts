@@ -77,6 +77,8 @@ export interface Config {
   batchDefaultMode: BatchMode;
   bodyLimitBytes: number;
   messageBodyMaxBytes: number;
+  /** Containers nested in a message body (the body counting 1); deeper is `400 body_too_deep`. */
+  messageBodyMaxDepth: number;
   userTokenDefaultTtlSeconds: number;
   userTokenMaxTtlSeconds: number;
   sweepIntervalMs: number;
@@ -307,6 +309,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     batchDefaultMode: oneOf(env, 'ONCELY_BATCH_DEFAULT_MODE', ['partial', 'atomic'] as const, 'partial'),
     bodyLimitBytes: int(env, 'ONCELY_BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024),
     messageBodyMaxBytes: int(env, 'ONCELY_MESSAGE_MAX_BYTES', 64 * 1024, 16),
+    messageBodyMaxDepth: int(env, 'ONCELY_MESSAGE_MAX_DEPTH', 64, 2, 10_000),
     userTokenDefaultTtlSeconds: int(env, 'ONCELY_USER_TOKEN_TTL_SECONDS', 3600, 1),
     userTokenMaxTtlSeconds: int(env, 'ONCELY_USER_TOKEN_MAX_TTL_SECONDS', 30 * 86400, 1),
     sweepIntervalMs: int(env, 'ONCELY_SWEEP_INTERVAL_MS', 60_000, 10),

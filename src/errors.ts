@@ -160,6 +160,10 @@ export const errorCatalogue = {
   // ---- Messages and idempotency ----
   message_not_found: { status: 404, meaning: 'no such message (or not in a conversation of the caller)' },
   message_too_large: { status: 413, meaning: 'a message body over `ONCELY_MESSAGE_MAX_BYTES` of JSON' },
+  body_too_deep: {
+    status: 400,
+    meaning: 'a message body (or callback payload) nested deeper than `ONCELY_MESSAGE_MAX_DEPTH`',
+  },
   missing_from: { status: 400, meaning: 'an app sends on behalf of a user: `from` is required' },
   from_mismatch: { status: 403, meaning: 'a user token sends as its own user only' },
   not_sender: { status: 403, meaning: 'only the sender, a conversation admin or the app may recall' },

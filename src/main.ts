@@ -142,6 +142,7 @@ export async function startOncely(
     conversations,
     idempotencyTtlSeconds: config.idempotencyTtlSeconds,
     messageBodyMaxBytes: config.messageBodyMaxBytes,
+    messageBodyMaxDepth: config.messageBodyMaxDepth,
     groupCommitMaxSize: config.groupCommitMaxSize,
     hooks,
   });

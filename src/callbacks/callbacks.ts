@@ -6,6 +6,7 @@ import { OncelyError } from '../errors.js';
 import { sha256 } from '../idempotency/fingerprint.js';
 import { findKey } from '../idempotency/keys.js';
 import { sourceScope } from '../idempotency/scope.js';
+import { checkTextDepth } from '../ingest/body-limits.js';
 import type { Ingest, SendResult } from '../ingest/ingest.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -105,6 +106,8 @@ export function createCallbacks(o: CallbacksOptions) {
 
       let parsed;
       try {
+        // Before the parser, which recurses: a hostile nesting must not reach it.
+        checkTextDepth(raw.toString('utf8'), o.ingest.bodyLimits, 'the callback payload');
         parsed = parseCallback(source.format, raw);
       } catch (err) {
         if (err instanceof OncelyError) await reject(labels, raw, err);

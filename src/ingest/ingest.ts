@@ -6,14 +6,22 @@ import type { Clock } from '../clock.js';
 import type { Conversations } from '../conversations/conversations.js';
 import type { EventLog } from '../conversations/event-log.js';
 import type { MessageBody, WireEvent } from '../conversations/events.js';
-import { OncelyError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Bus, BusMessage } from '../realtime/bus.js';
 import type { Store } from '../store/store.js';
+import {
+  bodyLimitDefaults,
+  checkBody,
+  checkBodyDepth,
+  exceedsDepth,
+  tooDeepMessage,
+  type BodyLimits,
+} from './body-limits.js';
 import { actorAnswer, actorCommand, type ActorSend, type ActorSendAnswer } from './actor-send.js';
 import { GroupCommit, type Outcome } from './group-commit.js';
 import { createItemSender, type ItemOutcome, type SendItems } from './items.js';
+import { isRefused } from './item-slots.js';
 import { createWriter, type SendCommand, type SendOutcome } from './writer.js';
 
 export type { ActorSend, ActorSendAnswer } from './actor-send.js';
@@ -40,6 +48,8 @@ export interface IngestOptions {
   conversations: Conversations;
   idempotencyTtlSeconds: number;
   messageBodyMaxBytes: number;
+  /** Containers nested in a body, the body itself counting 1; deeper is `400 body_too_deep`. @defaultValue 64 */
+  messageBodyMaxDepth?: number;
   groupCommitMaxSize: number;
   hooks?: IngestHooks[];
 }
@@ -51,28 +61,28 @@ export interface Ingest {
   sendAsActor(input: ActorSend): Promise<ActorSendAnswer>;
   /** A list of batch-like items of one scope in one transaction, each answered on its own (or atomically). */
   sendItems(input: SendItems): Promise<ItemOutcome[]>;
+  /** The body limits every send meets (depth, then size), for entry points that must check before ingest. */
+  readonly bodyLimits: BodyLimits;
   /** Resolves once everything submitted is committed and every afterCommit hook has run. */
   close(): Promise<void>;
-}
-
-export function checkBodySize(body: MessageBody, max: number): void {
-  const bytes = Buffer.byteLength(JSON.stringify(body));
-  if (bytes > max)
-    throw OncelyError.of('message_too_large', `message body is ${bytes} bytes; the limit is ${max}`);
 }
 
 export function createIngest(options: IngestOptions): Ingest {
   const { store, bus, clock, metrics, logger } = options;
   const hooks = options.hooks ?? [];
+  const bodyLimits: BodyLimits = {
+    maxBytes: options.messageBodyMaxBytes,
+    maxDepth: options.messageBodyMaxDepth ?? bodyLimitDefaults.maxDepth,
+  };
   const writer = createWriter({
     store,
     events: options.events,
     idempotencyTtlSeconds: options.idempotencyTtlSeconds,
   });
 
-  /** Size limit, then the plugins' beforeCommit; without plugins it answers at once (no promise per send). */
+  /** Depth and size limits, then the plugins' beforeCommit; without plugins it answers at once (no promise per send). */
   function prepare(cmd: SendCommand): SendCommand | Promise<SendCommand> {
-    checkBodySize(cmd.body, options.messageBodyMaxBytes);
+    checkBody(cmd.body, bodyLimits);
     return hooks.length === 0 ? cmd : runBeforeCommit(cmd);
   }
 
@@ -178,20 +188,39 @@ export function createIngest(options: IngestOptions): Ingest {
     }
   }
 
+  const sendItems = createItemSender({
+    store,
+    writer,
+    conversations: options.conversations,
+    clock,
+    metrics,
+    prepare,
+    afterCommit,
+  });
+
   return {
     send,
     async sendAsActor(input) {
+      // Before the key's fingerprint, whose canonical JSON recurses.
+      checkBodyDepth(input.body, bodyLimits);
       return actorAnswer(input, await send(actorCommand(input)));
     },
-    sendItems: createItemSender({
-      store,
-      writer,
-      conversations: options.conversations,
-      clock,
-      metrics,
-      prepare,
-      afterCommit,
-    }),
+    sendItems(input) {
+      // A body too deep to fingerprint fails alone, like an item of the wrong shape.
+      const items = input.items.map((item) =>
+        !isRefused(item) && exceedsDepth(item.body, bodyLimits.maxDepth)
+          ? {
+              refused: {
+                code: 'body_too_deep',
+                message: tooDeepMessage(bodyLimits.maxDepth),
+                retryable: false,
+              },
+            }
+          : item,
+      );
+      return sendItems({ ...input, items });
+    },
+    bodyLimits,
     async close() {
       await group.flushed();
       await hooksDone;
