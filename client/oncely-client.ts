@@ -273,7 +273,11 @@ export class OncelyClient {
       ) {
         const limit = Math.min(this.opts.gapPageSize ?? 200, 1000);
         const page = await this.history(conversationId, { after: gap.afterSeq, limit });
-        if (page.items.length === 0) break;
+        // History shows only the user's membership periods: seqs it skips, or a gap it has nothing for, were
+        // sent while the user was not a member, and never come.
+        const next = page.items[0]?.seq ?? gap.beforeSeq;
+        for (const r of this.order.skipTo(conversationId, Math.min(next, gap.beforeSeq) - 1))
+          this.emit('event', r);
         for (const e of page.items) {
           const { ready } = this.order.offer(e);
           for (const r of ready) this.emit('event', r);

@@ -51,6 +51,19 @@ export class ConversationOrder {
     return { ready: [], gap: this.gapOf(conv) };
   }
 
+  /**
+   * Seqs up to `seq` will never come: the server showed the next visible event after `seq` (the user was not
+   * a member between). Moves past them and returns the held events that are now ready.
+   */
+  skipTo(conversationId: string, seq: number): WireEvent[] {
+    const last = this.last.get(conversationId);
+    if (last === undefined || seq <= last) return [];
+    this.last.set(conversationId, seq);
+    const ready: WireEvent[] = [];
+    this.drain(conversationId, ready);
+    return ready;
+  }
+
   /** The gap a conversation waits on, if any. */
   gapOf(conversationId: string): Gap | undefined {
     const held = this.held.get(conversationId);

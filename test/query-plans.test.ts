@@ -14,6 +14,7 @@ import { conversationListQueries } from '../src/conversations/conversation-list.
 import { createConversations } from '../src/conversations/conversations.js';
 import { createEventLog } from '../src/conversations/event-log.js';
 import { historyQueries } from '../src/conversations/history.js';
+import { periodQueries } from '../src/conversations/member-periods.js';
 import { createRecall } from '../src/conversations/recall.js';
 import { claimKeys, findKeyQuery } from '../src/idempotency/keys.js';
 import { expiredKeysQuery } from '../src/idempotency/sweeper.js';
@@ -95,7 +96,20 @@ const hotReads: HotRead[] = [
   { name: 'message by id', query: (db, f) => historyQueries.message(db, f.appId, f.messageId) },
   {
     name: 'message status: recipients',
-    query: (db, f) => historyQueries.recipients(db, f.appId, f.conversations[0]!, f.user),
+    query: (db, f) => historyQueries.recipients(db, f.appId, f.conversations[0]!, f.user, 5),
+  },
+  {
+    name: 'history page within membership periods',
+    query: (db, f) =>
+      historyQueries.page(db, f.appId, f.userConversations[0]!, { after: 20, limit: 50 }, [
+        { from: 3, to: 10 },
+        { from: 15, to: undefined },
+      ]),
+    indexes: ['events_conversation_seq'],
+  },
+  {
+    name: "a user's membership periods in a conversation",
+    query: (db, f) => periodQueries.ofUser(db, f.appId, f.conversations[0]!, f.user),
   },
   {
     name: 'idempotency record lookup',

@@ -8,6 +8,7 @@ import type { ConversationsTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import type { AppendedEvent, EventLog } from './event-log.js';
 import type { Actor } from '../apps/principal.js';
+import { closePeriod, openPeriods } from './member-periods.js';
 import { memberIds, requireConversation, requireReadAccess } from './membership.js';
 import { listForUser } from './conversation-list.js';
 
@@ -130,6 +131,10 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
           })),
         )
         .execute();
+      await openPeriods(
+        tx,
+        members.map((userId) => ({ appId, conversationId: row.id, userId, fromSeq: 0 })),
+      );
       return { created: true, conversation: await view(tx, row) };
     };
     return tx ? run(tx) : store.transaction(run);
@@ -216,6 +221,15 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
               })),
             )
             .execute();
+          await openPeriods(
+            tx,
+            appended.map(({ event }) => ({
+              appId,
+              conversationId,
+              userId: event.userId!,
+              fromSeq: event.seq,
+            })),
+          );
         }
         return view(tx, await requireConversation(tx, appId, conversationId));
       });
@@ -254,6 +268,7 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
           .where('conversation_id', '=', conversationId)
           .where('user_id', '=', userId)
           .execute();
+        await closePeriod(tx, { appId, conversationId, userId, toSeq: appended[0]!.event.seq });
         return view(tx, await requireConversation(tx, appId, conversationId));
       });
       await publish(appended);

@@ -1,10 +1,12 @@
-// Reading events: history pages by seq, and one message with its derived status.
+// Reading events: history pages by seq, and one message with its derived status, each within the reader's
+// membership periods.
 import { OncelyError } from '../errors.js';
 import type { Actor } from '../apps/principal.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { toWireEvent, type WireEvent } from './events.js';
+import { inPeriods, periodsOf, withinPeriods, type SeqPeriod } from './member-periods.js';
 import { requireReadAccess } from './membership.js';
 import { deriveStatus, type DerivedStatus } from './status.js';
 
@@ -17,12 +19,19 @@ export interface HistoryQuery {
 /** The hot reads of history, as queries (their plans are asserted in test/query-plans.test.ts). */
 export const historyQueries = {
   /** `limit + 1` events by the (app_id, conversation_id, seq) index, newest first when paging back. */
-  page: (db: Kysely<Database>, appId: string, conversationId: string, q: HistoryQuery) => {
+  page: (
+    db: Kysely<Database>,
+    appId: string,
+    conversationId: string,
+    q: HistoryQuery,
+    periods?: SeqPeriod[],
+  ) => {
     let query = db
       .selectFrom('events')
       .selectAll()
       .where('app_id', '=', appId)
       .where('conversation_id', '=', conversationId);
+    if (periods) query = withinPeriods(query, periods);
     if (q.after !== undefined) query = query.where('seq', '>', q.after);
     if (q.before !== undefined) query = query.where('seq', '<', q.before);
     const backwards = q.before !== undefined && q.after === undefined;
@@ -30,18 +39,38 @@ export const historyQueries = {
   },
   message: (db: Kysely<Database>, appId: string, messageId: string) =>
     db.selectFrom('events').selectAll().where('app_id', '=', appId).where('id', '=', messageId),
-  /** The markers of a message's recipients: the conversation's current members but its sender. */
-  recipients: (db: Kysely<Database>, appId: string, conversationId: string, senderId: string | null) =>
+  /**
+   * The markers of a message's recipients: who was a member when it was sent (still or no longer), but its
+   * sender. A member who joined later is none, though its markers start past the message.
+   */
+  recipients: (
+    db: Kysely<Database>,
+    appId: string,
+    conversationId: string,
+    senderId: string | null,
+    seq: number,
+  ) =>
     db
-      .selectFrom('members')
-      .select(['delivered_seq', 'read_seq'])
-      .where('app_id', '=', appId)
-      .where('conversation_id', '=', conversationId)
-      .where('left_pos', 'is', null)
-      .where('user_id', '!=', senderId ?? ''),
+      .selectFrom('member_periods as p')
+      .innerJoin('members as m', (j) =>
+        j
+          .onRef('m.app_id', '=', 'p.app_id')
+          .onRef('m.conversation_id', '=', 'p.conversation_id')
+          .onRef('m.user_id', '=', 'p.user_id'),
+      )
+      .select(['m.delivered_seq', 'm.read_seq'])
+      .where('p.app_id', '=', appId)
+      .where('p.conversation_id', '=', conversationId)
+      .where('p.from_seq', '<=', seq)
+      .where((eb) => eb.or([eb('p.to_seq', 'is', null), eb('p.to_seq', '>=', seq)]))
+      .where('p.user_id', '!=', senderId ?? ''),
 };
 
 export function createHistory({ store }: { store: Store }) {
+  /** A user's periods in the conversation; undefined for the app, which reads everything. */
+  const readablePeriods = (actor: Actor, conversationId: string) =>
+    actor.kind === 'app' ? undefined : periodsOf(store.db, actor.appId, conversationId, actor.userId);
+
   return {
     /**
      * A page of events by seq. With `before` (and no `after`) the page is the `limit` events just before it,
@@ -54,7 +83,10 @@ export function createHistory({ store }: { store: Store }) {
       q: HistoryQuery,
     ): Promise<{ items: WireEvent[]; hasMore: boolean }> {
       await requireReadAccess(store.db, actor, conversationId);
-      const rows = await historyQueries.page(store.db, actor.appId, conversationId, q).execute();
+      // Invariant 4: a user reads the events of its own membership periods, as its stream delivers them.
+      const periods = await readablePeriods(actor, conversationId);
+      if (periods?.length === 0) return { items: [], hasMore: false };
+      const rows = await historyQueries.page(store.db, actor.appId, conversationId, q, periods).execute();
       const backwards = q.before !== undefined && q.after === undefined;
       const hasMore = rows.length > q.limit;
       const page = rows.slice(0, q.limit);
@@ -67,8 +99,12 @@ export function createHistory({ store }: { store: Store }) {
       const row = await historyQueries.message(store.db, actor.appId, messageId).executeTakeFirst();
       if (!row) throw OncelyError.of('message_not_found', `message ${messageId} does not exist`);
       await requireReadAccess(store.db, actor, row.conversation_id);
+      const periods = await readablePeriods(actor, row.conversation_id);
+      // Sent while the user was not a member: as if it did not exist (its existence is not the user's to know).
+      if (periods && !inPeriods(Number(row.seq), periods))
+        throw OncelyError.of('message_not_found', `message ${messageId} does not exist`);
       const recipients = await historyQueries
-        .recipients(store.db, actor.appId, row.conversation_id, row.sender_id)
+        .recipients(store.db, actor.appId, row.conversation_id, row.sender_id, Number(row.seq))
         .execute();
       const event = toWireEvent(row);
       const status = deriveStatus(

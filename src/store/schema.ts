@@ -51,6 +51,17 @@ export interface MembersTable {
   joined_at: number;
 }
 
+/** One period a user was a member of a conversation: the seqs it may read (invariant 4 over time). */
+export interface MemberPeriodsTable {
+  app_id: string;
+  conversation_id: string;
+  user_id: string;
+  /** The seq of the member.added event that opened it; 0 for a founding member (from the beginning). */
+  from_seq: number;
+  /** The seq of the member.removed event that closed it (the member reads its own removal); null while open. */
+  to_seq: number | null;
+}
+
 export type EventType = 'message.created' | 'message.recalled' | 'member.added' | 'member.removed';
 
 export interface EventsTable {
@@ -193,6 +204,7 @@ export interface Database {
   users: UsersTable;
   conversations: ConversationsTable;
   members: MembersTable;
+  member_periods: MemberPeriodsTable;
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
   counters: CountersTable;

@@ -8,6 +8,7 @@ import { webhooks } from './0004-webhooks.js';
 import { consumedMessages } from './0005-consumed-messages.js';
 import { appSettings } from './0006-app-settings.js';
 import { storeEpoch } from './0007-store-epoch.js';
+import { memberPeriods } from './0008-member-periods.js';
 
 const migrations: Record<string, Migration> = {
   '0001_core': core,
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0005_consumed_messages': consumedMessages,
   '0006_app_settings': appSettings,
   '0007_store_epoch': storeEpoch,
+  '0008_member_periods': memberPeriods,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
