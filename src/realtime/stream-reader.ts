@@ -166,19 +166,29 @@ function preparedReads<R>(
   };
 }
 
+// Every page runs these; compiled once, they are only re-bound.
+const headQuery = preparedQuery([] as const, (db) => streamQueries.head(db));
+const spansQuery = preparedQuery(['appId', 'userId', 'afterPos', 'head'] as const, (db, p) =>
+  streamQueries.spans(db, p.appId, p.userId, p.afterPos, p.head),
+);
 const positionsQuery = preparedReads(streamQueries.conversationPositions);
 const eventsQuery = preparedReads(streamQueries.conversationEvents);
 
 export interface StreamReaderOptions {
   /** Where pages of users' streams wait for their turn; without one they run at once. */
   catchUps?: CatchUpQueue;
+  /**
+   * Most events read in one turn: a larger page is read in parts, each waiting for its turn, so one turn
+   * holds the event loop for a few milliseconds at most. @defaultValue 250
+   */
+  eventsPerTurn?: number;
 }
 
 export function createStreamReader(store: Store, opts: StreamReaderOptions = {}): StreamReader {
   const { db } = store;
 
   async function head(): Promise<number> {
-    const row = await streamQueries.head(db).executeTakeFirst();
+    const row = (await headQuery(db, {})).rows[0];
     return Number(row?.value ?? 0);
   }
 
@@ -207,7 +217,7 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
     // events below it, and a conversation found exhausted stays exhausted for this page.
     const top = await head();
     if (top <= afterPos) return { events: [], through: afterPos, more: false };
-    const spans = await streamQueries.spans(db, appId, userId, afterPos, top).execute();
+    const spans = (await spansQuery(db, { appId, userId, afterPos, head: top })).rows;
     const streams = spans.map((s) => ({
       conversationId: s.conversation_id,
       after: Math.max(afterPos, Number(s.joined_pos) - 1),
@@ -251,10 +261,23 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
   return {
     head,
 
-    userEvents: (appId, userId, afterPos, limit) =>
-      opts.catchUps
-        ? opts.catchUps.run(() => userPage(appId, userId, afterPos, limit))
-        : userPage(appId, userId, afterPos, limit),
+    async userEvents(appId, userId, afterPos, limit) {
+      const { catchUps } = opts;
+      if (!catchUps) return userPage(appId, userId, afterPos, limit);
+      // Consecutive parts make the same page as one read: each continues where the last was complete.
+      const perTurn = opts.eventsPerTurn ?? 250;
+      const events: StreamEvent[] = [];
+      let from = afterPos;
+      let more = true;
+      while (more && events.length < limit) {
+        const want = Math.min(perTurn, limit - events.length);
+        const part = await catchUps.run(() => userPage(appId, userId, from, want));
+        events.push(...part.events);
+        from = part.through;
+        more = part.more;
+      }
+      return { events, through: from, more };
+    },
 
     async range(afterPos, toPos, limit) {
       const rows = await streamQueries.range(db, afterPos, toPos, limit).execute();
