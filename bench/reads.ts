@@ -78,7 +78,12 @@ async function prepare(name: string, o: Options, events: number, profile?: strin
   const cursors = new CursorCodec(await readEpoch(store.db));
   await store.close();
   console.log(`${name}: seeded in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  const server = await startOncelyProcess({ ONCELY_DATABASE_URL: `sqlite:${filename}` }, profile, {
+  // The devices are all the reader's: allow them their connections.
+  const env = {
+    ONCELY_DATABASE_URL: `sqlite:${filename}`,
+    ONCELY_MAX_CONNECTIONS_PER_USER: String(o.devices + 1),
+  };
+  const server = await startOncelyProcess(env, profile, {
     script: ['bench/_oncely-server.ts'],
   });
   await server.child.nextLine('the server'); // its address
@@ -126,6 +131,9 @@ function resume(t: Target, from: number, n: number): Promise<void> {
       }
     });
     ws.on('error', reject);
+    ws.on('close', (code) => {
+      if (seen < n) reject(new Error(`${t.name}: a resume closed with ${code} after ${seen} of ${n} events`));
+    });
   });
 }
 
