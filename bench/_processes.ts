@@ -76,8 +76,9 @@ export function startScript(
   };
 }
 
+/** Up to two minutes: a cold start through tsx on a machine busy with other jobs takes tens of seconds. */
 async function waitHealthy(url: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
+  for (let i = 0; i < 2_400; i++) {
     const ok = await fetch(`${url}/healthz`)
       .then((r) => r.ok)
       .catch(() => false);
