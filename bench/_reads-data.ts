@@ -25,6 +25,30 @@ export async function createLayout(
   store: Store,
   opts: { conversations: number; membersPer: number; readerIn: number; users: number },
 ): Promise<ReadsLayout> {
+  const reader = 'alice';
+  // The reader's conversations are spread over the app, not the first ones created.
+  const step = Math.floor(opts.conversations / opts.readerIn);
+  let readerIn = 0;
+  const groups = Array.from({ length: opts.conversations }, (_, i) => {
+    const withReader = i % step === 0 && readerIn < opts.readerIn;
+    if (withReader) readerIn++;
+    const others = Array.from(
+      { length: opts.membersPer - (withReader ? 1 : 0) },
+      (_, k) => `u${(i * 7 + k * 13) % opts.users}`,
+    );
+    return [...new Set(withReader ? [reader, ...others] : others)];
+  });
+  const users = [reader, ...Array.from({ length: opts.users }, (_, i) => `u${i}`)];
+  return createGroups(store, reader, users, groups);
+}
+
+/** An app with `users` and one group per member list, made as the API makes them. */
+export async function createGroups(
+  store: Store,
+  reader: string,
+  users: string[],
+  groups: string[][],
+): Promise<ReadsLayout> {
   const apps = createApps({ store, clock: systemClock });
   const conversations = createConversations({
     store,
@@ -33,8 +57,6 @@ export async function createLayout(
     events: createEventLog({ store }),
   });
   const app = await apps.createApp('reads-bench');
-  const reader = 'alice';
-  const users = [reader, ...Array.from({ length: opts.users }, (_, i) => `u${i}`)];
   for (const u of users) await apps.upsertUser(app.id, u, null);
   const layout: ReadsLayout = {
     appId: app.id,
@@ -43,17 +65,9 @@ export async function createLayout(
     conversations: [],
     readerConversations: [],
   };
-  // The reader's conversations are spread over the app, not the first ones created.
-  const step = Math.floor(opts.conversations / opts.readerIn);
-  for (let i = 0; i < opts.conversations; i++) {
-    const withReader = i % step === 0 && layout.readerConversations.length < opts.readerIn;
-    const others = Array.from(
-      { length: opts.membersPer - (withReader ? 1 : 0) },
-      (_, k) => `u${(i * 7 + k * 13) % opts.users}`,
-    );
-    const members = [...new Set(withReader ? [reader, ...others] : others)];
+  for (const [i, members] of groups.entries()) {
     const { conversation } = await conversations.create(app.id, { kind: 'group', members });
-    if (withReader) layout.readerConversations.push(i);
+    if (members.includes(reader)) layout.readerConversations.push(i);
     layout.conversations.push({ id: conversation.id, members });
   }
   return layout;
@@ -231,7 +245,7 @@ export async function seedApp(store: Store, o: SeedOptions): Promise<SeededApp> 
   return { layout, backlogFrom, last10From: positions.at(-11)! };
 }
 
-async function head(store: Store): Promise<number> {
+export async function head(store: Store): Promise<number> {
   const row = await store.db
     .selectFrom('counters')
     .select('value')
