@@ -130,6 +130,7 @@ export async function startOncely(
     idempotencyTtlSeconds: config.idempotencyTtlSeconds,
     messageBodyMaxBytes: config.messageBodyMaxBytes,
     groupCommitMaxSize: config.groupCommitMaxSize,
+    groupCommitInFlight: config.groupCommitInFlight,
     hooks,
   });
   const callbackSources = createCallbackSources({ store, clock });

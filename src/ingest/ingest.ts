@@ -41,6 +41,12 @@ export interface IngestOptions {
   idempotencyTtlSeconds: number;
   messageBodyMaxBytes: number;
   groupCommitMaxSize: number;
+  /**
+   * Groups written at once, each in its own transaction; at most the store's concurrentTransactions. Each
+   * takes its locks in the order of store.ts, the position counter last, so groups of disjoint
+   * conversations overlap all but their last statement and commit.
+   */
+  groupCommitInFlight: number;
   hooks?: IngestHooks[];
 }
 
@@ -165,6 +171,8 @@ export function createIngest(options: IngestOptions): Ingest {
 
   const group = new GroupCommit<SendCommand, SendOutcome>({
     maxSize: options.groupCommitMaxSize,
+    maxInFlight: Math.min(options.groupCommitInFlight, store.concurrentTransactions),
+    onQueued: (waiting) => metrics.groupCommitQueued.set(waiting),
     runGroup,
   });
 
