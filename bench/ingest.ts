@@ -1,6 +1,6 @@
 // `npm run bench -- ingest [--messages N] [--connections C] [--repeat 0.3] [--durability full|normal] [--rounds 3]
-//  [--auth user|app] [--store sqlite|postgres] [--pool N] [--profile DIR]` (DIR receives a V8 CPU profile of
-//  each oncely process)
+//  [--auth user|app] [--store sqlite|postgres] [--pool N] [--in-flight N] [--profile DIR]` (DIR receives a V8
+//  CPU profile of each oncely process)
 // Sends N messages over HTTP (a share of them repeats of earlier Idempotency-Keys) with user tokens (or the
 // app's API key) to oncely, and in the same run the same load to two ceilings: a bare Fastify JSON echo route,
 // and the bare send route (oncely's schemas, no auth, no storage). Servers and load generator each run in
@@ -40,6 +40,8 @@ interface Options {
   store: 'sqlite' | 'postgres';
   /** ONCELY_DATABASE_POOL_MAX of oncely on PostgreSQL. */
   pool: string | undefined;
+  /** ONCELY_GROUP_COMMIT_IN_FLIGHT of every oncely (SQLite caps it at 1). */
+  inFlight: string | undefined;
   profile: string | undefined;
 }
 
@@ -57,6 +59,7 @@ function options(args: string[]): Options {
       auth: { type: 'string', default: 'user' },
       store: { type: 'string', default: 'sqlite' },
       pool: { type: 'string' },
+      'in-flight': { type: 'string' },
     },
   });
   const { durability, auth, store } = values;
@@ -74,6 +77,7 @@ function options(args: string[]): Options {
     auth,
     store,
     pool: values.pool,
+    inFlight: values['in-flight'],
   };
 }
 
@@ -191,9 +195,13 @@ export default async function ingest(args: string[]): Promise<void> {
   console.log(
     `ingest: ${o.messages} messages per round (${Math.round(o.repeat * 100)} % repeated keys), ${o.connections} ` +
       `connections, ${o.auth === 'user' ? 'user tokens' : 'app API key'}, durability ${o.durability}, ` +
-      `${o.rounds} rounds, ${o.warmup} warm-up requests each`,
+      `${o.rounds} rounds, ${o.warmup} warm-up requests each` +
+      (o.inFlight ? `, ONCELY_GROUP_COMMIT_IN_FLIGHT=${o.inFlight}` : ''),
   );
-  const env = { ONCELY_DURABILITY: o.durability };
+  const env = {
+    ONCELY_DURABILITY: o.durability,
+    ...(o.inFlight ? { ONCELY_GROUP_COMMIT_IN_FLIGHT: o.inFlight } : {}),
+  };
   // The ceilings: the same requests to a bare Fastify echo route, and to the bare send route (oncely's
   // schemas, no auth or storage).
   const ceilings = [

@@ -84,6 +84,11 @@ export interface Config {
   sweepIntervalMs: number;
   sweepBatchSize: number;
   groupCommitMaxSize: number;
+  /**
+   * Group-commit transactions one instance keeps under way at once, each on its own connection; capped by
+   * the store's concurrentTransactions (1 on SQLite).
+   */
+  groupCommitInFlight: number;
   /** Realtime: server heartbeat interval; a dead peer is dropped within two. */
   wsHeartbeatMs: number;
   /** Realtime: how long a WebSocket may wait before its auth frame. */
@@ -315,6 +320,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     sweepIntervalMs: int(env, 'ONCELY_SWEEP_INTERVAL_MS', 60_000, 10),
     sweepBatchSize: int(env, 'ONCELY_SWEEP_BATCH_SIZE', 500, 1),
     groupCommitMaxSize: int(env, 'ONCELY_GROUP_COMMIT_MAX', 512, 1, 10000),
+    groupCommitInFlight: int(env, 'ONCELY_GROUP_COMMIT_IN_FLIGHT', 1, 1, 100),
     wsHeartbeatMs: int(env, 'ONCELY_WS_HEARTBEAT_MS', 30_000, 50),
     wsAuthTimeoutMs: int(env, 'ONCELY_WS_AUTH_TIMEOUT_MS', 10_000, 10),
     maxConnectionsPerUser: int(env, 'ONCELY_MAX_CONNECTIONS_PER_USER', 10, 1),

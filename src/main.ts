@@ -144,6 +144,7 @@ export async function startOncely(
     messageBodyMaxBytes: config.messageBodyMaxBytes,
     messageBodyMaxDepth: config.messageBodyMaxDepth,
     groupCommitMaxSize: config.groupCommitMaxSize,
+    groupCommitInFlight: config.groupCommitInFlight,
     hooks,
   });
   const callbackSources = createCallbackSources({ store, clock });

@@ -49,6 +49,7 @@ function parts(s: Store) {
     idempotencyTtlSeconds: 3600,
     messageBodyMaxBytes: 65536,
     groupCommitMaxSize: 512,
+    groupCommitInFlight: 1,
   });
   const batch = createBatch({
     ingest,

@@ -67,6 +67,7 @@ function parts(s: Store, writers: EventWriter[] = []) {
     idempotencyTtlSeconds: 3600,
     messageBodyMaxBytes: 65536,
     groupCommitMaxSize: 1000,
+    groupCommitInFlight: 1,
   });
   return { ingest, conversations, published };
 }

@@ -7,10 +7,12 @@ export interface GroupCommitOptions<C, R> {
   /** Largest group written in one transaction. */
   maxSize: number;
   /**
-   * Groups under way at once (default 1). With 2, the next group's transaction is written while the
-   * previous commit is still being flushed to disk; the store keeps transactions themselves one at a time.
+   * Groups under way at once (default 1), each written by its own `runGroup` call: a group starts as soon as
+   * one of them is free, with every command queued by then.
    */
   maxInFlight?: number;
+  /** Told how many commands wait for a free slot, whenever that changes. */
+  onQueued?: (waiting: number) => void;
   /** Writes one group in one transaction and returns one outcome per command, in order. */
   runGroup(commands: C[]): Promise<Outcome<R>[]>;
 }
@@ -35,6 +37,7 @@ export class GroupCommit<C, R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ command, resolve, reject });
       this.schedule();
+      if (this.inFlight.size >= this.maxInFlight) this.options.onQueued?.(this.queue.length);
     });
   }
 
@@ -61,6 +64,7 @@ export class GroupCommit<C, R> {
   private launch(): void {
     while (this.inFlight.size < this.maxInFlight && this.queue.length > 0) {
       const group = this.queue.splice(0, this.options.maxSize);
+      this.options.onQueued?.(this.queue.length);
       const run: Promise<void> = this.write(group).finally(() => {
         this.inFlight.delete(run);
         // Commands that arrived while every slot was busy start now; without this they would wait for

@@ -51,6 +51,12 @@ export interface IngestOptions {
   /** Containers nested in a body, the body itself counting 1; deeper is `400 body_too_deep`. @defaultValue 64 */
   messageBodyMaxDepth?: number;
   groupCommitMaxSize: number;
+  /**
+   * Groups written at once, each in its own transaction; at most the store's concurrentTransactions. Each
+   * takes its locks in the order of store.ts, the position counter last, so groups of disjoint
+   * conversations overlap all but their last statement and commit.
+   */
+  groupCommitInFlight: number;
   hooks?: IngestHooks[];
 }
 
@@ -175,6 +181,8 @@ export function createIngest(options: IngestOptions): Ingest {
 
   const group = new GroupCommit<SendCommand, SendOutcome>({
     maxSize: options.groupCommitMaxSize,
+    maxInFlight: Math.min(options.groupCommitInFlight, store.concurrentTransactions),
+    onQueued: (waiting) => metrics.groupCommitQueued.set(waiting),
     runGroup,
   });
 

@@ -37,6 +37,11 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256],
       registers: [registry],
     }),
+    groupCommitQueued: new Gauge({
+      name: 'oncely_group_commit_queued',
+      help: 'Sends waiting for a free group-commit slot (every group allowed in flight is under way)',
+      registers: [registry],
+    }),
     groupCommitSize: new Histogram({
       name: 'oncely_group_commit_size',
       help: 'Commands committed together in one transaction',
