@@ -10,8 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { encodeCursor } from '../src/realtime/cursor.js';
+import { CursorCodec } from '../src/realtime/cursor.js';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { readEpoch } from '../src/store/store-epoch.js';
 import { appendMessages, createGroups, head, random, type Append } from './_reads-data.js';
 import { call, median, startOncelyProcess, type OncelyProcess } from './_processes.js';
 
@@ -49,9 +50,9 @@ interface Target {
   dir: string;
   alice: string;
   dave: string;
-  /** Positions after which alice has `backlog` + 10 and 10 events left. */
-  backlogFrom: number;
-  last10From: number;
+  /** Cursors after which alice has `backlog` + 10 and 10 events left. */
+  backlogFrom: string;
+  last10From: string;
 }
 
 async function prepare(name: string, o: Options, others: number): Promise<Target> {
@@ -80,6 +81,7 @@ async function prepare(name: string, o: Options, others: number): Promise<Target
     }
   }
   await appendMessages(store, layout, busyWrites());
+  const cursors = new CursorCodec(await readEpoch(store.db));
   await store.close();
   const server = await startOncelyProcess({ ONCELY_DATABASE_URL: `sqlite:${filename}` }, undefined, {
     script: ['bench/_oncely-server.ts'],
@@ -97,8 +99,8 @@ async function prepare(name: string, o: Options, others: number): Promise<Target
     dir,
     alice: await token('alice'),
     dave: await token('dave'),
-    backlogFrom,
-    last10From,
+    backlogFrom: cursors.encode(backlogFrom),
+    last10From: cursors.encode(last10From),
   };
 }
 
@@ -120,11 +122,11 @@ async function measure(t: Target, o: Options): Promise<Record<string, number>> {
   };
   return {
     "alice's catch-up of 10 events (one request), ms": await five(async () => {
-      const page = await sync(encodeCursor(t.last10From));
+      const page = await sync(t.last10From);
       if (page.events.length !== 10) throw new Error(`${t.name}: ${page.events.length} events, not 10`);
     }),
     [`alice's catch-up of ${o.backlog + 10} events (paging), ms`]: await timed(async () => {
-      let cursor = encodeCursor(t.backlogFrom);
+      let cursor = t.backlogFrom;
       let received = 0;
       for (let page = await sync(cursor); page.events.length > 0; page = await sync(cursor)) {
         received += page.events.length;
