@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
-export const adminToken = 'bench-admin-token';
+export const adminToken = 'bench-admin-token-0123456789abcdef';
+/** Benchmarks drive one app and a few users far past any production rate limit: the limits are off. */
+export const noRateLimits = { ONCELY_RATE_LIMIT_APP: '0', ONCELY_RATE_LIMIT_USER: '0' };
 
 export interface Child {
   process: ChildProcess;
@@ -125,6 +127,7 @@ export async function startOncelyProcess(
       ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
       ONCELY_ADMIN_TOKEN: adminToken,
       ONCELY_LOG_LEVEL: 'warn',
+      ...noRateLimits,
       ...env,
     },
     [

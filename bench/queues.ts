@@ -25,7 +25,7 @@ import {
   startRedis,
   type TestBroker,
 } from '../test/brokers.js';
-import { adminToken, median, startScript } from './_processes.js';
+import { adminToken, noRateLimits, median, startScript } from './_processes.js';
 
 function options(args: string[]) {
   const { values } = parseArgs({
@@ -113,6 +113,7 @@ async function round(kind: ConsumerKind, url: string, source: string, o: ReturnT
       ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
       ONCELY_ADMIN_TOKEN: adminToken,
       ONCELY_LOG_LEVEL: 'warn',
+      ...noRateLimits,
       ONCELY_DURABILITY: o.durability,
       BENCH_EXPECTED: String(o.messages),
     },

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureServerBuilt } from '../test/server-build.js';
-import { adminToken, call, median, repoRoot } from './_processes.js';
+import { adminToken, noRateLimits, call, median, repoRoot } from './_processes.js';
 
 interface Sample {
   startMs: number;
@@ -56,6 +56,7 @@ async function measure(args: readonly string[]): Promise<Sample> {
       ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
       ONCELY_ADMIN_TOKEN: adminToken,
       ONCELY_LOG_LEVEL: 'warn',
+      ...noRateLimits,
       ONCELY_DEMO: '0',
     },
     stdio: 'ignore',

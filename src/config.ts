@@ -54,6 +54,48 @@ export const webhookDefaults: WebhookConfig = {
   retentionSeconds: 30 * 86400,
 };
 
+/** `ONCELY_RATE_LIMIT_*`; a limit of 0 is no limit. */
+export interface RateLimitConfig {
+  /** The window every count runs over. @defaultValue 60000 */
+  windowMs: number;
+  /** Requests per app API key in a window. @defaultValue 30000 */
+  appMax: number;
+  /** Requests per user (any of its tokens) in a window. @defaultValue 1200 */
+  userMax: number;
+  /** Failed authentications per client address in a window; past it, the address is refused. @defaultValue 30 */
+  authFailureMax: number;
+}
+
+export const rateLimitDefaults: RateLimitConfig = {
+  windowMs: 60_000,
+  appMax: 30_000,
+  userMax: 1200,
+  authFailureMax: 30,
+};
+
+/** The HTTP server's own limits (`ONCELY_HTTP_*`, `ONCELY_MAX_CONNECTIONS`); defaults beside them. */
+export interface HttpLimits {
+  /** A request's headers and body must arrive within this long (a slow drip gets `408`). @defaultValue 30000 */
+  requestTimeoutMs: number;
+  /**
+   * A connection with no bytes either way for this long is closed. Longer than the longest long-poll wait and
+   * the heartbeat, so live long-polls and SSE streams are never cut; WebSockets keep their own heartbeat.
+   * @defaultValue 120000
+   */
+  idleTimeoutMs: number;
+  /** An idle keep-alive connection between requests is closed after this long. @defaultValue 72000 */
+  keepAliveTimeoutMs: number;
+  /** Open connections (HTTP, SSE, WebSocket) of this instance; past it new ones are closed at once. @defaultValue 10000 */
+  maxConnections: number;
+}
+
+export const httpLimitDefaults: HttpLimits = {
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 120_000,
+  keepAliveTimeoutMs: 72_000,
+  maxConnections: 10_000,
+};
+
 export interface Config {
   host: string;
   port: number;
@@ -100,6 +142,8 @@ export interface Config {
   /** Realtime: longest long-poll wait (at most 30 s). */
   longPollMaxMs: number;
   webhooks: WebhookConfig;
+  rateLimits: RateLimitConfig;
+  http: HttpLimits;
   logLevel: string;
   plugin: string | undefined;
   demo: boolean;
@@ -177,6 +221,49 @@ function webhookConfig(env: Env): WebhookConfig {
     retentionSeconds: int(env, 'ONCELY_WEBHOOK_RETENTION_SECONDS', d.retentionSeconds, 60),
   };
 }
+
+function httpLimits(env: Env, longPollMaxMs: number, heartbeatMs: number): HttpLimits {
+  const d = httpLimitDefaults;
+  const idleTimeoutMs = int(env, 'ONCELY_HTTP_IDLE_TIMEOUT_MS', d.idleTimeoutMs, 100);
+  // An idle limit under the long-poll wait or the heartbeat would cut live connections.
+  const quiet = Math.max(longPollMaxMs, heartbeatMs);
+  if (idleTimeoutMs <= quiet) {
+    throw new ConfigError(
+      `ONCELY_HTTP_IDLE_TIMEOUT_MS (${idleTimeoutMs}) must be longer than ONCELY_LONG_POLL_MAX_MS and ` +
+        `ONCELY_WS_HEARTBEAT_MS (${quiet}), or live long-polls and streams are cut`,
+    );
+  }
+  return {
+    requestTimeoutMs: int(env, 'ONCELY_HTTP_REQUEST_TIMEOUT_MS', d.requestTimeoutMs, 100),
+    idleTimeoutMs,
+    keepAliveTimeoutMs: int(env, 'ONCELY_HTTP_KEEP_ALIVE_TIMEOUT_MS', d.keepAliveTimeoutMs, 100),
+    maxConnections: int(env, 'ONCELY_MAX_CONNECTIONS', d.maxConnections, 1),
+  };
+}
+
+function rateLimitConfig(env: Env): RateLimitConfig {
+  const d = rateLimitDefaults;
+  return {
+    windowMs: int(env, 'ONCELY_RATE_LIMIT_WINDOW_MS', d.windowMs, 100, 3_600_000),
+    appMax: int(env, 'ONCELY_RATE_LIMIT_APP', d.appMax, 0),
+    userMax: int(env, 'ONCELY_RATE_LIMIT_USER', d.userMax, 0),
+    authFailureMax: int(env, 'ONCELY_RATE_LIMIT_AUTH_FAILURES', d.authFailureMax, 0),
+  };
+}
+
+/** An admin token an operator sets must be long enough that guessing it is hopeless. */
+function adminToken(env: Env): string | undefined {
+  const token = env.ONCELY_ADMIN_TOKEN || undefined;
+  if (token !== undefined && token.length < minAdminTokenLength) {
+    throw new ConfigError(
+      `ONCELY_ADMIN_TOKEN must be at least ${minAdminTokenLength} characters (it is ${token.length}); ` +
+        'unset it to have one generated',
+    );
+  }
+  return token;
+}
+
+export const minAdminTokenLength = 32;
 
 function trustProxy(env: Env): boolean | number | string[] {
   const raw = env.ONCELY_TRUST_PROXY?.trim();
@@ -298,6 +385,8 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       'ONCELY_REDIS_URL is set with a SQLite database: several instances need PostgreSQL (set ONCELY_DATABASE_URL=postgres://…), one instance needs no Redis',
     );
   }
+  const longPollMaxMs = int(env, 'ONCELY_LONG_POLL_MAX_MS', 30_000, 0, 30_000);
+  const wsHeartbeatMs = int(env, 'ONCELY_WS_HEARTBEAT_MS', 30_000, 50);
   return {
     host: env.ONCELY_HOST || '127.0.0.1',
     port: int(env, 'ONCELY_PORT', 8080, 0, 65535),
@@ -306,7 +395,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     dataDir: env.ONCELY_DATA_DIR || './data',
     redisUrl,
     trustProxy: trustProxy(env),
-    adminToken: env.ONCELY_ADMIN_TOKEN || undefined,
+    adminToken: adminToken(env),
     durability: oneOf(env, 'ONCELY_DURABILITY', ['full', 'normal'] as const, 'full'),
     idempotencyTtlSeconds: int(env, 'ONCELY_IDEMPOTENCY_TTL_SECONDS', 604800, 1),
     recallWindowSeconds: int(env, 'ONCELY_RECALL_WINDOW_SECONDS', 120, 0),
@@ -321,12 +410,14 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     sweepBatchSize: int(env, 'ONCELY_SWEEP_BATCH_SIZE', 500, 1),
     groupCommitMaxSize: int(env, 'ONCELY_GROUP_COMMIT_MAX', 512, 1, 10000),
     groupCommitInFlight: int(env, 'ONCELY_GROUP_COMMIT_IN_FLIGHT', 1, 1, 100),
-    wsHeartbeatMs: int(env, 'ONCELY_WS_HEARTBEAT_MS', 30_000, 50),
+    wsHeartbeatMs,
     wsAuthTimeoutMs: int(env, 'ONCELY_WS_AUTH_TIMEOUT_MS', 10_000, 10),
     maxConnectionsPerUser: int(env, 'ONCELY_MAX_CONNECTIONS_PER_USER', 10, 1),
     sendBufferLimitBytes: int(env, 'ONCELY_SEND_BUFFER_LIMIT_BYTES', 1024 * 1024, 1024),
-    longPollMaxMs: int(env, 'ONCELY_LONG_POLL_MAX_MS', 30_000, 0, 30_000),
+    longPollMaxMs,
     webhooks: webhookConfig(env),
+    rateLimits: rateLimitConfig(env),
+    http: httpLimits(env, longPollMaxMs, wsHeartbeatMs),
     logLevel: env.ONCELY_LOG_LEVEL || 'info',
     plugin: env.ONCELY_PLUGIN || undefined,
     demo: bool(env, 'ONCELY_DEMO', false),

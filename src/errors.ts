@@ -206,6 +206,11 @@ export const errorCatalogue = {
 
   // ---- Realtime ----
   invalid_cursor: { status: 400, meaning: 'a cursor this server did not issue (a reset server): drop it' },
+  rate_limited: {
+    status: 429,
+    meaning:
+      'too many requests of this app key or user, or failed authentications from this address: wait `Retry-After` seconds',
+  },
   too_many_connections: {
     status: 429,
     meaning:

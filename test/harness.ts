@@ -19,7 +19,16 @@ export { freePort, waitFor };
 export { databaseUrl, dropDatabase, testStore, type StoreName };
 
 export const repoRoot = resolve(import.meta.dirname, '..');
-export const adminToken = 'test-admin-token';
+export const adminToken = 'test-admin-token-0123456789abcdef';
+/**
+ * Tests of bad credentials fail many authentications from one address, and load tests drive one app hard:
+ * the limits are raised out of their way (test/rate-limits.test.ts sets its own).
+ */
+const testRateLimits = {
+  ONCELY_RATE_LIMIT_AUTH_FAILURES: '100000',
+  ONCELY_RATE_LIMIT_APP: '1000000',
+  ONCELY_RATE_LIMIT_USER: '1000000',
+};
 
 export function tempDir(prefix = 'oncely-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -49,6 +58,7 @@ export async function startServer(
     ONCELY_DATABASE_URL: env.ONCELY_DATABASE_URL ?? (await databaseUrl(dir, store)),
     ONCELY_ADMIN_TOKEN: adminToken,
     ONCELY_LOG_LEVEL: process.env.ONCELY_TEST_LOG_LEVEL ?? 'silent',
+    ...testRateLimits,
     ...env,
   });
   const oncely = await startOncely(config, { clock: opts.clock, logger: createLogger(config.logLevel) });
@@ -108,6 +118,7 @@ export async function spawnServer(
       ONCELY_DATABASE_URL: database,
       ONCELY_ADMIN_TOKEN: adminToken,
       ONCELY_LOG_LEVEL: 'warn',
+      ...testRateLimits,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

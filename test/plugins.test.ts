@@ -175,7 +175,7 @@ describe('plugin loading', () => {
       ONCELY_PORT: '0',
       ONCELY_DATA_DIR: dir,
       ONCELY_DATABASE_URL: `sqlite:${join(dir, 'oncely.db')}`,
-      ONCELY_ADMIN_TOKEN: 'x',
+      ONCELY_ADMIN_TOKEN: 'x'.repeat(32),
       ONCELY_PLUGIN: './no/such/plugin.js',
     });
     await expect(startOncely(config, { logger: createLogger('silent') })).rejects.toThrow(

@@ -7,6 +7,7 @@ import type { Actor, AppPrincipal, Principal, UserPrincipal } from '../apps/prin
 import type { UserTokens } from '../apps/user-tokens.js';
 import { OncelyError } from '../errors.js';
 import { LruMap } from '../lru-map.js';
+import type { RateLimits } from './rate-limits.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -58,9 +59,13 @@ export function createAuth({
     return principalOf(token);
   }
 
+  return { principalOf, ...byKind(principal) };
+}
+
+/** The checks each route states, over one way of finding a request's principal. */
+function byKind(principal: (request: FastifyRequest) => Promise<Principal>) {
   return {
     principal,
-    principalOf,
     async admin(request: FastifyRequest): Promise<void> {
       const p = await principal(request);
       if (p.kind !== 'admin') throw OncelyError.of('admin_only', 'this endpoint needs the admin token');
@@ -85,3 +90,25 @@ export function createAuth({
 }
 
 export type Auth = ReturnType<typeof createAuth>;
+
+/**
+ * The same checks with rate limits around them: an address over its failed-authentication limit is refused
+ * before its token is read, each failure is counted, and each authenticated request counts for its app or user.
+ */
+export function rateLimitedAuth(auth: Auth, limits: RateLimits): Auth {
+  return {
+    ...auth,
+    ...byKind(async (request) => {
+      await limits.beforeAuth(request);
+      let p: Principal;
+      try {
+        p = await auth.principal(request);
+      } catch (err) {
+        if (err instanceof OncelyError && err.status === 401) await limits.authFailed(request);
+        throw err;
+      }
+      await limits.authenticated(request, p);
+      return p;
+    }),
+  };
+}

@@ -14,7 +14,9 @@ import { errorCatalogue, type ErrorCode } from '../errors.js';
 import { redactUrl } from '../observability/logger.js';
 import type { Services } from '../services.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './error-mapper.js';
+import { rateLimitedAuth } from './auth.js';
 import { openapiOptions } from './openapi.js';
+import { registerRateLimits } from './rate-limits.js';
 import { createValidatorCompiler } from './request-validator.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerBatchRoutes } from './routes/batch.js';
@@ -53,6 +55,16 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
   const app = Fastify({
     loggerInstance: s.logger as FastifyBaseLogger,
     bodyLimit: s.config.bodyLimitBytes,
+    // Slow or silent clients do not hold connections (README "Configuration"): the whole request within the
+    // request timeout, no silence longer than the idle timeout; checked often enough to be timely.
+    requestTimeout: s.config.http.requestTimeoutMs,
+    connectionTimeout: s.config.http.idleTimeoutMs,
+    keepAliveTimeout: s.config.http.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: s.config.http.requestTimeoutMs,
+      requestTimeout: s.config.http.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, s.config.http.requestTimeoutMs / 4)),
+    },
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     // Behind a reverse proxy: request.ip (logged) is the client's, not the proxy's (README "Running in production").
@@ -68,6 +80,7 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
     clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(createValidatorCompiler());
+  app.server.maxConnections = s.config.http.maxConnections;
 
   // From the start of a shutdown, a request that still arrives on an open connection is refused with 503
   // and Retry-After (a load balancer sends the retry elsewhere), not run against parts being closed.
@@ -147,8 +160,11 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
     // Last: the browser app's files, under every API path.
     registerWebClientRoutes,
   ];
+  // Routes authenticate through the rate limits (per app, per user, failures per address).
+  const limits = await registerRateLimits(app, s.config.rateLimits, s.config.redisUrl);
+  const routed: Services = { ...s, auth: rateLimitedAuth(s.auth, limits) };
   for (const register of routeModules) {
-    await register(app, s);
+    await register(app, routed);
   }
   return app;
 }

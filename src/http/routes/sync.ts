@@ -14,6 +14,16 @@ import { asUser, bearer, errors, Event } from '../schemas.js';
 const syncPageSize = 500;
 
 export function registerSyncRoutes(app: TypedApp, s: Services): void {
+  /** Long-polls and SSE streams count with WebSockets in the user's connection limit. */
+  function reserveConnection(user: { appId: string; userId: string }): void {
+    if (realtime.hub.reserveConnection(user.appId, user.userId, s.config.maxConnectionsPerUser)) return;
+    metrics.realtimeDisconnects.inc({ reason: 'too_many_connections' });
+    throw OncelyError.of(
+      'too_many_connections',
+      `a user may hold ${s.config.maxConnectionsPerUser} connections; this new one is refused`,
+    );
+  }
+
   const { realtime, metrics } = s;
 
   /** A user token from the Authorization header, or `?token=` (EventSource cannot set headers). */
@@ -50,6 +60,8 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       if (cursor === undefined) return { events: [], cursor: realtime.cursor(realtime.now()) };
       const after = await realtime.position(cursor);
       const timeoutMs = Math.min(request.query.timeoutMs ?? s.config.longPollMaxMs, s.config.longPollMaxMs);
+      // A waiting long-poll holds a connection like a socket does: it counts in the user's limit.
+      reserveConnection(user);
 
       let wake: () => void = () => undefined;
       const woken = new Promise<void>((resolve) => (wake = resolve));
@@ -82,6 +94,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
         untrack();
         request.raw.off('close', end);
         metrics.connections.dec({ transport: 'longpoll' });
+        realtime.hub.releaseConnection(user.appId, user.userId);
       }
     },
   );
@@ -114,13 +127,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       const user = await userOf(request, request.query.token);
       const cursor = request.headers['last-event-id'] || request.query.cursor;
       const resumeFrom = cursor ? await realtime.position(cursor) : undefined;
-      if (!realtime.hub.reserveConnection(user.appId, user.userId, s.config.maxConnectionsPerUser)) {
-        metrics.realtimeDisconnects.inc({ reason: 'too_many_connections' });
-        throw OncelyError.of(
-          'too_many_connections',
-          `a user may hold ${s.config.maxConnectionsPerUser} connections; this new one is refused`,
-        );
-      }
+      reserveConnection(user);
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, {
