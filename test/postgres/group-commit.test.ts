@@ -53,11 +53,16 @@ describe('group commit on a pool', () => {
     const holderPid = (await holder.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
     const observer = new pg.Client({ connectionString: url });
     await observer.connect();
-    /** Backends of this database whose wait is on the holder, i.e. on the counter row it locked. */
+    /**
+     * Backends of this database waiting to update the counter row the holder locked: the first waits on the
+     * holder, the others on the tuple lock behind it (PostgreSQL queues a row's waiters one behind another).
+     */
     const waiting = async () =>
       (
         await observer.query<{ pid: number }>(
-          'select pid from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
+          `select pid from pg_stat_activity
+            where datname = current_database() and pid <> $1 and cardinality(pg_blocking_pids(pid)) > 0
+              and query like '%update counters%'`,
           [holderPid],
         )
       ).rows.map((r) => r.pid);
