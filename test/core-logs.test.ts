@@ -57,6 +57,10 @@ describe('logs', () => {
     await track(alice.get(`/v1/me/conversations?token=${token}`));
     // A token only in the URL (as WebSocket clients send it), and a wrong admin token.
     await track(client(url).get(`/v1/me/conversations?token=${encodeURIComponent(token)}&x=1`));
+    // The SSE token with its name percent-encoded: read as `token` (the cursor, not the token, is refused),
+    // so it is redacted as `token`.
+    const encoded = await track(client(url).get(`/v1/events?%74oken=${token}&cursor=nope`));
+    expect(encoded.body.error.code).toBe('invalid_cursor');
     await track(client(url, `${adminToken}-wrong`).post('/v1/apps', { name: 'nope' }));
     await track(client(url, apiKey).get('/metrics'));
 

@@ -21,9 +21,39 @@ export const redactPaths = [
   '*.password',
 ];
 
-/** Removes credentials carried in a query string (WebSocket `?token=`). */
+const credentialParameters = new Set(['token', 'access_token', 'api_key']);
+
+/**
+ * A query parameter's name as the server reads it (`%74oken` and `t%6Fken` are `token` to Fastify's parser and
+ * to URLSearchParams). A name that does not decode is kept as written: no parser reads it as a credential.
+ */
+function parameterName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' ')).toLowerCase();
+  } catch {
+    return raw.toLowerCase();
+  }
+}
+
+/**
+ * Removes credentials carried in a query string (WebSocket `?token=`), whatever the encoding of their name:
+ * the names are compared after decoding, as the server compares them when it reads the token.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:token|access_token|api_key)=)[^&#]*/gi, '$1[REDACTED]');
+  const queryAt = url.indexOf('?');
+  if (queryAt === -1) return url;
+  const hashAt = url.indexOf('#', queryAt);
+  const end = hashAt === -1 ? url.length : hashAt;
+  const query = url
+    .slice(queryAt + 1, end)
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const name = eq === -1 ? part : part.slice(0, eq);
+      return eq !== -1 && credentialParameters.has(parameterName(name)) ? `${name}=[REDACTED]` : part;
+    })
+    .join('&');
+  return `${url.slice(0, queryAt + 1)}${query}${url.slice(end)}`;
 }
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

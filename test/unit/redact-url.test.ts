@@ -23,4 +23,14 @@ describe('redactUrl', () => {
   it('leaves a URL without credentials unchanged', () => {
     expect(redactUrl('/v1/conversations/c1/messages?after=3')).toBe('/v1/conversations/c1/messages?after=3');
   });
+
+  it('compares names after decoding them, as the server reads them', () => {
+    expect(redactUrl('/v1/ws?%74oken=s1&t%6F%6Ben=s2&%54OKEN=s3&access%5Ftoken=s4')).toBe(
+      '/v1/ws?%74oken=[REDACTED]&t%6F%6Ben=[REDACTED]&%54OKEN=[REDACTED]&access%5Ftoken=[REDACTED]',
+    );
+  });
+
+  it('redacts every copy of a repeated credential and keeps a name that does not decode', () => {
+    expect(redactUrl('/a?token=s1&token=s2&%E0%A4%A=v')).toBe('/a?token=[REDACTED]&token=[REDACTED]&%E0%A4%A=v');
+  });
 });
