@@ -20,6 +20,8 @@ export interface CloseCodeMeaning {
   forgetCursor: boolean;
   /** Codes of the `error` frame the server sends just before this close: the reason a client reports. */
   errorCodes: readonly string[];
+  /** Of those, the ones after which the reconnect is at once whatever `reconnect` says. */
+  atOnceAfter?: readonly string[];
 }
 
 export const closeCodes = {
@@ -71,6 +73,8 @@ export const closeCodes = {
       'auth_required',
       'auth_timeout',
     ],
+    // An expired token is the ordinary end of a session: the reconnect asks the token callback for a fresh one.
+    atOnceAfter: ['token_expired'],
   },
   tooManyConnections: {
     code: 4429,
@@ -92,6 +96,13 @@ export const CloseCodes = Object.fromEntries(
 /** What a close code means to a client; undefined for one the server never sends (a network close, 1006). */
 export function closeCodeMeaning(code: number | undefined): CloseCodeMeaning | undefined {
   return Object.values(closeCodes).find((m) => m.code === code);
+}
+
+/** Whether a client that was connected reconnects without waiting, after this close and `error` frame. */
+export function reconnectsAtOnce(code: number | undefined, errorCode: string | undefined): boolean {
+  const meaning = closeCodeMeaning(code);
+  if (!meaning) return false;
+  return meaning.reconnect === 'at-once' || (errorCode !== undefined && !!meaning.atOnceAfter?.includes(errorCode));
 }
 
 /** Error codes after which the server closes the socket. */

@@ -7,9 +7,10 @@ import type { OncelyClientOptions, WebSocketConstructor } from './client-options
 import type { ConnectionState, Transport } from './connection-state.js';
 import type { HttpApi } from './http-api.js';
 import { LongPoll } from './long-poll.js';
-import { closeCodeMeaning, closingErrorCodes } from './close-codes.js';
+import { closeCodeMeaning, closingErrorCodes, reconnectsAtOnce } from './close-codes.js';
 import type { ClientFrame, ServerFrame, WireEvent } from './protocol.js';
 import { WebSocketConnection, webSocketUrl } from './websocket-connection.js';
+import { claimsOf } from './token-claims.js';
 
 /** What the connection reads from and delivers to the client. */
 export interface ConnectionHost {
@@ -42,6 +43,8 @@ export class Connection {
   /** The last `error` frame, reported as the reason when the server then closes. */
   private lastError: { code: string; message: string } | null = null;
   private stopped = false;
+  /** When the open socket hands the server a fresh token, before its current one expires. */
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly opts: OncelyClientOptions,
@@ -66,6 +69,7 @@ export class Connection {
   close(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.refreshTimer);
     this.stopUpgrades();
     this.poll?.stop();
     const socket = this.socket;
@@ -136,6 +140,7 @@ export class Connection {
           if (upgrade && !this.takeOver(conn)) return;
           conn.ready = true;
           this.wsFailures = 0;
+          this.scheduleRefresh(conn, token);
           this.host.onReady(frame.userId, frame.cursor, 'websocket');
         },
         onFrame: (frame) => this.host.onFrame(frame),
@@ -147,6 +152,7 @@ export class Connection {
           }
           if (this.socket !== conn) return;
           this.socket = undefined;
+          clearTimeout(this.refreshTimer);
           conn.stopPinging();
           const lastError = this.lastError;
           this.lastError = null;
@@ -163,6 +169,33 @@ export class Connection {
     }
     if (upgrade) this.upgradeSocket = conn;
     else this.socket = conn;
+  }
+
+  /**
+   * The server ends a session when its token expires (close 4401, `token_expired`). Before that — after
+   * four fifths of the token's remaining life — the client asks the application's token function for a
+   * fresh one and sends it in an `auth` frame, so the session goes on. A function that gives the same
+   * token back changes nothing: the session then ends at expiry and the client reconnects with whatever
+   * the function gives next.
+   */
+  private scheduleRefresh(conn: WebSocketConnection, token: string): void {
+    clearTimeout(this.refreshTimer);
+    const exp = claimsOf(token).exp;
+    if (exp === undefined || typeof this.opts.token !== 'function') return;
+    const left = exp * 1000 - Date.now();
+    this.refreshTimer = setTimeout(
+      () => {
+        void this.api.token().then(
+          (fresh) => {
+            if (this.socket !== conn || this.stopped || fresh === token) return;
+            conn.send({ type: 'auth', token: fresh });
+            this.scheduleRefresh(conn, fresh);
+          },
+          () => undefined, // no fresh token now: the session ends at expiry and the reconnect asks again
+        );
+      },
+      Math.min(Math.max(0, left * 0.8), 2 ** 31 - 1),
+    );
   }
 
   private startPinging(conn: WebSocketConnection): void {
@@ -191,8 +224,9 @@ export class Connection {
         return this.fallBack(error.message);
       }
     }
-    // A server going away or cutting a slow reader is worth an immediate first retry (close-codes.ts).
-    const quick = wasReady && meaning?.reconnect === 'at-once';
+    // A server going away, cutting a slow reader or ending an expired token's session is worth an immediate
+    // first retry (close-codes.ts).
+    const quick = wasReady && reconnectsAtOnce(code, error.code);
     this.scheduleRetry(error, quick);
   }
 

@@ -3,6 +3,7 @@
 import { OncelyClientError } from './client-error.js';
 import type { HttpApi } from './http-api.js';
 import type { WireEvent } from './protocol.js';
+import { claimsOf } from './token-claims.js';
 
 export interface LongPollHandlers {
   /** The cursor to poll from. */
@@ -14,23 +15,6 @@ export interface LongPollHandlers {
   onAnswer(events: WireEvent[], cursor: string): void;
   /** A request failed (not by `stop()`); the poll has ended. */
   onFailed(error: OncelyClientError): void;
-}
-
-/** The `sub` of a user token (a JWT), without verifying it: only to name the user in long-poll mode. */
-function subjectOf(token: string): string | undefined {
-  try {
-    const part = token.split('.')[1] ?? '';
-    const json = atob(
-      part
-        .replace(/-/g, '+')
-        .replace(/_/g, '/')
-        .padEnd(Math.ceil(part.length / 4) * 4, '='),
-    );
-    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
-    return typeof sub === 'string' ? sub : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export class LongPoll {
@@ -68,7 +52,7 @@ export class LongPoll {
       if (abort.signal.aborted) return;
       if (first) {
         first = false;
-        const userId = handlers.userId() ?? subjectOf(await this.api.token()) ?? '';
+        const userId = handlers.userId() ?? claimsOf(await this.api.token()).sub ?? '';
         if (abort.signal.aborted) return;
         handlers.onOpen(userId, answer.cursor);
       }

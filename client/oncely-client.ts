@@ -232,6 +232,7 @@ export class OncelyClient {
       }
       case 'pong':
       case 'ready':
+      case 'authenticated':
         break;
     }
   }

@@ -100,6 +100,12 @@ export type ClientFrame = Static<typeof ClientFrame>;
 /** Frames the server sends (README "Realtime"). */
 export const ServerFrame = Type.Union([
   Type.Object({ type: Type.Literal('ready'), userId: Type.String(), cursor: Type.String() }),
+  /** The answer to an `auth` frame with a fresh token: the connection now lasts until `expiresAt`. */
+  Type.Object({
+    type: Type.Literal('authenticated'),
+    userId: Type.String(),
+    expiresAt: Type.Optional(Type.String()),
+  }),
   Type.Object({ type: Type.Literal('event'), event: WireEvent, cursor: Type.String() }),
   Type.Object({ type: Type.Literal('receipt.updated'), receipt: Receipt }),
   Type.Object({ type: Type.Literal('sent'), ...SentAnswer.properties }),

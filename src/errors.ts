@@ -122,9 +122,9 @@ export const errorCatalogue = {
     meaning: 'on a WebSocket without `?token=`, no `auth` frame came within `ONCELY_WS_AUTH_TIMEOUT_MS`',
     only: 'realtime',
   },
-  already_authenticated: {
-    status: 400,
-    meaning: 'an `auth` frame on a connection that is authenticated already',
+  token_user_mismatch: {
+    status: 403,
+    meaning: "an `auth` frame on an open connection carried another user's token (the session keeps its own)",
     only: 'realtime',
   },
 

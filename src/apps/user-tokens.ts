@@ -10,6 +10,8 @@ import { LruMap } from '../lru-map.js';
 export interface UserClaims {
   appId: string;
   userId: string;
+  /** The token's expiry (ms). */
+  expiresAt: number;
 }
 
 export interface UserTokensOptions {
@@ -50,10 +52,9 @@ interface AppKey {
   checkedAt: number;
 }
 
+/** A verified token: the entry is never used past its claims' `expiresAt`. */
 interface Verified {
   claims: UserClaims;
-  /** Expiry of the token (ms): the entry is never used past it. */
-  expiresAt: number;
   /** The key that verified it: the entry holds only while that key is still the app's. */
   key: CryptoKey;
 }
@@ -114,7 +115,7 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
 
   function cached(token: string): UserClaims | undefined {
     const hit = verified.get(token);
-    if (!hit || clock.now() >= hit.expiresAt) return undefined;
+    if (!hit || clock.now() >= hit.claims.expiresAt) return undefined;
     return freshKey(hit.claims.appId)?.key === hit.key ? hit.claims : undefined;
   }
 
@@ -135,7 +136,7 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
       if (typeof payload.sub !== 'string' || payload.app !== appId || typeof payload.exp !== 'number') {
         throw OncelyError.of('invalid_token', 'the token lacks its subject');
       }
-      return { claims: { appId, userId: payload.sub }, expiresAt: payload.exp * 1000, key: appKey.key };
+      return { claims: { appId, userId: payload.sub, expiresAt: payload.exp * 1000 }, key: appKey.key };
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired)
         throw OncelyError.of('token_expired', 'the token has expired');
@@ -169,7 +170,7 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
       if (hit) {
         // No cache lets through what verification would refuse: an expired token, or one whose app key
         // has changed (rotated) since it was verified.
-        if (clock.now() >= hit.expiresAt) {
+        if (clock.now() >= hit.claims.expiresAt) {
           verified.delete(token);
           throw OncelyError.of('token_expired', 'the token has expired');
         }

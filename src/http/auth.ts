@@ -44,11 +44,11 @@ export function createAuth({
     }
     // A user token seen before is answered from memory, before hashing the token for the admin compare.
     const known = userTokens.cached(token);
-    if (known) return { kind: 'user', appId: known.appId, userId: known.userId };
+    if (known) return { kind: 'user', ...known };
     if (timingSafeEqual(digest(token), adminDigest)) return { kind: 'admin' };
     if (token.split('.').length === 3) {
       const claims = await userTokens.verify(token);
-      return { kind: 'user', appId: claims.appId, userId: claims.userId };
+      return { kind: 'user', ...claims };
     }
     throw OncelyError.of('invalid_token', 'the token is not valid');
   }

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { closeCodes } from '../../client/close-codes.js';
 import type { Principal, UserPrincipal } from '../apps/principal.js';
+import type { Clock } from '../clock.js';
 import type { Receipts } from '../conversations/receipts.js';
 import type { Recall } from '../conversations/recall.js';
 import { OncelyError, rawHttpError, type ErrorCode } from '../errors.js';
@@ -17,10 +18,12 @@ import { parseClientFrame, type ClientFrame, type ServerFrame } from './frames.j
 import type { Delivery, ReceiptDelivery } from './hub.js';
 import type { Realtime } from './realtime.js';
 import type { Subscription } from './subscription.js';
+import { watchExpiry, type ExpiryWatch } from './token-expiry.js';
 
 /** The parts the gateway uses (the composition root passes its services, which have them). */
 export interface WsGatewayServices {
   config: { bodyLimitBytes: number };
+  clock: Clock;
   logger: Logger;
   metrics: Metrics;
   /** Who a bearer token belongs to (the HTTP API's own check, so both refuse alike). */
@@ -58,6 +61,8 @@ interface Connection {
   holding: boolean;
   /** The TCP socket is corked until the end of this turn of the event loop (see `send`). */
   corked: boolean;
+  /** Ends the connection when its token expires, unless an `auth` frame brings a fresh one. */
+  expiry?: ExpiryWatch;
 }
 
 /** The TCP socket under a `ws` WebSocket (not in its public types, but stable since ws 1.x). */
@@ -225,6 +230,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     });
     ws.on('close', () => {
       clearTimeout(authTimer);
+      c.expiry?.close();
       connections.delete(c);
       metrics.connections.dec({ transport: 'websocket' });
       c.subscription?.close();
@@ -257,6 +263,14 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       return false;
     }
     c.user = user;
+    c.expiry = watchExpiry(s.clock, user.expiresAt, () =>
+      refuse(
+        c,
+        'token_expired',
+        'the token has expired: send {"type":"auth","token"} with a fresh one before it does, or reconnect',
+        CloseCode.unauthorized,
+      ),
+    );
     const subscription = realtime.subscribe(user.appId, user.userId, {
       event: (d: Delivery) => send(c, d.frame),
       receipt: (r: ReceiptDelivery) => send(c, r.frame),
@@ -319,11 +333,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
         case 'ping':
           return send(c, { type: 'pong' });
         case 'auth':
-          return send(c, {
-            type: 'error',
-            code: 'already_authenticated' satisfies ErrorCode,
-            message: 'this connection is authenticated',
-          });
+          return await reauthenticate(c, user, frame.token);
         case 'resume': {
           const pos = await realtime.position(frame.cursor);
           c.holding = false;
@@ -360,6 +370,20 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
         ...(clientMsgId ? { clientMsgId } : {}),
       });
     }
+  }
+
+  /** A fresh token for the same user moves the connection's end to its expiry (13.8). */
+  async function reauthenticate(c: Connection, user: UserPrincipal, token: string): Promise<void> {
+    const p = await s.auth.principalOf(token);
+    if (p.kind !== 'user' || p.appId !== user.appId || p.userId !== user.userId) {
+      throw OncelyError.of('token_user_mismatch', 'a fresh token must be one of the same user');
+    }
+    c.expiry?.renew(p.expiresAt);
+    send(c, {
+      type: 'authenticated',
+      userId: p.userId,
+      ...(p.expiresAt !== undefined ? { expiresAt: new Date(p.expiresAt).toISOString() } : {}),
+    });
   }
 
   async function sendMessage(

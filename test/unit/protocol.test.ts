@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { closeCodeMeaning, closeCodes, CloseCodes, closingErrorCodes } from '../../client/close-codes.js';
+import {
+  closeCodeMeaning,
+  closeCodes,
+  CloseCodes,
+  closingErrorCodes,
+  reconnectsAtOnce,
+} from '../../client/close-codes.js';
+import { ServerFrame } from '../../client/protocol.js';
 import { parseClientFrame } from '../../src/realtime/frames.js';
 
 describe('the close-code table', () => {
@@ -23,6 +30,16 @@ describe('the close-code table', () => {
     );
     expect(closingErrorCodes.has('too_many_connections')).toBe(true);
     expect(closingErrorCodes.has('not_member')).toBe(false);
+  });
+
+  it('reconnects at once after a going-away, a slow reader or an expired token, and only then', () => {
+    expect(reconnectsAtOnce(1001, undefined)).toBe(true);
+    expect(reconnectsAtOnce(4008, 'slow_consumer')).toBe(true);
+    // 4401 waits out the backoff (the client's token may be bad) unless the token merely expired.
+    expect(reconnectsAtOnce(4401, 'token_expired')).toBe(true);
+    expect(reconnectsAtOnce(4401, 'invalid_token')).toBe(false);
+    expect(reconnectsAtOnce(4429, 'too_many_connections')).toBe(false);
+    expect(reconnectsAtOnce(1006, undefined)).toBe(false);
   });
 
   it("is the README's close-code table, row for row", () => {
@@ -54,5 +71,12 @@ describe('client frames, checked against the protocol schemas', () => {
     expect(parseClientFrame('{"type":"shout"}')).toEqual({
       problem: 'unknown frame type: expected auth, send, resume, receipt, recall or ping',
     });
+  });
+});
+
+describe('server frames', () => {
+  it('are the ones README "Realtime" lists, the answer to a fresh token included', () => {
+    const types = ServerFrame.anyOf.map((frame) => frame.properties.type.const as string);
+    expect(types).toEqual(['ready', 'authenticated', 'event', 'receipt.updated', 'sent', 'error', 'pong']);
   });
 });

@@ -6,6 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import type { UserPrincipal } from '../../apps/principal.js';
 import { OncelyError } from '../../errors.js';
 import type { Delivery, ReceiptDelivery, Subscriber } from '../../realtime/hub.js';
+import { watchExpiry } from '../../realtime/token-expiry.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
 import { asUser, bearer, errors, Event } from '../schemas.js';
@@ -59,7 +60,15 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       // Without a cursor: no events, and the cursor of now (history is read per conversation).
       if (cursor === undefined) return { events: [], cursor: realtime.cursor(realtime.now()) };
       const after = await realtime.position(cursor);
-      const timeoutMs = Math.min(request.query.timeoutMs ?? s.config.longPollMaxMs, s.config.longPollMaxMs);
+      // Never waits past the token's expiry (the next poll then needs a fresh token).
+      const timeoutMs = Math.max(
+        0,
+        Math.min(
+          request.query.timeoutMs ?? s.config.longPollMaxMs,
+          s.config.longPollMaxMs,
+          (user.expiresAt ?? Infinity) - s.clock.now(),
+        ),
+      );
       // A waiting long-poll holds a connection like a socket does: it counts in the user's limit.
       reserveConnection(user);
 
@@ -164,10 +173,17 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
         overflow: () => finish(),
       });
       const heartbeat = setInterval(() => write(': ping\n\n'), s.config.wsHeartbeatMs);
+      // The stream lasts as long as its token; EventSource cannot send a fresh one, so it reconnects with one.
+      const expiry = watchExpiry(s.clock, user.expiresAt, () => {
+        metrics.realtimeDisconnects.inc({ reason: 'token_expired' });
+        write('data: {"type":"error","code":"token_expired","message":"the token has expired"}\n\n');
+        finish();
+      });
       function finish() {
         if (ended) return;
         ended = true;
         clearInterval(heartbeat);
+        expiry.close();
         subscription.close();
         untrack();
         realtime.hub.releaseConnection(user.appId, user.userId);
