@@ -10,6 +10,7 @@ const storeIndependent = [
   'test/client-ordering.test.ts',
   'test/realtime-sequencer.test.ts',
   'test/bus.test.ts',
+  'test/connection-registry.test.ts',
   'test/web-chat-state.test.ts',
   'test/queue-redelivery.test.ts',
 ];

@@ -172,8 +172,8 @@ export class Connection {
   }
 
   /**
-   * The server ends a session when its token expires (close 4401, `token_expired`). Before that — after
-   * four fifths of the token's remaining life — the client asks the application's token function for a
+   * The server ends a session when its token expires (close 4401, `token_expired`). Before that — half way
+   * through a short token's remaining life, a minute before a long one's expiry — the client asks the application's token function for a
    * fresh one and sends it in an `auth` frame, so the session goes on. A function that gives the same
    * token back changes nothing: the session then ends at expiry and the client reconnects with whatever
    * the function gives next.
@@ -194,7 +194,7 @@ export class Connection {
           () => undefined, // no fresh token now: the session ends at expiry and the reconnect asks again
         );
       },
-      Math.min(Math.max(0, left * 0.8), 2 ** 31 - 1),
+      Math.min(Math.max(0, left - Math.min(left / 2, 60_000)), 2 ** 31 - 1),
     );
   }
 

@@ -31,6 +31,8 @@ import { monitorEventLoop } from './observability/event-loop-monitor.js';
 import { createMemoryBus } from './realtime/memory-bus.js';
 import { createRealtime } from './realtime/realtime.js';
 import { createRedisBus } from './realtime/redis-bus.js';
+import { createMemoryConnectionRegistry } from './realtime/connection-registry.js';
+import { createRedisConnectionRegistry } from './realtime/redis-connection-registry.js';
 import { createWsGateway } from './realtime/ws-gateway.js';
 import type { Services } from './services.js';
 import { createPostgresStore } from './store/postgres/postgres-store.js';
@@ -110,11 +112,13 @@ export async function startOncely(
   const hooks = config.plugin ? [await loadPlugin(config.plugin, { config, logger })] : [];
   const store = createStore(config, logger, metrics);
   await store.migrate();
+  // Redis keys and channels are named by the store's epoch: deployments on other databases sharing one
+  // Redis never hear or count each other.
+  const redisPrefix = `oncely:${await readEpoch(store.db)}:`;
   const bus = config.redisUrl
     ? await createRedisBus({
         url: config.redisUrl,
-        // Deployments on other databases that share one Redis never hear each other.
-        prefix: `oncely:${await readEpoch(store.db)}:`,
+        prefix: redisPrefix,
         logger,
         onDropped: (n) => metrics.busDropped.inc(n),
       }).catch(async (err: unknown) => {
@@ -122,8 +126,17 @@ export async function startOncely(
         throw new ConfigError((err as Error).message);
       })
     : createMemoryBus();
+  const connections = config.redisUrl
+    ? await createRedisConnectionRegistry({ url: config.redisUrl, prefix: redisPrefix, logger }).catch(
+        async (err: unknown) => {
+          await bus.close();
+          await store.close();
+          throw new ConfigError((err as Error).message);
+        },
+      )
+    : createMemoryConnectionRegistry();
   // Subscribed to the bus before anything can publish, so the stream has no hole at start.
-  const realtime = await createRealtime({ store, bus, logger });
+  const realtime = await createRealtime({ store, bus, logger, connections });
   const apps = createApps({ store, clock });
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);
@@ -215,6 +228,7 @@ export async function startOncely(
     await http.close();
     realtime.close();
     await Promise.all([ingest.close(), services.sweeper.close()]);
+    await connections.close();
     await bus.close();
     await store.close();
     throw listenError(err, config);
@@ -255,6 +269,7 @@ export async function startOncely(
         await services.ingest.close();
         await webhooks.close();
         await services.sweeper.close();
+        await connections.close();
         await bus.close();
         await store.close();
         loopMonitor.close();

@@ -92,7 +92,7 @@ describe('the client library refreshes through the application’s callback', ()
     let issued = 0;
     const client = new OncelyClient({
       url: server.url,
-      token: async () => (issued++, (await token('alice', 2)).token),
+      token: async () => (issued++, (await token('alice', 4)).token),
       WebSocket: WebSocket as unknown as WebSocketConstructor,
       backoff: { initialMs: 50, maxMs: 400 },
     });
@@ -106,8 +106,9 @@ describe('the client library refreshes through the application’s callback', ()
     try {
       await waitFor(() => client.state.status === 'open');
       const openedAt = states.length;
-      // Three tokens of 2 s each: the first one's and the second one's expiries have passed.
-      await waitFor(() => issued >= 3, 15_000, 50);
+      // Three tokens of 4 s each, each asked for half way through the one before: the first has expired.
+      const firstExpired = Date.now() + 4_000;
+      await waitFor(() => issued >= 3 && Date.now() > firstExpired, 20_000, 50);
       await app.api.post(`/v1/conversations/${conv}/messages`, { from: 'bob', body: text('refreshed') });
       await waitFor(() => texts.includes('refreshed'));
       // Never closed and reopened: the session carried on with each fresh token.

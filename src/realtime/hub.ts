@@ -86,7 +86,6 @@ export class Hub {
   dispatchedPos = 0;
   private readonly users = new Map<string, UserEntry>();
   private readonly conversations = new Map<string, ConversationEntry>();
-  private readonly connections = new Map<string, number>();
   /** Tasks that need the store run one at a time, in order with the events around them. */
   private readonly queue: Array<() => void | Promise<void>> = [];
   private running = false;
@@ -129,22 +128,6 @@ export class Hub {
     this.users.delete(k);
     for (const conversationId of user.spans.keys())
       this.conversations.get(key(user.appId, conversationId))?.users.delete(user);
-  }
-
-  /** Counts a new connection of a user against `max`; false when the user is at the limit. */
-  reserveConnection(appId: string, userId: string, max: number): boolean {
-    const k = key(appId, userId);
-    const n = this.connections.get(k) ?? 0;
-    if (n >= max) return false;
-    this.connections.set(k, n + 1);
-    return true;
-  }
-
-  releaseConnection(appId: string, userId: string): void {
-    const k = key(appId, userId);
-    const n = (this.connections.get(k) ?? 1) - 1;
-    if (n <= 0) this.connections.delete(k);
-    else this.connections.set(k, n);
   }
 
   /** From the sequencer, in stream order. */

@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import { readEpoch } from '../store/store-epoch.js';
 import { CursorCodec } from './cursor.js';
 import type { Bus } from './bus.js';
+import type { ConnectionRegistry } from './connection-registry.js';
 import { CatchUpQueue } from './catch-up-queue.js';
 import { Hub } from './hub.js';
 import { Sequencer } from './sequencer.js';
@@ -15,6 +16,8 @@ import { Subscription, type Sink } from './subscription.js';
 
 export interface Realtime {
   readonly hub: Hub;
+  /** Counts each user's connections (WebSocket and SSE) against ONCELY_MAX_CONNECTIONS_PER_USER. */
+  readonly connections: ConnectionRegistry;
   readonly reader: StreamReader;
   /** "Now": every event up to here has been routed to the connections of this instance. */
   now(): number;
@@ -37,10 +40,12 @@ export async function createRealtime({
   store,
   bus,
   logger,
+  connections,
 }: {
   store: Store;
   bus: Bus;
   logger: Logger;
+  connections: ConnectionRegistry;
 }): Promise<Realtime> {
   const reader = createStreamReader(store, { catchUps: new CatchUpQueue() });
   const cursors = new CursorCodec(await readEpoch(store.db));
@@ -57,6 +62,7 @@ export async function createRealtime({
   const streams = new Set<() => void>();
   return {
     hub,
+    connections,
     reader,
     now: () => hub.dispatchedPos,
     cursor: (pos) => cursors.encode(pos),

@@ -17,6 +17,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { parseClientFrame, type ClientFrame, type ServerFrame } from './frames.js';
 import type { Delivery, ReceiptDelivery } from './hub.js';
 import type { Realtime } from './realtime.js';
+import type { ConnectionRelease } from './connection-registry.js';
 import type { Subscription } from './subscription.js';
 import { watchExpiry, type ExpiryWatch } from './token-expiry.js';
 
@@ -63,6 +64,8 @@ interface Connection {
   corked: boolean;
   /** Ends the connection when its token expires, unless an `auth` frame brings a fresh one. */
   expiry?: ExpiryWatch;
+  /** Its place in the user's connection limit. */
+  releasePlace?: ConnectionRelease;
 }
 
 /** The TCP socket under a `ws` WebSocket (not in its public types, but stable since ws 1.x). */
@@ -234,7 +237,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       connections.delete(c);
       metrics.connections.dec({ transport: 'websocket' });
       c.subscription?.close();
-      if (c.user) realtime.hub.releaseConnection(c.user.appId, c.user.userId);
+      c.releasePlace?.();
     });
     ws.on('error', (err) => logger.debug({ err }, 'websocket error'));
   }
@@ -251,7 +254,10 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       return false;
     }
     if (c.ws.readyState !== c.ws.OPEN) return false;
-    if (!realtime.hub.reserveConnection(user.appId, user.userId, opts.maxConnectionsPerUser)) {
+    const place = await realtime.connections.reserve(user.appId, user.userId, opts.maxConnectionsPerUser);
+    if (place && c.ws.readyState !== c.ws.OPEN) place();
+    if (c.ws.readyState !== c.ws.OPEN) return false;
+    if (!place) {
       refuse(
         c,
         OncelyError.of(
@@ -263,6 +269,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       return false;
     }
     c.user = user;
+    c.releasePlace = place;
     c.expiry = watchExpiry(s.clock, user.expiresAt, () =>
       refuse(
         c,

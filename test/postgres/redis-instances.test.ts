@@ -24,7 +24,11 @@ let servers: TestServer[] = [];
 beforeAll(async () => {
   if (!haveRedis) return;
   redis = await startRedis();
-  const env = { ONCELY_DATABASE_URL: await databaseUrl(dir), ONCELY_REDIS_URL: redis.url };
+  const env = {
+    ONCELY_DATABASE_URL: await databaseUrl(dir),
+    ONCELY_REDIS_URL: redis.url,
+    ONCELY_MAX_CONNECTIONS_PER_USER: '2',
+  };
   servers = await Promise.all([1, 2, 3].map(() => startServer(env)));
 });
 afterAll(async () => {
@@ -72,6 +76,36 @@ describe.skipIf(!haveRedis)('three instances on one PostgreSQL and one Redis', (
     const receipt = await socket.waitFor((f) => f.type === 'receipt.updated');
     expect(receipt.receipt).toMatchObject({ conversationId: conv, userId: 'bob', readSeq: 1 });
     await socket.close();
+  });
+
+  it('the per-user connection limit holds across instances', async () => {
+    const [a, b, c] = servers as [TestServer, TestServer, TestServer];
+    const app = await createApp(a.url);
+    const carol = await app.user('carol');
+    const onA = await TestSocket.connect(a.url, carol.token);
+    const onB = await TestSocket.connect(b.url, carol.token);
+    const onC = await TestSocket.open(c.url, carol.token);
+    expect(await onC.closed).toBe(4429);
+    const sse = await fetch(`${c.url}/v1/events`, { headers: { authorization: `Bearer ${carol.token}` } });
+    expect(sse.status).toBe(429);
+    await onB.close();
+    // B's place is free once its close is counted.
+    await waitFor(async () => {
+      const again = await TestSocket.open(c.url, carol.token);
+      again.send({ type: 'ping' });
+      const code = await Promise.race([
+        again.closed,
+        again
+          .waitFor((f) => f.type === 'ready')
+          .then(
+            () => 0,
+            () => -1,
+          ),
+      ]);
+      if (code === 0) await again.close();
+      return code === 0;
+    });
+    await onA.close();
   });
 
   it('Redis down: sends still commit, /readyz names the bus; Redis back: every device complete, nothing repeated', async () => {

@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { UserPrincipal } from '../../apps/principal.js';
 import { OncelyError } from '../../errors.js';
+import type { ConnectionRelease } from '../../realtime/connection-registry.js';
 import type { Delivery, ReceiptDelivery, Subscriber } from '../../realtime/hub.js';
 import { watchExpiry } from '../../realtime/token-expiry.js';
 import type { Services } from '../../services.js';
@@ -16,8 +17,9 @@ const syncPageSize = 500;
 
 export function registerSyncRoutes(app: TypedApp, s: Services): void {
   /** Long-polls and SSE streams count with WebSockets in the user's connection limit. */
-  function reserveConnection(user: { appId: string; userId: string }): void {
-    if (realtime.hub.reserveConnection(user.appId, user.userId, s.config.maxConnectionsPerUser)) return;
+  async function reserveConnection(user: { appId: string; userId: string }): Promise<ConnectionRelease> {
+    const place = await realtime.connections.reserve(user.appId, user.userId, s.config.maxConnectionsPerUser);
+    if (place) return place;
     metrics.realtimeDisconnects.inc({ reason: 'too_many_connections' });
     throw OncelyError.of(
       'too_many_connections',
@@ -70,7 +72,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
         ),
       );
       // A waiting long-poll holds a connection like a socket does: it counts in the user's limit.
-      reserveConnection(user);
+      const releasePlace = await reserveConnection(user);
 
       let wake: () => void = () => undefined;
       const woken = new Promise<void>((resolve) => (wake = resolve));
@@ -103,7 +105,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
         untrack();
         request.raw.off('close', end);
         metrics.connections.dec({ transport: 'longpoll' });
-        realtime.hub.releaseConnection(user.appId, user.userId);
+        releasePlace();
       }
     },
   );
@@ -136,7 +138,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       const user = await userOf(request, request.query.token);
       const cursor = request.headers['last-event-id'] || request.query.cursor;
       const resumeFrom = cursor ? await realtime.position(cursor) : undefined;
-      reserveConnection(user);
+      const releasePlace = await reserveConnection(user);
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, {
@@ -186,12 +188,14 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
         expiry.close();
         subscription.close();
         untrack();
-        realtime.hub.releaseConnection(user.appId, user.userId);
+        releasePlace();
         metrics.connections.dec({ transport: 'sse' });
         res.end();
       }
       const untrack = realtime.track(finish);
       res.on('close', finish);
+      // Gone while its place was being reserved: 'close' has passed already.
+      if (request.raw.socket.destroyed) finish();
       write('retry: 2000\n\n');
       try {
         const now = await subscription.start();
