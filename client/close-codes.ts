@@ -102,7 +102,9 @@ export function closeCodeMeaning(code: number | undefined): CloseCodeMeaning | u
 export function reconnectsAtOnce(code: number | undefined, errorCode: string | undefined): boolean {
   const meaning = closeCodeMeaning(code);
   if (!meaning) return false;
-  return meaning.reconnect === 'at-once' || (errorCode !== undefined && !!meaning.atOnceAfter?.includes(errorCode));
+  return (
+    meaning.reconnect === 'at-once' || (errorCode !== undefined && !!meaning.atOnceAfter?.includes(errorCode))
+  );
 }
 
 /** Error codes after which the server closes the socket. */

@@ -273,9 +273,11 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     c.expiry = watchExpiry(s.clock, user.expiresAt, () =>
       refuse(
         c,
-        'token_expired',
-        'the token has expired: send {"type":"auth","token"} with a fresh one before it does, or reconnect',
-        CloseCode.unauthorized,
+        OncelyError.of(
+          'token_expired',
+          'the token has expired: send {"type":"auth","token"} with a fresh one before it does, or reconnect',
+        ),
+        closeCodes.unauthorized.code,
       ),
     );
     const subscription = realtime.subscribe(user.appId, user.userId, {
