@@ -6,6 +6,7 @@ import { OncelyClient } from '../client/index.js';
 import type { WebSocketConstructor } from '../client/client-options.js';
 import type { WireEvent } from '../client/protocol.js';
 import { createApp, startServer, text, waitFor, type TestApp, type TestServer } from './harness.js';
+import { TestSocket } from './realtime-socket.js';
 
 let server: TestServer;
 let app: TestApp;
@@ -115,5 +116,33 @@ describe('membership periods', () => {
       'live',
     ]);
     client.close();
+  });
+
+  it("a stream resumed from a cursor taken before a removal and re-add has the first period's events", async () => {
+    const bob = await app.user('bob');
+    const group = await app.group(['alice', 'bob']);
+    const cursor = (await bob.get('/v1/sync')).body.cursor as string;
+    const post = async (name: string) =>
+      expect(
+        (await app.api.post(`/v1/conversations/${group}/messages`, { from: 'alice', body: text(name) }))
+          .status,
+      ).toBe(201);
+    await post('first-period');
+    expect((await app.api.delete(`/v1/conversations/${group}/members/bob`)).status).toBe(200);
+    await post('while-out');
+    expect((await app.api.post(`/v1/conversations/${group}/members`, { userIds: ['bob'] })).status).toBe(200);
+    await post('second-period');
+    const expected = ['first-period', 'member.removed:bob', 'member.added:bob', 'second-period'];
+    const ofGroup = (events: WireEvent[]) => texts(events.filter((e) => e.conversationId === group) as never);
+
+    const polled = await bob.get(`/v1/sync?cursor=${encodeURIComponent(cursor)}&timeoutMs=0`);
+    expect(ofGroup(polled.body.events)).toEqual(expected);
+
+    const socket = await TestSocket.connect(server.url, bob.token, cursor);
+    await socket.waitFor((f) => f.type === 'event' && f.event.body?.text === 'second-period');
+    expect(ofGroup(socket.frames.filter((f) => f.type === 'event').map((f) => f.event as WireEvent))).toEqual(
+      expected,
+    );
+    socket.ws.close();
   });
 });

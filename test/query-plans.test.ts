@@ -47,8 +47,12 @@ const hotReads: HotRead[] = [
   { name: 'stream head', query: (db) => streamQueries.head(db) },
   {
     name: 'user stream: memberships reaching past the cursor',
-    query: (db, f) => streamQueries.spans(db, f.appId, f.user, 10, f.head),
+    query: (db, f) => streamQueries.spans(db, f.appId, f.user, 10),
     indexes: ['members_by_user'],
+  },
+  {
+    name: 'user stream: earlier membership periods of a re-added member, as positions',
+    query: (db, f) => streamQueries.closedPeriods(db, f.appId, f.user, f.conversations.slice(0, 3), 10),
   },
   {
     name: 'user stream: positions of each conversation after the cursor',

@@ -6,12 +6,23 @@
 // however large the app's history is; one query that joins memberships to events and sorts would visit
 // every later event of every conversation she is in, then sort them, for every page.
 
-/** One conversation's part of the page: positions `after < pos <= to` (the membership's span, up to the head). */
+/**
+ * One conversation's part of the page: positions `after < pos <= to` (a membership period, up to the head).
+ * A member removed and re-added has one stream per period, told apart by `key`.
+ */
 export interface MergeStream {
   conversationId: string;
+  /** Names the stream when a conversation has several (its periods); else the conversation id. */
+  key?: string;
   after: number;
   to: number;
 }
+
+const keyOf = (s: MergeStream) => s.key ?? s.conversationId;
+const streamOf = (s: MergeStream) =>
+  s.key === undefined
+    ? { conversationId: s.conversationId }
+    : { conversationId: s.conversationId, key: s.key };
 
 /** A read the merge asks for: the first `limit` events of a conversation after `after`, up to `to`. */
 export interface StreamRead extends MergeStream {
@@ -43,7 +54,7 @@ interface State<T> extends MergeStream {
 
 export class StreamMerge<T extends { pos: number }> {
   private readonly streams: Array<State<T>>;
-  private readonly byConversation: Map<string, State<T>>;
+  private readonly byKey: Map<string, State<T>>;
   private readonly minChunk: number;
   private readonly start: number;
   private rounds = 0;
@@ -54,7 +65,7 @@ export class StreamMerge<T extends { pos: number }> {
   ) {
     this.minChunk = opts.minChunk ?? 4;
     this.streams = streams.filter((s) => s.to > s.after).map((s) => ({ ...s, rows: [], known: s.after }));
-    this.byConversation = new Map(this.streams.map((s) => [s.conversationId, s]));
+    this.byKey = new Map(this.streams.map((s) => [keyOf(s), s]));
     this.start = Math.min(...this.streams.map((s) => s.after));
   }
 
@@ -75,7 +86,7 @@ export class StreamMerge<T extends { pos: number }> {
     if (missing <= 0) return [];
     if (this.rounds++ === 0) {
       const chunk = Math.min(this.opts.limit, Math.max(this.minChunk, Math.ceil(missing / open.length)));
-      return open.map((s) => ({ conversationId: s.conversationId, after: s.known, to: s.to, limit: chunk }));
+      return open.map((s) => ({ ...streamOf(s), after: s.known, to: s.to, limit: chunk }));
     }
     // Positions per event of the user so far; `have` is at least one chunk, since the stream at the
     // frontier was not exhausted by the first round.
@@ -84,7 +95,7 @@ export class StreamMerge<T extends { pos: number }> {
     return open
       .filter((s) => s.known < target)
       .map((s) => ({
-        conversationId: s.conversationId,
+        ...streamOf(s),
         after: s.known,
         to: Math.min(s.to, target),
         limit: Math.max(this.minChunk, missing),
@@ -93,9 +104,8 @@ export class StreamMerge<T extends { pos: number }> {
 
   /** Takes the rows of a read, in position order; fewer than asked means the read reached its `to`. */
   add(read: StreamRead, rows: T[]): void {
-    const s = this.byConversation.get(read.conversationId);
-    if (!s || read.after !== s.known)
-      throw new Error(`unexpected read of conversation ${read.conversationId}`);
+    const s = this.byKey.get(keyOf(read));
+    if (!s || read.after !== s.known) throw new Error(`unexpected read of stream ${keyOf(read)}`);
     s.rows.push(...rows);
     s.known = rows.length < read.limit ? read.to : rows.at(-1)!.pos;
   }

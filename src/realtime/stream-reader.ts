@@ -8,7 +8,7 @@ import { toWireEvent, type WireEvent } from '../conversations/events.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { CatchUpQueue } from './catch-up-queue.js';
-import { StreamMerge, type StreamRead } from './stream-merge.js';
+import { StreamMerge, type MergeStream, type StreamRead } from './stream-merge.js';
 
 export interface StreamEvent {
   appId: string;
@@ -56,15 +56,48 @@ const readsPerQuery = 50;
 export const streamQueries = {
   head: (db: Kysely<Database>) => db.selectFrom('counters').select('value').where('name', '=', 'pos'),
 
-  /** The memberships of a user whose span reaches past `afterPos`. */
-  spans: (db: Kysely<Database>, appId: string, userId: string, afterPos: number, head: number) =>
+  /**
+   * The memberships of a user whose latest span reaches past `afterPos` (one joined after the head read
+   * included: its earlier periods may still lie below the head).
+   */
+  spans: (db: Kysely<Database>, appId: string, userId: string, afterPos: number) =>
     db
       .selectFrom('members')
       .select(['conversation_id', 'joined_pos', 'left_pos'])
       .where('app_id', '=', appId)
       .where('user_id', '=', userId)
-      .where('joined_pos', '<=', head)
       .where((eb) => eb.or([eb('left_pos', 'is', null), eb('left_pos', '>', afterPos)])),
+
+  /**
+   * The closed membership periods (migration 0008) of a user in some conversations that end past `afterPos`,
+   * as positions: the events that opened and closed them, found by seq (founding members open at 0).
+   */
+  closedPeriods: (
+    db: Kysely<Database>,
+    appId: string,
+    userId: string,
+    conversationIds: string[],
+    afterPos: number,
+  ) =>
+    db
+      .selectFrom('member_periods as p')
+      .innerJoin('events as closing', (j) =>
+        j
+          .onRef('closing.app_id', '=', 'p.app_id')
+          .onRef('closing.conversation_id', '=', 'p.conversation_id')
+          .onRef('closing.seq', '=', 'p.to_seq'),
+      )
+      .leftJoin('events as opening', (j) =>
+        j
+          .onRef('opening.app_id', '=', 'p.app_id')
+          .onRef('opening.conversation_id', '=', 'p.conversation_id')
+          .onRef('opening.seq', '=', 'p.from_seq'),
+      )
+      .select(['p.conversation_id', 'opening.pos as from_pos', 'closing.pos as to_pos'])
+      .where('p.app_id', '=', appId)
+      .where('p.conversation_id', 'in', conversationIds)
+      .where('p.user_id', '=', userId)
+      .where('closing.pos', '>', afterPos),
 
   /** Each read: the positions of one conversation's first events after a position (index only). */
   conversationPositions: (db: Kysely<Database>, appId: string, reads: StreamRead[]) =>
@@ -168,8 +201,8 @@ function preparedReads<R>(
 
 // Every page runs these; compiled once, they are only re-bound.
 const headQuery = preparedQuery([] as const, (db) => streamQueries.head(db));
-const spansQuery = preparedQuery(['appId', 'userId', 'afterPos', 'head'] as const, (db, p) =>
-  streamQueries.spans(db, p.appId, p.userId, p.afterPos, p.head),
+const spansQuery = preparedQuery(['appId', 'userId', 'afterPos'] as const, (db, p) =>
+  streamQueries.spans(db, p.appId, p.userId, p.afterPos),
 );
 const positionsQuery = preparedReads(streamQueries.conversationPositions);
 const eventsQuery = preparedReads(streamQueries.conversationEvents);
@@ -192,19 +225,61 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
     return Number(row?.value ?? 0);
   }
 
-  /** Runs reads a bounded number of conversations per statement; rows by conversation, in position order. */
+  /** Runs reads a bounded number of conversations per statement; rows by read, in position order. */
   async function read<R extends { conversation_id: string; pos: number }>(
     reads: StreamRead[],
     query: (reads: StreamRead[]) => Promise<R[]>,
-  ): Promise<Map<string, R[]>> {
-    const byConversation = new Map<string, R[]>(reads.map((r) => [r.conversationId, []]));
+  ): Promise<Map<StreamRead, R[]>> {
+    const byRead = new Map<StreamRead, R[]>(reads.map((r) => [r, []]));
     for (let i = 0; i < reads.length; i += readsPerQuery) {
-      for (const row of await query(reads.slice(i, i + readsPerQuery)))
-        byConversation.get(row.conversation_id)!.push(row);
+      const part = reads.slice(i, i + readsPerQuery);
+      // Reads of one conversation (its membership periods) cover disjoint positions: a row's is its read.
+      for (const row of await query(part)) {
+        const pos = Number(row.pos);
+        const r = part.find((x) => x.conversationId === row.conversation_id && x.after < pos && pos <= x.to);
+        byRead.get(r!)!.push(row);
+      }
     }
     // A compound select promises no order between or within its parts.
-    for (const rows of byConversation.values()) rows.sort((a, b) => Number(a.pos) - Number(b.pos));
-    return byConversation;
+    for (const rows of byRead.values()) rows.sort((a, b) => Number(a.pos) - Number(b.pos));
+    return byRead;
+  }
+
+  /**
+   * The streams of a page: for each conversation, the member's latest span (from `members`) and, when the
+   * member was re-added after the cursor, its earlier periods (member_periods): a cursor taken before a
+   * removal and re-add still gets the first period's events (invariant 4).
+   */
+  async function streamsOf(appId: string, userId: string, afterPos: number, top: number) {
+    const spans = (await spansQuery(db, { appId, userId, afterPos })).rows;
+    const streams: Array<MergeStream & { key: string }> = spans.map((s) => ({
+      conversationId: s.conversation_id,
+      key: s.conversation_id,
+      after: Math.max(afterPos, Number(s.joined_pos) - 1),
+      to: s.left_pos === null ? top : Math.min(top, Number(s.left_pos)),
+    }));
+    const joinedLater = new Map(
+      spans
+        .filter((s) => Number(s.joined_pos) - 1 > afterPos)
+        .map((s) => [s.conversation_id, Number(s.joined_pos)]),
+    );
+    if (joinedLater.size === 0) return streams;
+    const periods = await streamQueries
+      .closedPeriods(db, appId, userId, [...joinedLater.keys()], afterPos)
+      .execute();
+    for (const p of periods) {
+      const fromPos = Number(p.from_pos ?? 0);
+      const toPos = Number(p.to_pos);
+      // The latest span is in `streams` already; only the periods that ended before it began are added.
+      if (toPos >= joinedLater.get(p.conversation_id)!) continue;
+      streams.push({
+        conversationId: p.conversation_id,
+        key: `${p.conversation_id}\n${fromPos}`,
+        after: Math.max(afterPos, fromPos - 1),
+        to: Math.min(top, toPos),
+      });
+    }
+    return streams;
   }
 
   async function userPage(
@@ -217,35 +292,33 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
     // events below it, and a conversation found exhausted stays exhausted for this page.
     const top = await head();
     if (top <= afterPos) return { events: [], through: afterPos, more: false };
-    const spans = (await spansQuery(db, { appId, userId, afterPos, head: top })).rows;
-    const streams = spans.map((s) => ({
-      conversationId: s.conversation_id,
-      after: Math.max(afterPos, Number(s.joined_pos) - 1),
-      to: s.left_pos === null ? top : Math.min(top, Number(s.left_pos)),
-    }));
+    const streams = await streamsOf(appId, userId, afterPos, top);
     // First the page's positions, merged from the index alone; then the chosen events, each read once.
-    const merge = new StreamMerge<{ pos: number; conversationId: string }>(streams, { limit, head: top });
+    const merge = new StreamMerge<{ pos: number; conversationId: string; key: string }>(streams, {
+      limit,
+      head: top,
+    });
     for (let reads = merge.nextReads(); reads.length > 0; reads = merge.nextReads()) {
       const found = await read(reads, (part) => positionsQuery(db, appId, part));
       for (const r of reads) {
-        const rows = found.get(r.conversationId)!;
+        const rows = found.get(r)!;
         merge.add(
           r,
-          rows.map((row) => ({ pos: Number(row.pos), conversationId: r.conversationId })),
+          rows.map((row) => ({ pos: Number(row.pos), conversationId: r.conversationId, key: r.key! })),
         );
       }
     }
     const page = merge.page();
-    // A conversation's chosen positions are its first ones after its start: a read with their count.
+    // A stream's chosen positions are its first ones after its start: a read with their count.
     const chosen = new Map<string, StreamRead>();
     for (const item of page.items) {
-      const r = chosen.get(item.conversationId);
+      const r = chosen.get(item.key);
       if (r) {
         r.limit++;
         r.to = item.pos;
       } else {
-        const start = streams.find((s) => s.conversationId === item.conversationId)!.after;
-        chosen.set(item.conversationId, { ...item, after: start, to: item.pos, limit: 1 });
+        const start = streams.find((s) => s.key === item.key)!.after;
+        chosen.set(item.key, { conversationId: item.conversationId, after: start, to: item.pos, limit: 1 });
       }
     }
     const rows = [...(await read([...chosen.values()], (part) => eventsQuery(db, appId, part))).values()]
