@@ -107,6 +107,10 @@ export const errorCatalogue = {
   },
   invalid_api_key: { status: 401, meaning: 'an API key (`oky_…`) no app has' },
   token_expired: { status: 401, meaning: "the user token's `expiresAt` has passed: get a new one" },
+  token_not_yet_valid: {
+    status: 401,
+    meaning: "the user token's `nbf`, or its `iat` by more than a minute, is in the future (a skewed clock)",
+  },
   admin_only: { status: 403, meaning: 'the endpoint takes the admin token' },
   app_key_required: { status: 403, meaning: "the endpoint takes an app's API key" },
   user_token_required: { status: 403, meaning: 'the endpoint (or the WebSocket) takes a user token' },
@@ -218,7 +222,8 @@ export const errorCatalogue = {
   },
   invalid_frame: {
     status: 400,
-    meaning: 'a WebSocket frame that is not JSON or not one of the protocol; the connection stays open',
+    meaning:
+      'a frame not JSON, not of the protocol, or with a `__proto__` key; echoes its `clientMsgId`; the socket stays open',
     only: 'realtime',
   },
   slow_consumer: {

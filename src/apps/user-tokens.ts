@@ -59,6 +59,9 @@ interface Verified {
   key: CryptoKey;
 }
 
+/** How far an `iat` may lie ahead of this instance's clock: the skew tolerated between instances. */
+const issuedAtLeewayMs = 60_000;
+
 const importHmacKey = (secret: string) =>
   crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
     'sign',
@@ -136,10 +139,21 @@ export function createUserTokens(options: UserTokensOptions): UserTokens {
       if (typeof payload.sub !== 'string' || payload.app !== appId || typeof payload.exp !== 'number') {
         throw OncelyError.of('invalid_token', 'the token lacks its subject');
       }
+      // Issued in the future by more than instances' clocks may disagree: not valid yet (jose checks `iat`
+      // only against a maximum age).
+      if (typeof payload.iat === 'number' && payload.iat * 1000 > clock.now() + issuedAtLeewayMs) {
+        throw OncelyError.of('token_not_yet_valid', 'the token is issued in the future (its "iat")');
+      }
       return { claims: { appId, userId: payload.sub, expiresAt: payload.exp * 1000 }, key: appKey.key };
     } catch (err) {
+      if (err instanceof OncelyError) throw err;
       if (err instanceof joseErrors.JWTExpired)
         throw OncelyError.of('token_expired', 'the token has expired');
+      if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'nbf')
+        throw OncelyError.of(
+          'token_not_yet_valid',
+          'the token is not valid yet (its "nbf" is in the future)',
+        );
       if (err instanceof joseErrors.JOSEError)
         throw OncelyError.of('invalid_token', 'the token signature is invalid');
       throw err;

@@ -4,6 +4,7 @@
 import { isSafeNumber, parse } from 'lossless-json';
 import { OncelyError } from '../errors.js';
 import type { MessageBody } from '../conversations/events.js';
+import { prototypeKeyMessage, textHoldsPrototypeKey } from '../ingest/prototype-keys.js';
 
 export type CallbackFormat = 'generic' | 'gewechat';
 
@@ -37,8 +38,11 @@ const invalid = (message: string) => OncelyError.of('invalid_payload', message);
 
 /** JSON where an integer beyond 2^53 stays its digit string instead of being rounded. */
 export function parseLossless(raw: Buffer): unknown {
+  const text = raw.toString('utf8');
+  // The parser would make a `__proto__` key the object's prototype: refused as on REST and WebSocket.
+  if (textHoldsPrototypeKey(text)) throw invalid(prototypeKeyMessage);
   try {
-    return parse(raw.toString('utf8'), null, (text) => (isSafeNumber(text) ? Number(text) : text));
+    return parse(text, null, (number) => (isSafeNumber(number) ? Number(number) : number));
   } catch (err) {
     throw invalid(`the body is not valid JSON: ${(err as Error).message}`);
   }
@@ -62,6 +66,16 @@ function msgId(value: unknown, what: string): string {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
   if (typeof value === 'string' && value.length > 0 && value.length <= 255) return value;
   throw invalid(`${what} must be a non-empty string or a non-negative integer`);
+}
+
+/**
+ * Gewechat's NewMsgId, a JSON integer (64-bit, so often past 2^53 and kept as its digits). Anything written
+ * otherwise (`…807.0`, `1.5`, `1e3` past 2^53) is refused: it names no one integer, so it cannot key dedup.
+ */
+function integerMsgId(value: unknown, what: string): string {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
+  if (typeof value === 'string' && /^[0-9]{1,20}$/.test(value)) return value;
+  throw invalid(`${what} must be a non-negative integer`);
 }
 
 function isoFrom(ms: number): string | undefined {
@@ -118,7 +132,7 @@ function parseGewechat(payload: Record<string, unknown>): ParsedCallback {
   let content = data.Content === undefined ? '' : wrapped(data.Content, 'Data.Content');
   const message: Omit<InboundMessage, 'body' | 'from'> = {
     kind: 'message',
-    msgId: msgId(data.NewMsgId, 'Data.NewMsgId'),
+    msgId: integerMsgId(data.NewMsgId, 'Data.NewMsgId'),
   };
   let from = fromUser;
   if (fromUser.endsWith(chatroomSuffix)) {

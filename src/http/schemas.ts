@@ -69,6 +69,7 @@ const credentials = [
   'invalid_token',
   'invalid_api_key',
   'token_expired',
+  'token_not_yet_valid',
 ] as const satisfies readonly ErrorCode[];
 export const asAdmin = [...credentials, 'admin_only'] as const;
 export const asApp = [...credentials, 'app_key_required'] as const;

@@ -10,7 +10,8 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorCatalogue, type ErrorCode } from '../errors.js';
+import { errorCatalogue, OncelyError, type ErrorCode } from '../errors.js';
+import { prototypeKeyMessage, textHoldsPrototypeKey } from '../ingest/prototype-keys.js';
 import { redactUrl } from '../observability/logger.js';
 import type { Services } from '../services.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './error-mapper.js';
@@ -109,7 +110,16 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
-    defaultJson(request, body.toString(), done);
+    const text = body.toString();
+    defaultJson(request, text, (err, parsed) => {
+      // Fastify's parser refuses prototype keys without saying so: the message every entry point gives.
+      if (err && textHoldsPrototypeKey(text)) {
+        return done(
+          OncelyError.of('invalid_json', `the body is not acceptable JSON: ${prototypeKeyMessage}`),
+        );
+      }
+      done(err, parsed);
+    });
   });
 
   // A bodiless request validates as an empty object: optional-only bodies need no `{}` from the client,

@@ -14,7 +14,7 @@ import { OncelyError, rawHttpError, type ErrorCode } from '../errors.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { parseClientFrame, type ClientFrame, type ServerFrame } from './frames.js';
+import { parseClientFrame, type ClientFrame, type FrameProblem, type ServerFrame } from './frames.js';
 import type { Delivery, ReceiptDelivery } from './hub.js';
 import type { Realtime } from './realtime.js';
 import type { ConnectionRelease } from './connection-registry.js';
@@ -212,9 +212,19 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     ws.on('pong', () => (c.alive = true));
     ws.on('message', (data: RawData, isBinary: boolean) => {
       c.alive = true;
-      const parsed = isBinary ? { problem: 'frames are JSON text' } : parseClientFrame(data.toString());
-      if ('problem' in parsed)
-        return send(c, { type: 'error', code: 'invalid_frame' satisfies ErrorCode, message: parsed.problem });
+      const parsed: { frame: ClientFrame } | FrameProblem = isBinary
+        ? { problem: 'frames are JSON text' }
+        : parseClientFrame(data.toString());
+      if ('problem' in parsed) {
+        const { problem, clientMsgId } = parsed;
+        const code = 'invalid_frame' satisfies ErrorCode;
+        return send(
+          c,
+          clientMsgId === undefined
+            ? { type: 'error', code, message: problem }
+            : { type: 'error', code, message: problem, clientMsgId },
+        );
+      }
       const frame = parsed.frame;
       if (resolveAuthFrame) {
         if (frame.type !== 'auth')

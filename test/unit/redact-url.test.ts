@@ -31,6 +31,8 @@ describe('redactUrl', () => {
   });
 
   it('redacts every copy of a repeated credential and keeps a name that does not decode', () => {
-    expect(redactUrl('/a?token=s1&token=s2&%E0%A4%A=v')).toBe('/a?token=[REDACTED]&token=[REDACTED]&%E0%A4%A=v');
+    expect(redactUrl('/a?token=s1&token=s2&%E0%A4%A=v')).toBe(
+      '/a?token=[REDACTED]&token=[REDACTED]&%E0%A4%A=v',
+    );
   });
 });
