@@ -11,6 +11,7 @@ const storeIndependent = [
   'test/realtime-sequencer.test.ts',
   'test/bus.test.ts',
   'test/connection-registry.test.ts',
+  'test/redis-presence.test.ts',
   'test/web-chat-state.test.ts',
   'test/queue-redelivery.test.ts',
 ];

@@ -105,7 +105,7 @@ export async function appendMessages(
   const now = Date.now();
   const body = JSON.stringify({ type: 'text', text: 'a message of about the usual length, sent to a group' });
 
-  let pending: EventsTable[] = [];
+  let pending: Omit<EventsTable, 'expired_at'>[] = [];
   const flush = async () => {
     const rows = pending;
     pending = [];

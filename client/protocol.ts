@@ -47,6 +47,8 @@ export const wireEventFields = {
   createdAt: Type.String(),
   recalled: Type.Optional(Type.Boolean()),
   recalledAt: Type.Optional(Type.String()),
+  /** message.created: older than its conversation's retention; the body is erased (null). */
+  expired: Type.Optional(Type.Boolean()),
   /** message.recalled: the message recalled. */
   messageId: Type.Optional(Type.String()),
   /** member.added / member.removed: the member. */
@@ -93,6 +95,7 @@ export const ClientFrame = Type.Union([
     readSeq: Type.Optional(Seq),
   }),
   Type.Object({ type: Type.Literal('recall'), messageId: Id }),
+  Type.Object({ type: Type.Literal('typing'), conversationId: Id }),
   Type.Object({ type: Type.Literal('ping') }),
 ]);
 export type ClientFrame = Static<typeof ClientFrame>;
@@ -114,6 +117,15 @@ export const ServerFrame = Type.Union([
     code: Type.String(),
     message: Type.String(),
     clientMsgId: Type.Optional(Type.String()),
+  }),
+  /** Another member is typing in the conversation (show it for a few seconds). Not sequenced. */
+  Type.Object({ type: Type.Literal('typing'), conversationId: Type.String(), userId: Type.String() }),
+  /** A member's first session opened (online) or last one closed; `at` is an ISO time. Not sequenced. */
+  Type.Object({
+    type: Type.Literal('presence'),
+    userId: Type.String(),
+    online: Type.Boolean(),
+    at: Type.String(),
   }),
   Type.Object({ type: Type.Literal('pong') }),
 ]);

@@ -115,6 +115,10 @@ export interface Config {
   durability: Durability;
   idempotencyTtlSeconds: number;
   recallWindowSeconds: number;
+  /** Default retention of a conversation's messages in seconds; 0: forever (a conversation may set its own). */
+  messageRetentionSeconds: number;
+  /** How often expired message bodies are erased. */
+  expirySweepIntervalMs: number;
   batchMaxItems: number;
   batchDefaultMode: BatchMode;
   bodyLimitBytes: number;
@@ -141,6 +145,8 @@ export interface Config {
   sendBufferLimitBytes: number;
   /** Realtime: longest long-poll wait (at most 30 s). */
   longPollMaxMs: number;
+  /** Realtime: presence (online state and its frames) on; off spares its cost on very large deployments. */
+  presence: boolean;
   webhooks: WebhookConfig;
   rateLimits: RateLimitConfig;
   http: HttpLimits;
@@ -399,6 +405,8 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     durability: oneOf(env, 'ONCELY_DURABILITY', ['full', 'normal'] as const, 'full'),
     idempotencyTtlSeconds: int(env, 'ONCELY_IDEMPOTENCY_TTL_SECONDS', 604800, 1),
     recallWindowSeconds: int(env, 'ONCELY_RECALL_WINDOW_SECONDS', 120, 0),
+    messageRetentionSeconds: int(env, 'ONCELY_MESSAGE_RETENTION_SECONDS', 0, 0),
+    expirySweepIntervalMs: int(env, 'ONCELY_EXPIRY_SWEEP_INTERVAL_MS', 10_000, 0),
     batchMaxItems: int(env, 'ONCELY_BATCH_MAX_ITEMS', 1000, 1, 100000),
     batchDefaultMode: oneOf(env, 'ONCELY_BATCH_DEFAULT_MODE', ['partial', 'atomic'] as const, 'partial'),
     bodyLimitBytes: int(env, 'ONCELY_BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024),
@@ -415,6 +423,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     maxConnectionsPerUser: int(env, 'ONCELY_MAX_CONNECTIONS_PER_USER', 10, 1),
     sendBufferLimitBytes: int(env, 'ONCELY_SEND_BUFFER_LIMIT_BYTES', 1024 * 1024, 1024),
     longPollMaxMs,
+    presence: bool(env, 'ONCELY_PRESENCE', true),
     webhooks: webhookConfig(env),
     rateLimits: rateLimitConfig(env),
     http: httpLimits(env, longPollMaxMs, wsHeartbeatMs),

@@ -160,6 +160,10 @@ export const errorCatalogue = {
   conversation_exists: { status: 409, meaning: 'a conversation with this `id` exists already' },
   conversation_is_direct: { status: 409, meaning: 'a direct conversation keeps its two members' },
   seq_out_of_range: { status: 400, meaning: "a receipt past the conversation's last `seq`" },
+  presence_disabled: {
+    status: 409,
+    meaning: 'presence is turned off on this deployment (`ONCELY_PRESENCE=0`)',
+  },
 
   // ---- Messages and idempotency ----
   message_not_found: { status: 404, meaning: 'no such message (or not in a conversation of the caller)' },

@@ -10,6 +10,8 @@ import { ConfigError, type Config } from './config.js';
 import { createConversations } from './conversations/conversations.js';
 import { createEventLog } from './conversations/event-log.js';
 import { createHistory } from './conversations/history.js';
+import { createExpiryRule } from './conversations/expiry-rule.js';
+import { createExpirySweeper } from './conversations/expiry-sweeper.js';
 import { createUserConversations } from './conversations/user-conversations.js';
 import { createRecall } from './conversations/recall.js';
 import { createReceipts } from './conversations/receipts.js';
@@ -34,6 +36,10 @@ import { createRedisBus } from './realtime/redis-bus.js';
 import { createMemoryConnectionRegistry } from './realtime/connection-registry.js';
 import { createRedisConnectionRegistry } from './realtime/redis-connection-registry.js';
 import { createWsGateway } from './realtime/ws-gateway.js';
+import type { Bus } from './realtime/bus.js';
+import { createMemoryPresence, type Presence } from './realtime/presence.js';
+import { createRedisPresence } from './realtime/redis-presence.js';
+import { createTyping } from './realtime/typing.js';
 import type { Services } from './services.js';
 import { createPostgresStore } from './store/postgres/postgres-store.js';
 import { createSqliteStore, sqliteFilename } from './store/sqlite/sqlite-store.js';
@@ -66,6 +72,19 @@ export function createStore(config: Config, logger?: Logger, metrics?: Metrics):
     onConnectionError: (err) => logger?.warn({ err: err.message }, 'database connection lost; reconnecting'),
     onCounterHeld: (ms) => metrics?.counterHold.observe(ms / 1000),
   });
+}
+
+/** Presence in Redis when instances share one (ONCELY_REDIS_URL), else in this process. */
+async function createPresence(
+  config: Config,
+  deps: { bus: Bus; clock: Clock; logger: Logger; prefix: string },
+): Promise<Presence> {
+  if (!config.redisUrl || !config.presence) return createMemoryPresence(deps);
+  return createRedisPresence({ url: config.redisUrl, refreshMs: config.wsHeartbeatMs, ...deps }).catch(
+    (err: unknown) => {
+      throw new ConfigError(`ONCELY_REDIS_URL: presence could not connect: ${(err as Error).message}`);
+    },
+  );
 }
 
 /** A listen failure an operator can fix, as one line naming the setting; anything else unchanged. */
@@ -135,8 +154,22 @@ export async function startOncely(
         },
       )
     : createMemoryConnectionRegistry();
+  const presence = await createPresence(config, { bus, clock, logger, prefix: redisPrefix }).catch(
+    async (err: unknown) => {
+      await connections.close();
+      await bus.close();
+      await store.close();
+      throw err;
+    },
+  );
   // Subscribed to the bus before anything can publish, so the stream has no hole at start.
-  const realtime = await createRealtime({ store, bus, logger, connections });
+  const realtime = await createRealtime({
+    store,
+    bus,
+    logger,
+    connections,
+    presence: config.presence ? presence : undefined,
+  });
   const apps = createApps({ store, clock });
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);
@@ -144,7 +177,8 @@ export async function startOncely(
   // Every event is appended through this one log. Its writers commit with every event: the webhook outbox
   // (no event is lost between commit and dispatch).
   const events = createEventLog({ store, writers: [webhooks.outboxWriter] });
-  const conversations = createConversations({ store, bus, clock, events });
+  const expiry = createExpiryRule({ defaultSeconds: config.messageRetentionSeconds, clock });
+  const conversations = createConversations({ store, bus, clock, events, expiry });
   const ingest = createIngest({
     store,
     bus,
@@ -189,13 +223,15 @@ export async function startOncely(
     store,
     bus,
     realtime,
+    presence,
+    typing: createTyping({ store, bus, clock }),
     apps,
     userTokens,
     auth: createAuth({ apps, userTokens, adminToken: admin.token }),
     ingest,
     conversations,
     userConversations: createUserConversations({ store, apps, conversations }),
-    history: createHistory({ store }),
+    history: createHistory({ store, expiry }),
     receipts: createReceipts({ store, bus }),
     recall: createRecall({ store, bus, clock, events, recallWindowSeconds: config.recallWindowSeconds }),
     sweeper: createSweeper({
@@ -204,6 +240,14 @@ export async function startOncely(
       logger,
       intervalMs: config.sweepIntervalMs,
       batchSize: config.sweepBatchSize,
+    }),
+    expirySweeper: createExpirySweeper({
+      store,
+      clock,
+      logger,
+      expiry,
+      intervalMs: config.expirySweepIntervalMs,
+      onExpired: (n) => metrics.messagesExpired.inc(n),
     }),
     batch,
     callbackSources,
@@ -227,7 +271,8 @@ export async function startOncely(
   } catch (err) {
     await http.close();
     realtime.close();
-    await Promise.all([ingest.close(), services.sweeper.close()]);
+    await Promise.all([ingest.close(), services.sweeper.close(), services.expirySweeper.close()]);
+    await presence.close();
     await connections.close();
     await bus.close();
     await store.close();
@@ -269,6 +314,8 @@ export async function startOncely(
         await services.ingest.close();
         await webhooks.close();
         await services.sweeper.close();
+        await services.expirySweeper.close();
+        await presence.close();
         await connections.close();
         await bus.close();
         await store.close();

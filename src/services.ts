@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import type { Conversations } from './conversations/conversations.js';
 import type { History } from './conversations/history.js';
 import type { Recall } from './conversations/recall.js';
+import type { ExpirySweeper } from './conversations/expiry-sweeper.js';
 import type { Receipts } from './conversations/receipts.js';
 import type { UserConversations } from './conversations/user-conversations.js';
 import type { Auth } from './http/auth.js';
@@ -20,6 +21,8 @@ import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Bus } from './realtime/bus.js';
 import type { Realtime } from './realtime/realtime.js';
+import type { Presence } from './realtime/presence.js';
+import type { Typing } from './realtime/typing.js';
 import type { Store } from './store/store.js';
 import type { Webhooks } from './webhooks/webhooks.js';
 
@@ -32,6 +35,10 @@ export interface Services {
   bus: Bus;
   /** Routes the stream to local connections (WebSocket, long-poll, SSE). */
   realtime: Realtime;
+  /** Who has a live session (WebSocket or SSE), on any instance. */
+  presence: Presence;
+  /** Typing signals, relayed to the other online members. */
+  typing: Typing;
   apps: Apps;
   userTokens: UserTokens;
   auth: Auth;
@@ -43,6 +50,8 @@ export interface Services {
   receipts: Receipts;
   recall: Recall;
   sweeper: Sweeper;
+  /** Erases the bodies of messages past their conversation's retention. */
+  expirySweeper: ExpirySweeper;
   batch: Batch;
   callbackSources: CallbackSources;
   callbacks: Callbacks;

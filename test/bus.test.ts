@@ -120,6 +120,24 @@ describe.each(adapters)('Bus contract: %s', (_name, open) => {
     offWitness();
   });
 
+  it('every kind of message reaches the other instance as published (receipt, typing, presence)', async () => {
+    const kinds: BusMessage[] = [
+      { kind: 'receipt', appId: 'app', conversationId: 'c', userId: 'u', deliveredSeq: 3, readSeq: 2 },
+      { kind: 'typing', appId: 'app', conversationId: 'c', userId: 'u' },
+      { kind: 'presence', appId: 'app', userId: 'u', online: true, at: 1_700_000_000_000 },
+      { kind: 'presence', appId: 'app', userId: 'u', online: false, at: 1_700_000_000_500 },
+    ];
+    const heard: BusMessage[] = [];
+    const off = await pair.b.subscribe({
+      message: (m) => void (m.kind !== 'event' && heard.push(m)),
+      lost: () => undefined,
+    });
+    await pair.a.publishMany(kinds);
+    await waitFor(() => heard.length >= kinds.length);
+    expect(heard).toEqual(kinds);
+    off();
+  });
+
   it('ping answers while the bus can carry messages', async () => {
     await expect(pair.a.ping()).resolves.toBeUndefined();
   });

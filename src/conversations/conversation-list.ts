@@ -13,6 +13,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, EventType } from '../store/schema.js';
 import { toWireEvent, type WireEvent } from './events.js';
+import type { ExpiryRule } from './expiry-rule.js';
 
 export interface ConversationSummary {
   id: string;
@@ -24,6 +25,8 @@ export interface ConversationSummary {
   readSeq: number;
   unread: number;
   lastMessage: WireEvent | null;
+  /** Seconds a message is kept before its body is erased; 0: forever. */
+  retentionSeconds: number;
 }
 
 const message = sql.lit<EventType>('message.created');
@@ -53,7 +56,16 @@ export const conversationListQueries = {
               .limit(1),
           ),
       )
-      .select(['c.id', 'c.kind', 'c.title', 'c.last_seq', 'c.created_at', 'm.read_seq', 'm.delivered_seq'])
+      .select([
+        'c.id',
+        'c.kind',
+        'c.title',
+        'c.last_seq',
+        'c.created_at',
+        'c.retention_seconds',
+        'm.read_seq',
+        'm.delivered_seq',
+      ])
       .select((eb) => [
         // The terms repeat the partial indexes' conditions word for word (with literals), so the planner
         // can tell that those indexes hold every row the count needs.
@@ -87,6 +99,7 @@ export const conversationListQueries = {
         'l.subject_id as l_subject_id',
         'l.created_at as l_created_at',
         'l.recalled_at as l_recalled_at',
+        'l.expired_at as l_expired_at',
       ])
       .where('m.app_id', '=', appId)
       .where('m.user_id', '=', userId)
@@ -107,6 +120,7 @@ export async function listForUser(
   db: Kysely<Database>,
   appId: string,
   userId: string,
+  expiry: ExpiryRule,
 ): Promise<ConversationSummary[]> {
   const convs = await conversationListQueries.conversations(db, appId, userId).execute();
   if (convs.length === 0) return [];
@@ -129,6 +143,7 @@ export async function listForUser(
   return convs.map((c) => {
     const lastSeq = Number(c.last_seq);
     const readSeq = Number(c.read_seq);
+    const retentionSeconds = expiry.secondsOf(c.retention_seconds);
     return {
       id: c.id,
       kind: c.kind,
@@ -138,23 +153,28 @@ export async function listForUser(
       deliveredSeq: Number(c.delivered_seq),
       readSeq,
       unread: lastSeq - readSeq - Number(c.uncounted) - Number(c.own),
+      retentionSeconds,
       lastMessage:
         c.l_id === null
           ? null
-          : toWireEvent({
-              id: c.l_id,
-              app_id: appId,
-              conversation_id: c.id,
-              type: c.l_type!,
-              seq: c.l_seq!,
-              pos: c.l_pos!,
-              sender_id: c.l_sender_id,
-              body: c.l_body,
-              client_msg_id: c.l_client_msg_id,
-              subject_id: c.l_subject_id,
-              created_at: c.l_created_at!,
-              recalled_at: c.l_recalled_at,
-            }),
+          : expiry.apply(
+              toWireEvent({
+                id: c.l_id,
+                app_id: appId,
+                conversation_id: c.id,
+                type: c.l_type!,
+                seq: c.l_seq!,
+                pos: c.l_pos!,
+                sender_id: c.l_sender_id,
+                body: c.l_body,
+                client_msg_id: c.l_client_msg_id,
+                subject_id: c.l_subject_id,
+                created_at: c.l_created_at!,
+                recalled_at: c.l_recalled_at,
+                expired_at: c.l_expired_at,
+              }),
+              retentionSeconds,
+            ),
     };
   });
 }

@@ -11,6 +11,7 @@ import type { Actor } from '../apps/principal.js';
 import { closePeriod, openPeriods } from './member-periods.js';
 import { memberIds, requireConversation, requireReadAccess } from './membership.js';
 import { listForUser } from './conversation-list.js';
+import { createExpiryRule, type ExpiryRule } from './expiry-rule.js';
 
 export interface ConversationView {
   id: string;
@@ -19,6 +20,8 @@ export interface ConversationView {
   members: string[];
   lastSeq: number;
   createdAt: string;
+  /** Seconds a message is kept before its body is erased; 0: forever (expiry-rule.ts). */
+  retentionSeconds: number;
 }
 
 export interface CreateConversation {
@@ -27,6 +30,8 @@ export interface CreateConversation {
   title?: string | null | undefined;
   members: string[];
   admins?: string[] | undefined;
+  /** Null or absent: the deployment's default; 0: forever. */
+  retentionSeconds?: number | null | undefined;
 }
 
 export const directKey = (a: string, b: string) => (a < b ? `${a}\n${b}` : `${b}\n${a}`);
@@ -37,9 +42,13 @@ export interface ConversationsDeps {
   clock: Clock;
   /** Member changes are appended through the event log, like every event. */
   events: EventLog;
+  /** How long messages are kept. @defaultValue keep forever (a default retention of 0) */
+  expiry?: ExpiryRule;
 }
 
-export function createConversations({ store, bus, clock, events: log }: ConversationsDeps) {
+export function createConversations(deps: ConversationsDeps) {
+  const { store, bus, clock, events: log } = deps;
+  const expiry = deps.expiry ?? createExpiryRule({ defaultSeconds: 0, clock });
   async function view(db: Store['db'] | Tx, conv: ConversationsTable): Promise<ConversationView> {
     return {
       id: conv.id,
@@ -48,6 +57,7 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
       members: await memberIds(db, conv.app_id, conv.id),
       lastSeq: Number(conv.last_seq),
       createdAt: new Date(Number(conv.created_at)).toISOString(),
+      retentionSeconds: expiry.secondsOf(conv.retention_seconds),
     };
   }
 
@@ -101,6 +111,8 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
         direct_key: input.kind === 'direct' ? directKey(members[0]!, members[1]!) : null,
         last_seq: 0,
         created_at: now,
+        retention_seconds: input.retentionSeconds ?? null,
+        expired_seq: 0,
       };
       const inserted = await tx
         .insertInto('conversations')
@@ -166,6 +178,24 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
     /** A conversation, for its app or one of its current members. */
     async get(actor: Actor, conversationId: string): Promise<ConversationView> {
       return view(store.db, await requireReadAccess(store.db, actor, conversationId));
+    },
+
+    /**
+     * Sets a conversation's retention (null: back to the default). A shorter one expires older messages at
+     * the next sweep; a longer one cannot bring back bodies already erased.
+     */
+    async setRetention(appId: string, conversationId: string, retentionSeconds: number | null) {
+      return store.transaction(async (tx) => {
+        await store.lockConversations(tx, [{ appId, conversationId }]);
+        await requireConversation(tx, appId, conversationId);
+        await tx
+          .updateTable('conversations')
+          .set({ retention_seconds: retentionSeconds })
+          .where('app_id', '=', appId)
+          .where('id', '=', conversationId)
+          .execute();
+        return view(tx, await requireConversation(tx, appId, conversationId));
+      });
     },
 
     async addMembers(appId: string, conversationId: string, userIds: string[], actorId: string | null) {
@@ -276,7 +306,7 @@ export function createConversations({ store, bus, clock, events: log }: Conversa
     },
 
     /** A user's conversations with unread counts and last message (conversation-list.ts). */
-    listForUser: (appId: string, userId: string) => listForUser(store.db, appId, userId),
+    listForUser: (appId: string, userId: string) => listForUser(store.db, appId, userId, expiry),
   };
 }
 

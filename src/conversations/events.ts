@@ -6,7 +6,10 @@ import type { MessageBody, WireEvent } from '../../client/protocol.js';
 // The wire shapes are defined once, in the client library's protocol module, and shared with the server.
 export type { MessageBody, WireEvent } from '../../client/protocol.js';
 
-export function toWireEvent(row: EventsTable): WireEvent {
+/** A stored event; `expired_at` may be left out where the read cannot see an expired message. */
+export type EventRecord = Omit<EventsTable, 'expired_at'> & { expired_at?: number | null };
+
+export function toWireEvent(row: EventRecord): WireEvent {
   const event: WireEvent = {
     id: row.id,
     type: row.type,
@@ -21,6 +24,9 @@ export function toWireEvent(row: EventsTable): WireEvent {
     event.recalled = true;
     event.recalledAt = new Date(Number(row.recalled_at)).toISOString();
   }
+  // A recalled message stays `recalled` if it later expires: the recall is what its sender did.
+  if (row.type === 'message.created' && row.expired_at != null && row.recalled_at === null)
+    event.expired = true;
   if (row.type === 'message.recalled' && row.subject_id !== null) event.messageId = row.subject_id;
   if ((row.type === 'member.added' || row.type === 'member.removed') && row.subject_id !== null) {
     event.userId = row.subject_id;

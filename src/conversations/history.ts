@@ -9,6 +9,7 @@ import { toWireEvent, type WireEvent } from './events.js';
 import { inPeriods, periodsOf, withinPeriods, type SeqPeriod } from './member-periods.js';
 import { requireReadAccess } from './membership.js';
 import { deriveStatus, type DerivedStatus } from './status.js';
+import type { ExpiryRule } from './expiry-rule.js';
 
 export interface HistoryQuery {
   after?: number | undefined;
@@ -66,7 +67,7 @@ export const historyQueries = {
       .where('p.user_id', '!=', senderId ?? ''),
 };
 
-export function createHistory({ store }: { store: Store }) {
+export function createHistory({ store, expiry }: { store: Store; expiry: ExpiryRule }) {
   /** A user's periods in the conversation; undefined for the app, which reads everything. */
   const readablePeriods = (actor: Actor, conversationId: string) =>
     actor.kind === 'app' ? undefined : periodsOf(store.db, actor.appId, conversationId, actor.userId);
@@ -82,7 +83,8 @@ export function createHistory({ store }: { store: Store }) {
       conversationId: string,
       q: HistoryQuery,
     ): Promise<{ items: WireEvent[]; hasMore: boolean }> {
-      await requireReadAccess(store.db, actor, conversationId);
+      const conversation = await requireReadAccess(store.db, actor, conversationId);
+      const retention = expiry.secondsOf(conversation.retention_seconds);
       // Invariant 4: a user reads the events of its own membership periods, as its stream delivers them.
       const periods = await readablePeriods(actor, conversationId);
       if (periods?.length === 0) return { items: [], hasMore: false };
@@ -91,14 +93,14 @@ export function createHistory({ store }: { store: Store }) {
       const hasMore = rows.length > q.limit;
       const page = rows.slice(0, q.limit);
       if (backwards) page.reverse();
-      return { items: page.map(toWireEvent), hasMore };
+      return { items: page.map((row) => expiry.apply(toWireEvent(row), retention)), hasMore };
     },
 
     /** One message with its status; readable by the app and by members of its conversation. */
     async message(actor: Actor, messageId: string): Promise<WireEvent & DerivedStatus> {
       const row = await historyQueries.message(store.db, actor.appId, messageId).executeTakeFirst();
       if (!row) throw OncelyError.of('message_not_found', `message ${messageId} does not exist`);
-      await requireReadAccess(store.db, actor, row.conversation_id);
+      const conversation = await requireReadAccess(store.db, actor, row.conversation_id);
       const periods = await readablePeriods(actor, row.conversation_id);
       // Sent while the user was not a member: as if it did not exist (its existence is not the user's to know).
       if (periods && !inPeriods(Number(row.seq), periods))
@@ -106,7 +108,7 @@ export function createHistory({ store }: { store: Store }) {
       const recipients = await historyQueries
         .recipients(store.db, actor.appId, row.conversation_id, row.sender_id, Number(row.seq))
         .execute();
-      const event = toWireEvent(row);
+      const event = expiry.apply(toWireEvent(row), expiry.secondsOf(conversation.retention_seconds));
       const status = deriveStatus(
         event.seq,
         row.recalled_at !== null,

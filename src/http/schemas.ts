@@ -46,6 +46,9 @@ export const Conversation = Type.Object(
     members: Type.Array(Type.String()),
     lastSeq: Type.Integer(),
     createdAt: Type.String(),
+    retentionSeconds: Type.Integer({
+      description: 'Seconds a message is kept before its body is erased (expired); 0: forever',
+    }),
   },
   { title: 'Conversation' },
 );

@@ -13,6 +13,11 @@ export function createMetrics() {
       labelNames: ['source'] as const,
       registers: [registry],
     }),
+    messagesExpired: new Counter({
+      name: 'oncely_messages_expired_total',
+      help: "Message bodies erased because their conversation's retention passed",
+      registers: [registry],
+    }),
     duplicates: new Counter({
       name: 'oncely_duplicates_total',
       help: 'Repeats answered from the stored result, by entry point',

@@ -12,7 +12,11 @@ export type BusMessage =
       userId: string;
       deliveredSeq: number;
       readSeq: number;
-    };
+    }
+  /** A member is typing (not stored, not sequenced). */
+  | { kind: 'typing'; appId: string; conversationId: string; userId: string }
+  /** A user's first session opened or last one closed, on any instance (not stored, not sequenced). */
+  | { kind: 'presence'; appId: string; userId: string; online: boolean; at: number };
 
 /** What a subscriber is told. */
 export interface BusListener {

@@ -5,7 +5,7 @@
 import type { WireEvent } from '../conversations/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { CursorCodec } from './cursor.js';
-import type { ReceiptMessage } from './sequencer.js';
+import type { ReceiptMessage, SignalMessage } from './sequencer.js';
 import type { MembershipSpan, StreamEvent, StreamReader } from './stream-reader.js';
 
 /** One event on its way out, with its frame serialised once for every connection that gets it. */
@@ -47,6 +47,20 @@ export class ReceiptDelivery {
   }
 }
 
+/** A typing or presence frame (not sequenced, no cursor), serialised once for every connection. */
+export class SignalDelivery {
+  private frameCache: Buffer | undefined;
+  constructor(
+    /** The SSE event name: `typing` or `presence`. */
+    readonly type: 'typing' | 'presence',
+    readonly body: Record<string, unknown>,
+  ) {}
+
+  get frame(): Buffer {
+    return (this.frameCache ??= Buffer.from(JSON.stringify({ type: this.type, ...this.body })));
+  }
+}
+
 /** A local consumer of one user's stream: a WebSocket, an SSE response, a waiting long-poll. */
 export interface Subscriber {
   readonly appId: string;
@@ -56,6 +70,8 @@ export interface Subscriber {
   /** Called in stream order with every event the user may see. */
   deliver(d: Delivery): void;
   receipt(r: ReceiptDelivery): void;
+  /** Typing and presence of the other members; absent where the consumer does not carry them (long-poll). */
+  signal?(s: SignalDelivery): void;
 }
 
 interface UserEntry {
@@ -89,8 +105,16 @@ export class Hub {
   /** Tasks that need the store run one at a time, in order with the events around them. */
   private readonly queue: Array<() => void | Promise<void>> = [];
   private running = false;
+  /** Presence changes heard since the last flush: handled together, with one store read per app. */
+  private presence: Array<Extract<SignalMessage, { kind: 'presence' }>> = [];
 
-  constructor(private readonly deps: { reader: StreamReader; logger: Logger; cursors: CursorCodec }) {}
+  constructor(
+    private readonly deps: {
+      reader: StreamReader;
+      logger: Logger;
+      cursors: CursorCodec;
+    },
+  ) {}
 
   /** The cursors of this store's stream (they carry its epoch). */
   get cursors(): CursorCodec {
@@ -152,6 +176,58 @@ export class Hub {
         for (const sub of user.subscribers) sub.receipt(d);
       }
     });
+  }
+
+  /** Typing goes to the conversation's other current members; presence to those sharing a conversation. */
+  onSignal(m: SignalMessage): void {
+    if (m.kind === 'presence') {
+      // Changes of one turn are handled together: one store read per app for all of them.
+      if (this.presence.push(m) === 1) this.push(() => this.flushPresence());
+      return;
+    }
+    this.push(async () => {
+      const conv = await this.loaded(m.appId, m.conversationId);
+      const d = new SignalDelivery('typing', { conversationId: m.conversationId, userId: m.userId });
+      for (const user of conv.users) {
+        if (user.userId === m.userId || user.spans.get(m.conversationId)?.leftPos !== null) continue;
+        for (const sub of user.subscribers) sub.signal?.(d);
+      }
+    });
+  }
+
+  /**
+   * Fan-out of presence is bounded by who is connected here, not by conversations × members: for each
+   * changed user, its current conversations (one indexed read per app per flush), and in each, only the
+   * members attached to this instance; a member sharing several conversations gets one frame.
+   */
+  private async flushPresence(): Promise<void> {
+    const changes = this.presence;
+    this.presence = [];
+    if (this.users.size === 0) return;
+    const byApp = new Map<string, typeof changes>();
+    for (const c of changes) byApp.set(c.appId, [...(byApp.get(c.appId) ?? []), c]);
+    for (const [appId, appChanges] of byApp) {
+      const userIds = [...new Set(appChanges.map((c) => c.userId))];
+      const memberships = await this.deps.reader.currentConversationsOfUsers(appId, userIds);
+      for (const change of appChanges) {
+        const recipients = new Set<UserEntry>();
+        for (const conversationId of memberships.get(change.userId) ?? []) {
+          const conv = this.conversations.get(key(appId, conversationId));
+          if (!conv) continue;
+          for (const user of conv.users) {
+            if (user.userId !== change.userId && user.spans.get(conversationId)?.leftPos === null)
+              recipients.add(user);
+          }
+        }
+        if (recipients.size === 0) continue;
+        const d = new SignalDelivery('presence', {
+          userId: change.userId,
+          online: change.online,
+          at: new Date(change.at).toISOString(),
+        });
+        for (const user of recipients) for (const sub of user.subscribers) sub.signal?.(d);
+      }
+    }
   }
 
   private dispatch(e: StreamEvent): void | Promise<void> {

@@ -6,9 +6,10 @@ import type { Logger } from '../observability/logger.js';
 import { readEpoch } from '../store/store-epoch.js';
 import { CursorCodec } from './cursor.js';
 import type { Bus } from './bus.js';
-import type { ConnectionRegistry } from './connection-registry.js';
+import type { ConnectionRegistry, ConnectionRelease } from './connection-registry.js';
 import { CatchUpQueue } from './catch-up-queue.js';
 import { Hub } from './hub.js';
+import { LocalSessions, type Presence } from './presence.js';
 import { Sequencer } from './sequencer.js';
 import { createStreamReader, type StreamReader } from './stream-reader.js';
 import type { Store } from '../store/store.js';
@@ -16,8 +17,13 @@ import { Subscription, type Sink } from './subscription.js';
 
 export interface Realtime {
   readonly hub: Hub;
-  /** Counts each user's connections (WebSocket and SSE) against ONCELY_MAX_CONNECTIONS_PER_USER. */
+  /** Counts each user's connections (WebSocket, SSE, waiting long-polls) against ONCELY_MAX_CONNECTIONS_PER_USER. */
   readonly connections: ConnectionRegistry;
+  /**
+   * Reserves a live session's connection (WebSocket or SSE): counted like any connection, and the user is
+   * present while one is open (the one place presence hears of sessions). Undefined when at the limit.
+   */
+  reserveSession(appId: string, userId: string, max: number): Promise<ConnectionRelease | undefined>;
   readonly reader: StreamReader;
   /** "Now": every event up to here has been routed to the connections of this instance. */
   now(): number;
@@ -41,21 +47,26 @@ export async function createRealtime({
   bus,
   logger,
   connections,
+  presence,
 }: {
   store: Store;
   bus: Bus;
   logger: Logger;
   connections: ConnectionRegistry;
+  /** Told of users' first and last sessions here; absent: presence is off. */
+  presence?: Presence;
 }): Promise<Realtime> {
   const reader = createStreamReader(store, { catchUps: new CatchUpQueue() });
   const cursors = new CursorCodec(await readEpoch(store.db));
   const hub = new Hub({ reader, logger, cursors });
+  const sessions = presence && new LocalSessions(presence);
   const sequencer = new Sequencer({
     bus,
     reader,
     logger,
     onEvent: (e) => hub.onEvent(e),
     onReceipt: (r) => hub.onReceipt(r),
+    onSignal: (m) => hub.onSignal(m),
   });
   await sequencer.start();
   hub.dispatchedPos = sequencer.released;
@@ -66,6 +77,18 @@ export async function createRealtime({
     reader,
     now: () => hub.dispatchedPos,
     cursor: (pos) => cursors.encode(pos),
+    async reserveSession(appId, userId, max) {
+      const place = await connections.reserve(appId, userId, max);
+      if (!place || !sessions) return place;
+      const end = sessions.open(appId, userId);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        place();
+        end();
+      };
+    },
     async position(cursor) {
       const pos = cursors.decode(cursor);
       // Past the head with this epoch: the stream was reset some other way; resuming would skip events.

@@ -202,5 +202,7 @@ function isBusMessage(m: unknown): m is BusMessage {
   if (typeof o !== 'object' || o === null || typeof o.appId !== 'string') return false;
   if (o.kind === 'event')
     return Number.isSafeInteger(o.pos) && typeof o.event === 'object' && o.event !== null;
-  return o.kind === 'receipt' && typeof o.conversationId === 'string' && typeof o.userId === 'string';
+  if (typeof o.userId !== 'string') return false;
+  if (o.kind === 'receipt' || o.kind === 'typing') return typeof o.conversationId === 'string';
+  return o.kind === 'presence' && typeof o.online === 'boolean' && Number.isFinite(o.at);
 }

@@ -8,6 +8,8 @@ import type { Bus, BusMessage } from './bus.js';
 import type { StreamEvent, StreamReader } from './stream-reader.js';
 
 export type ReceiptMessage = Extract<BusMessage, { kind: 'receipt' }>;
+/** Signals that are neither stored nor sequenced: typing and presence changes. */
+export type SignalMessage = Extract<BusMessage, { kind: 'typing' | 'presence' }>;
 
 export interface SequencerOptions {
   bus: Bus;
@@ -16,6 +18,8 @@ export interface SequencerOptions {
   /** Called once per position, in position order. */
   onEvent(e: StreamEvent): void;
   onReceipt(r: ReceiptMessage): void;
+  /** Typing and presence; they pass straight through like receipts. */
+  onSignal?(m: SignalMessage): void;
   /** How long a gap may wait for its bus message before the store is read. */
   gapFillDelayMs?: number;
   /** How often the store's head is compared with the released position, to catch a lost last message. */
@@ -71,6 +75,10 @@ export class Sequencer {
     if (this.closed) return;
     if (m.kind === 'receipt') {
       this.opts.onReceipt(m);
+      return;
+    }
+    if (m.kind === 'typing' || m.kind === 'presence') {
+      this.opts.onSignal?.(m);
       return;
     }
     if (m.pos <= this.released || this.held.has(m.pos)) return;

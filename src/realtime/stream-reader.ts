@@ -47,6 +47,8 @@ export interface StreamReader {
   membershipsOfUser(appId: string, userId: string): Promise<Map<string, MembershipSpan>>;
   /** A conversation's members (current and past) by user. */
   membersOfConversation(appId: string, conversationId: string): Promise<Map<string, MembershipSpan>>;
+  /** The current conversations of each of these users (presence fan-out). */
+  currentConversationsOfUsers(appId: string, userIds: string[]): Promise<Map<string, string[]>>;
 }
 
 /** Conversations read by one statement; SQLite allows 500 terms in a compound select. */
@@ -365,6 +367,26 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
     async membersOfConversation(appId, conversationId) {
       const rows = await streamQueries.membersOfConversation(db, appId, conversationId).execute();
       return new Map(rows.map((r) => [r.user_id, span(r)]));
+    },
+
+    async currentConversationsOfUsers(appId, userIds) {
+      const result = new Map<string, string[]>();
+      // By the (app_id, user_id) index; chunks keep the IN list under SQLite's bound-parameter limit.
+      for (let i = 0; i < userIds.length; i += 500) {
+        const rows = await db
+          .selectFrom('members')
+          .select(['user_id', 'conversation_id'])
+          .where('app_id', '=', appId)
+          .where('user_id', 'in', userIds.slice(i, i + 500))
+          .where('left_pos', 'is', null)
+          .execute();
+        for (const r of rows) {
+          const list = result.get(r.user_id);
+          if (list) list.push(r.conversation_id);
+          else result.set(r.user_id, [r.conversation_id]);
+        }
+      }
+      return result;
     },
   };
 }

@@ -15,11 +15,12 @@ import type { Ingest } from '../ingest/ingest.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { parseClientFrame, type ClientFrame, type FrameProblem, type ServerFrame } from './frames.js';
-import type { Delivery, ReceiptDelivery } from './hub.js';
+import type { Delivery, ReceiptDelivery, SignalDelivery } from './hub.js';
 import type { Realtime } from './realtime.js';
 import type { ConnectionRelease } from './connection-registry.js';
 import type { Subscription } from './subscription.js';
 import { watchExpiry, type ExpiryWatch } from './token-expiry.js';
+import type { Typing } from './typing.js';
 
 /** The parts the gateway uses (the composition root passes its services, which have them). */
 export interface WsGatewayServices {
@@ -32,6 +33,7 @@ export interface WsGatewayServices {
   ingest: Ingest;
   receipts: Receipts;
   recall: Recall;
+  typing: Typing;
 }
 
 export interface WsGatewayOptions {
@@ -264,7 +266,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       return false;
     }
     if (c.ws.readyState !== c.ws.OPEN) return false;
-    const place = await realtime.connections.reserve(user.appId, user.userId, opts.maxConnectionsPerUser);
+    const place = await realtime.reserveSession(user.appId, user.userId, opts.maxConnectionsPerUser);
     if (place && c.ws.readyState !== c.ws.OPEN) place();
     if (c.ws.readyState !== c.ws.OPEN) return false;
     if (!place) {
@@ -293,6 +295,7 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     const subscription = realtime.subscribe(user.appId, user.userId, {
       event: (d: Delivery) => send(c, d.frame),
       receipt: (r: ReceiptDelivery) => send(c, r.frame),
+      signal: (d: SignalDelivery) => send(c, d.frame),
       full: () => c.ws.bufferedAmount > opts.sendBufferLimitBytes / 2,
       drained: () => drained(c),
       overflow: () => cutSlow(c),
@@ -370,6 +373,8 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
         case 'recall':
           await s.recall.recall(user, frame.messageId);
           return;
+        case 'typing':
+          return await s.typing.typing(user, frame.conversationId);
       }
     } catch (err) {
       const clientMsgId = frame.type === 'send' ? frame.clientMsgId : undefined;

@@ -35,6 +35,10 @@ export interface ConversationsTable {
   direct_key: string | null;
   last_seq: number;
   created_at: number;
+  /** Seconds a message is kept before its body is erased; 0: forever; null: the deployment's default. */
+  retention_seconds: number | null;
+  /** Every message with a seq up to here has been expired (or was kept by a retention of 0 at the time). */
+  expired_seq: number;
 }
 
 export interface MembersTable {
@@ -81,6 +85,8 @@ export interface EventsTable {
   subject_id: string | null;
   created_at: number;
   recalled_at: number | null;
+  /** When the expiry sweep erased the body (the conversation's retention had passed); null otherwise. */
+  expired_at: number | null;
 }
 
 export interface IdempotencyKeysTable {

@@ -6,8 +6,8 @@ import type { Database, EventsTable } from './schema.js';
 
 export type Tx = Transaction<Database>;
 
-/** An event row before its stream position is taken. */
-export type EventRow = Omit<EventsTable, 'pos'>;
+/** An event row before its stream position is taken (a new event is not expired). */
+export type EventRow = Omit<EventsTable, 'pos' | 'expired_at'>;
 
 export interface ConversationRef {
   appId: string;

@@ -59,6 +59,7 @@ describe('client frames, checked against the protocol schemas', () => {
       { type: 'resume', cursor: 'v1.0' },
       { type: 'receipt', conversationId: 'g', readSeq: 3 },
       { type: 'recall', messageId: 'm1' },
+      { type: 'typing', conversationId: 'g' },
       { type: 'ping' },
     ];
     for (const frame of frames) expect(parseClientFrame(JSON.stringify(frame))).toEqual({ frame });
@@ -69,7 +70,7 @@ describe('client frames, checked against the protocol schemas', () => {
       problem: expect.stringMatching(/^invalid send frame: /),
     });
     expect(parseClientFrame('{"type":"shout"}')).toEqual({
-      problem: 'unknown frame type: expected auth, send, resume, receipt, recall or ping',
+      problem: 'unknown frame type: expected auth, send, resume, receipt, recall, typing or ping',
     });
   });
 });

@@ -1,5 +1,6 @@
 // Conversations: create, read, membership, receipts, and the user's own list.
 import { Type } from '@sinclair/typebox';
+import { OncelyError } from '../../errors.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
 import {
@@ -15,6 +16,12 @@ import {
   Receipt,
 } from '../schemas.js';
 
+/** A conversation's retention as the app sets it: seconds, 0 to keep forever, null for the default. */
+const RetentionSeconds = Type.Union([Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 }), Type.Null()], {
+  description:
+    "Seconds a message is kept before its body is erased; 0: forever; null: the deployment's default",
+});
+
 export function registerConversationRoutes(app: TypedApp, s: Services): void {
   app.post(
     '/v1/conversations',
@@ -29,6 +36,7 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
             title: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
             members: Type.Array(Id, { minItems: 1, maxItems: 10000 }),
             admins: Type.Optional(Type.Array(Id, { maxItems: 10000 })),
+            retentionSeconds: Type.Optional(RetentionSeconds),
           },
           { additionalProperties: false },
         ),
@@ -65,6 +73,29 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
     async (request) => {
       const actor = await s.auth.actor(request);
       return s.conversations.get(actor, request.params.id);
+    },
+  );
+
+  app.patch(
+    '/v1/conversations/:id',
+    {
+      schema: {
+        summary: "Change a conversation's settings: its message retention (app)",
+        security: bearer,
+        params: Type.Object({ id: Id }),
+        body: Type.Object(
+          { retentionSeconds: RetentionSeconds },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: {
+          200: Conversation,
+          ...errors(asApp, 'invalid_request', 'conversation_not_found'),
+        },
+      },
+    },
+    async (request) => {
+      const { appId } = await s.auth.app(request);
+      return s.conversations.setRetention(appId, request.params.id, request.body.retentionSeconds);
     },
   );
 
@@ -119,6 +150,38 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
     async (request) => {
       const { appId } = await s.auth.app(request);
       return s.conversations.removeMember(appId, request.params.id, request.params.userId, null);
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id/presence',
+    {
+      schema: {
+        summary: 'Whether each current member has a live session (WebSocket or SSE) on any instance',
+        security: bearer,
+        params: Type.Object({ id: Id }),
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                userId: Type.String(),
+                online: Type.Boolean(),
+                lastSeenAt: Type.Union([Type.String(), Type.Null()], {
+                  description: 'Now while online; when the last session ended; null if never seen',
+                }),
+              }),
+            ),
+          }),
+          ...errors(asActor, 'conversation_not_found', 'not_member', 'presence_disabled'),
+        },
+      },
+    },
+    async (request) => {
+      const actor = await s.auth.actor(request);
+      if (!s.config.presence)
+        throw OncelyError.of('presence_disabled', 'presence is off (ONCELY_PRESENCE=0)');
+      const { members } = await s.conversations.get(actor, request.params.id);
+      return { items: await s.presence.states(actor.appId, members) };
     },
   );
 
@@ -186,6 +249,7 @@ export function registerConversationRoutes(app: TypedApp, s: Services): void {
                 readSeq: Type.Integer(),
                 unread: Type.Integer(),
                 lastMessage: Type.Union([Event, Type.Null()]),
+                retentionSeconds: Type.Integer(),
               }),
             ),
           }),

@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import type { UserPrincipal } from '../../apps/principal.js';
 import { OncelyError } from '../../errors.js';
 import type { ConnectionRelease } from '../../realtime/connection-registry.js';
-import type { Delivery, ReceiptDelivery, Subscriber } from '../../realtime/hub.js';
+import type { Delivery, ReceiptDelivery, SignalDelivery, Subscriber } from '../../realtime/hub.js';
 import { watchExpiry } from '../../realtime/token-expiry.js';
 import type { Services } from '../../services.js';
 import type { TypedApp } from '../server.js';
@@ -17,8 +17,15 @@ const syncPageSize = 500;
 
 export function registerSyncRoutes(app: TypedApp, s: Services): void {
   /** Long-polls and SSE streams count with WebSockets in the user's connection limit. */
-  async function reserveConnection(user: { appId: string; userId: string }): Promise<ConnectionRelease> {
-    const place = await realtime.connections.reserve(user.appId, user.userId, s.config.maxConnectionsPerUser);
+  async function reserveConnection(
+    user: { appId: string; userId: string },
+    kind: 'session' | 'poll',
+  ): Promise<ConnectionRelease> {
+    const { appId, userId } = user;
+    const max = s.config.maxConnectionsPerUser;
+    const place = await (kind === 'session'
+      ? realtime.reserveSession(appId, userId, max)
+      : realtime.connections.reserve(appId, userId, max));
     if (place) return place;
     metrics.realtimeDisconnects.inc({ reason: 'too_many_connections' });
     throw OncelyError.of(
@@ -71,8 +78,9 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
           (user.expiresAt ?? Infinity) - s.clock.now(),
         ),
       );
-      // A waiting long-poll holds a connection like a socket does: it counts in the user's limit.
-      const releasePlace = await reserveConnection(user);
+      // A waiting long-poll holds a connection like a socket does: it counts in the user's limit (but an
+      // SSE or WebSocket session, not a poll, makes its user online).
+      const releasePlace = await reserveConnection(user, 'poll');
 
       let wake: () => void = () => undefined;
       const woken = new Promise<void>((resolve) => (wake = resolve));
@@ -138,7 +146,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
       const user = await userOf(request, request.query.token);
       const cursor = request.headers['last-event-id'] || request.query.cursor;
       const resumeFrom = cursor ? await realtime.position(cursor) : undefined;
-      const releasePlace = await reserveConnection(user);
+      const releasePlace = await reserveConnection(user, 'session');
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, {
@@ -167,6 +175,9 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
           write(Buffer.concat([Buffer.from(`id: ${d.cursor}\ndata: `), d.frame, Buffer.from('\n\n')])),
         receipt: (r: ReceiptDelivery) =>
           write(Buffer.concat([Buffer.from('data: '), r.frame, Buffer.from('\n\n')])),
+        // Named events (`typing`, `presence`): not sequenced, so no `id:` that would move Last-Event-ID.
+        signal: (d: SignalDelivery) =>
+          write(Buffer.concat([Buffer.from(`event: ${d.type}\ndata: `), d.frame, Buffer.from('\n\n')])),
         full: () => res.writableLength > s.config.sendBufferLimitBytes / 2,
         drained: () =>
           res.writableLength > s.config.sendBufferLimitBytes / 4

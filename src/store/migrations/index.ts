@@ -9,6 +9,7 @@ import { consumedMessages } from './0005-consumed-messages.js';
 import { appSettings } from './0006-app-settings.js';
 import { storeEpoch } from './0007-store-epoch.js';
 import { memberPeriods } from './0008-member-periods.js';
+import { messageExpiry } from './0009-message-expiry.js';
 
 const migrations: Record<string, Migration> = {
   '0001_core': core,
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '0006_app_settings': appSettings,
   '0007_store_epoch': storeEpoch,
   '0008_member_periods': memberPeriods,
+  '0009_message_expiry': messageExpiry,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
