@@ -78,6 +78,16 @@ describe('client frames, checked against the protocol schemas', () => {
 describe('server frames', () => {
   it('are the ones README "Realtime" lists, the answer to a fresh token included', () => {
     const types = ServerFrame.anyOf.map((frame) => frame.properties.type.const as string);
-    expect(types).toEqual(['ready', 'authenticated', 'event', 'receipt.updated', 'sent', 'error', 'pong']);
+    expect(types).toEqual([
+      'ready',
+      'authenticated',
+      'event',
+      'receipt.updated',
+      'sent',
+      'error',
+      'typing',
+      'presence',
+      'pong',
+    ]);
   });
 });
