@@ -70,7 +70,7 @@ describe.skipIf(!redisBinary())('presence in Redis', () => {
     const prefix = `t2-${Date.now()}:`;
     const heartbeat = 60_000;
     // "killed" renews every heartbeat of real time, which never comes during the test: as if killed right
-    // after its session opened. The others reap every 25 ms of real time, against the shared manual clock.
+    // after its session opened. The others reap every 13 ms of real time, against the shared manual clock.
     const killed = await instance(clock, heartbeat, prefix);
     const b = await instance(clock, 50, prefix);
     const c = await instance(clock, 50, prefix);

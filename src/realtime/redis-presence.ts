@@ -1,8 +1,9 @@
 // Presence across instances, kept in Redis with expiry. Each instance holds, per user with a session here,
 // an entry in the user's sorted set of instances, scored by when it expires; it renews them every
 // `refreshMs`. A user is online while one entry is unexpired, so a killed instance's users go offline
-// when its entries expire (within two heartbeats: entries live 1.5 refresh intervals, and a reaper on every
-// instance looks every half interval). Changes are decided in Lua, atomically, so exactly one instance
+// when its entries expire (within two heartbeats: entries live 1.5 refresh intervals after their last
+// renewal, and a reaper on every instance looks every quarter interval, which leaves a quarter for the
+// frames to travel). Changes are decided in Lua, atomically, so exactly one instance
 // publishes each transition.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -137,7 +138,7 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
   );
   const reapTimer = setInterval(
     () => void reap().catch((err: unknown) => logger.warn({ err }, 'presence reap failed')),
-    Math.max(1, Math.round(refreshMs / 2)),
+    Math.max(1, Math.round(refreshMs / 4)),
   );
   refreshTimer.unref();
   reapTimer.unref();
