@@ -66,7 +66,8 @@ export const errorCatalogue = {
   },
   method_not_allowed: {
     status: 405,
-    meaning: 'a WebSocket upgrade by another method than `GET`',
+    meaning:
+      'a WebSocket upgrade by another method than `GET`; a `HEAD` of `/v1/events` or `/v1/sync` (streams)',
     beforeRoute: true,
   },
   request_timeout: {

@@ -1,17 +1,20 @@
 // Invariant 5 for hostile requests: each refusal carries the code that says what is wrong — a token that is
 // not valid yet, a path that climbs out of the page, a bad frame (with the send it belongs to), prototype keys
-// (the same rule on REST, WebSocket and callbacks), a Gewechat message id that is not an integer.
+// (the same rule on REST, WebSocket and callbacks), a Gewechat message id that is not an integer. And the page
+// defends itself: its security headers, no source maps, no stream held open by a HEAD.
 import { connect } from 'node:net';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, createApp, startServer, type TestApp, type TestServer } from './harness.js';
 import { TestSocket } from './realtime-socket.js';
+import { ensureWebBuilt } from './web-build.js';
 
 let server: TestServer;
 let app: TestApp;
 let conv: string;
 
 beforeAll(async () => {
+  ensureWebBuilt();
   server = await startServer();
   app = await createApp(server.url);
   conv = await app.group(['alice', 'bob']);
@@ -199,5 +202,47 @@ describe('Gewechat NewMsgId', () => {
   it('an integer past 2^53 keeps its digits', async () => {
     const res = await callback('wechat', addMsg('1234567890123456807', 'wxid_big'));
     expect(res.status).toBe(200);
+  });
+});
+
+describe('the page and the streams', () => {
+  it('the page forbids framing, inline code and other origins; every answer says nosniff', async () => {
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    const api = await fetch(`${server.url}/healthz`);
+    expect(api.headers.get('x-content-type-options')).toBe('nosniff');
+    const refused = await fetch(`${server.url}/v1/me`);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
+  it('serves the scripts but not their source maps', async () => {
+    const html = await (await fetch(`${server.url}/`)).text();
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    expect((await fetch(server.url + script!)).status).toBe(200);
+    const map = await client(server.url).get(`${script!}.map`);
+    expect(map.status).toBe(404);
+    expect(map.body.error.code).toBe('route_not_found');
+  });
+
+  it('a HEAD of /v1/events or /v1/sync is 405 at once, holding no connection', async () => {
+    const alice = await app.user('alice');
+    for (const path of ['/v1/events', '/v1/sync']) {
+      const res = await fetch(`${server.url}${path}`, {
+        method: 'HEAD',
+        headers: { authorization: `Bearer ${alice.token}` },
+      });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET');
+    }
+    const byQuery = await fetch(`${server.url}/v1/events?token=${alice.token}`, { method: 'HEAD' });
+    expect(byQuery.status).toBe(405);
   });
 });

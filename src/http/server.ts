@@ -134,6 +134,8 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
   // Callback hooks, not async ones: they run for every request, and a callback costs no promise.
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    // Every answer is what its Content-Type says: a browser never guesses a script out of a JSON body.
+    reply.header('x-content-type-options', 'nosniff');
     done(null, payload);
   });
   // One line per request; the URL loses any token it carries, headers are never logged.

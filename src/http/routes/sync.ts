@@ -44,9 +44,18 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
     return p;
   }
 
+  // A HEAD of a stream would open it (and hold one of the user's connections) to send nothing: refused at once.
+  for (const url of ['/v1/sync', '/v1/events']) {
+    app.head(url, { schema: { hide: true } }, async (_request, reply) => {
+      reply.header('allow', 'GET');
+      throw OncelyError.of('method_not_allowed', `${url} is a stream: GET it`);
+    });
+  }
+
   app.get(
     '/v1/sync',
     {
+      exposeHeadRoute: false,
       schema: {
         summary: 'Long-poll: the events after the cursor, waiting up to timeoutMs for the first',
         security: bearer,
@@ -121,6 +130,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services): void {
   app.get(
     '/v1/events',
     {
+      exposeHeadRoute: false,
       schema: {
         summary: 'Server-Sent Events: the stream of the user; id is the cursor, Last-Event-ID resumes',
         security: bearer,
