@@ -47,7 +47,7 @@ export const closeCodes = {
     reconnect: 'at-once',
     refused: false,
     forgetCursor: false,
-    errorCodes: [],
+    errorCodes: ['slow_consumer'],
   },
   invalidCursor: {
     code: 4400,
@@ -78,11 +78,11 @@ export const closeCodes = {
   },
   tooManyConnections: {
     code: 4429,
-    when: 'the user already holds the most connections allowed; the new one is refused, the old ones stay',
+    when: 'the user already holds the most connections allowed (the new one is refused, the old ones stay), or a rate limit refused it',
     reconnect: 'after-backoff',
     refused: true,
     forgetCursor: false,
-    errorCodes: ['too_many_connections'],
+    errorCodes: ['too_many_connections', 'rate_limited'],
   },
 } as const satisfies Record<string, CloseCodeMeaning>;
 

@@ -17,6 +17,8 @@ import { createRecall } from './conversations/recall.js';
 import { createReceipts } from './conversations/receipts.js';
 import { createAuth } from './http/auth.js';
 import { buildHttpServer, type TypedApp } from './http/server.js';
+import { clientAddressOf } from './http/client-address.js';
+import { closeCodes } from '../client/close-codes.js';
 import { createSweeper } from './idempotency/sweeper.js';
 import { createBatch } from './batch/batch.js';
 import { createCallbackSources } from './callbacks/callback-sources.js';
@@ -163,13 +165,7 @@ export async function startOncely(
     },
   );
   // Subscribed to the bus before anything can publish, so the stream has no hole at start.
-  const realtime = await createRealtime({
-    store,
-    bus,
-    logger,
-    connections,
-    presence: config.presence ? presence : undefined,
-  });
+  const realtime = await createRealtime({ store, bus, logger, connections });
   const apps = createApps({ store, clock });
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);
@@ -269,6 +265,7 @@ export async function startOncely(
   try {
     await http.listen({ host: config.host, port: config.port });
   } catch (err) {
+    http.sessions.close(closeCodes.goingAway.code);
     await http.close();
     realtime.close();
     await Promise.all([ingest.close(), services.sweeper.close(), services.expirySweeper.close()]);
@@ -282,12 +279,10 @@ export async function startOncely(
   webhooks.start();
   const gateway = createWsGateway({
     server: http.server,
-    realtime,
-    services,
-    heartbeatMs: config.wsHeartbeatMs,
-    authTimeoutMs: config.wsAuthTimeoutMs,
-    maxConnectionsPerUser: config.maxConnectionsPerUser,
-    sendBufferLimitBytes: config.sendBufferLimitBytes,
+    sessions: http.sessions,
+    logger,
+    maxPayloadBytes: config.bodyLimitBytes,
+    clientAddress: clientAddressOf(config.trustProxy),
   });
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -308,7 +303,8 @@ export async function startOncely(
         // Consumers first: what they hold unacknowledged is settled or redelivered, never half-written.
         await consumers.close();
         // Realtime next: sockets get 1001 (going away) and resume elsewhere or after the restart.
-        await gateway.close(1001);
+        http.sessions.close(closeCodes.goingAway.code);
+        await gateway.close();
         realtime.close();
         await http.close();
         await services.ingest.close();

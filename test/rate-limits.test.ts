@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { redisBinary, startRedis, type TestBroker } from './brokers.js';
+import { TestSocket } from './realtime-socket.js';
 import {
   adminToken,
   client,
@@ -68,6 +69,85 @@ describe('rate limits on one instance', () => {
     expect(statuses).toEqual([401, 401, 401, 401, 401]);
     expectLimited(await client(server.url, 'oky_wrong-again').get('/v1/me/conversations'));
     expectLimited(await client(server.url, adminToken).get('/v1/consumers'));
+  });
+});
+
+/** Opens an SSE stream with `?token=`; its status, and the stream ended at once. */
+async function sseStatus(
+  url: string,
+  token: string,
+): Promise<{ status: number; code?: string; retryAfter: number }> {
+  const abort = new AbortController();
+  const res = await fetch(`${url}/v1/events?token=${encodeURIComponent(token)}`, { signal: abort.signal });
+  const body = res.status === 200 ? undefined : ((await res.json()) as { error: { code: string } });
+  abort.abort();
+  return { status: res.status, code: body?.error.code, retryAfter: Number(res.headers.get('retry-after')) };
+}
+
+/** Opens a WebSocket with `?token=`: the first frame, and the close code if the server closed it. */
+async function wsOutcome(
+  url: string,
+  token: string,
+): Promise<{ frame: string; close?: number; socket: TestSocket }> {
+  const socket = await TestSocket.open(url, token);
+  const frame = await socket.waitFor((f) => f.type === 'ready' || f.type === 'error');
+  const name = frame.type === 'error' ? `error ${frame.code}` : 'ready';
+  return { frame: name, socket, ...(frame.type === 'error' ? { close: await socket.closed } : {}) };
+}
+
+describe('realtime sessions count against the same limits', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer(limits(1000, 4, 3));
+  });
+  afterAll(() => server.stop());
+
+  it('forged tokens on WebSocket upgrades and SSE ?token= are failed authentications of the address', async () => {
+    const app = await createApp(server.url, 'forged');
+    const alice = await app.user('alice');
+    const forged = `${alice.token.slice(0, -4)}AAAA`;
+    expect(await wsOutcome(server.url, forged)).toMatchObject({ frame: 'error invalid_token', close: 4401 });
+    expect(await sseStatus(server.url, forged)).toMatchObject({ status: 401, code: 'invalid_token' });
+    expect(await wsOutcome(server.url, forged)).toMatchObject({ frame: 'error invalid_token', close: 4401 });
+    // The failure past the limit is answered 429, over the WebSocket as its refusal: close 4429.
+    expect(await wsOutcome(server.url, forged)).toMatchObject({ frame: 'error rate_limited', close: 4429 });
+    // Over the limit: refused before the token is read, on every path, even with a valid one.
+    expect(await wsOutcome(server.url, alice.token)).toMatchObject({
+      frame: 'error rate_limited',
+      close: 4429,
+    });
+    const sse = await sseStatus(server.url, alice.token);
+    expect(sse).toMatchObject({ status: 429, code: 'rate_limited' });
+    expect(sse.retryAfter).toBeGreaterThanOrEqual(1);
+    expectLimited(await alice.get('/v1/me/conversations'));
+  });
+});
+
+describe('realtime sessions of a user count in its request limit', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer(limits(1000, 4, 100));
+  });
+  afterAll(() => server.stop());
+
+  it('each new WebSocket or SSE session counts as a request of its user', async () => {
+    const app = await createApp(server.url, 'sessions');
+    const [bob, cy] = [await app.user('bob'), await app.user('cy')];
+    expect((await bob.get('/v1/me/conversations')).status).toBe(200);
+    expect((await bob.get('/v1/me/conversations')).status).toBe(200);
+    const open = await wsOutcome(server.url, bob.token);
+    expect(open.frame).toBe('ready');
+    expect((await sseStatus(server.url, bob.token)).status).toBe(200);
+    expectLimited(await bob.get('/v1/me/conversations'));
+    expect(await wsOutcome(server.url, bob.token)).toMatchObject({
+      frame: 'error rate_limited',
+      close: 4429,
+    });
+    expect((await sseStatus(server.url, bob.token)).status).toBe(429);
+    // The session already open goes on; another user is not held back.
+    open.socket.send({ type: 'ping' });
+    await open.socket.waitFor((f) => f.type === 'pong');
+    expect((await wsOutcome(server.url, cy.token)).frame).toBe('ready');
   });
 });
 

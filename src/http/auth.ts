@@ -99,15 +99,15 @@ export function rateLimitedAuth(auth: Auth, limits: RateLimits): Auth {
   return {
     ...auth,
     ...byKind(async (request) => {
-      await limits.beforeAuth(request);
+      await limits.beforeAuth(request.ip);
       let p: Principal;
       try {
         p = await auth.principal(request);
       } catch (err) {
-        if (err instanceof OncelyError && err.status === 401) await limits.authFailed(request);
+        if (err instanceof OncelyError && err.status === 401) await limits.authFailed(request.ip);
         throw err;
       }
-      await limits.authenticated(request, p);
+      await limits.authenticated(request.ip, p);
       return p;
     }),
   };

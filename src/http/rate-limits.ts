@@ -8,17 +8,25 @@ import type { Principal } from '../apps/principal.js';
 import type { RateLimitConfig } from '../config.js';
 import { OncelyError } from '../errors.js';
 
-/** What authentication asks of the limits around each request. */
+/**
+ * What authentication asks of the limits around each request, by client address: an HTTP request's, and a
+ * realtime session's (a WebSocket upgrade, an SSE `?token=`) alike.
+ */
 export interface RateLimits {
   /** Refuses (429) a client address over its failed-authentication limit, before its token is checked. */
-  beforeAuth(request: FastifyRequest): Promise<void>;
+  beforeAuth(address: string): Promise<void>;
   /** Counts a failed authentication of the address. */
-  authFailed(request: FastifyRequest): Promise<void>;
-  /** Counts a request of an app or a user; refuses it (429) over the limit. */
-  authenticated(request: FastifyRequest, principal: Principal): Promise<void>;
+  authFailed(address: string): Promise<void>;
+  /** Counts a request (or a new realtime session) of an app or a user; refuses it (429) over the limit. */
+  authenticated(address: string, principal: Principal): Promise<void>;
 }
 
 type Check = ReturnType<FastifyInstance['createRateLimit']>;
+/** What a check is handed in place of a request. */
+interface Probe {
+  key: string;
+  routeOptions: { config: object };
+}
 
 const limited = (what: string, ttlSeconds: number) =>
   OncelyError.of('rate_limited', `${what}; retry in ${ttlSeconds} s`, {
@@ -44,44 +52,44 @@ export async function registerRateLimits(
   // Counting must never take the API down with Redis: while Redis is unreachable requests pass uncounted.
   await app.register(rateLimit, { global: false, redis, skipOnError: true, nameSpace: 'oncely-rate-' });
 
-  // The key of each check is computed here, not from the request alone: it is set just before the call.
-  const keys = new WeakMap<FastifyRequest, string>();
+  // The key of each check is computed here, not from a request: the limiter is handed the key alone.
   const limiter = (max: number): Check | undefined =>
     max > 0
       ? app.createRateLimit({
           max,
           timeWindow: config.windowMs,
-          keyGenerator: (request) => keys.get(request) ?? request.ip,
+          keyGenerator: (probe) => (probe as unknown as Probe).key,
         })
       : undefined;
   const appCheck = limiter(config.appMax);
   const userCheck = limiter(config.userMax);
   const failureCheck = limiter(config.authFailureMax);
 
-  async function run(check: Check, request: FastifyRequest, key: string, increment = true) {
-    keys.set(request, key);
-    return check(request, { increment });
+  async function run(check: Check, key: string, increment = true) {
+    // The limiter reads nothing of a request but its key and the route's group (none: counts are by key).
+    const probe: Probe = { key, routeOptions: { config: {} } };
+    return check(probe as unknown as FastifyRequest, { increment });
   }
 
   return {
-    async beforeAuth(request) {
+    async beforeAuth(address) {
       if (!failureCheck) return;
-      const r = await run(failureCheck, request, `auth-failed:${request.ip}`, false);
+      const r = await run(failureCheck, `auth-failed:${address}`, false);
       if (!r.isAllowed && r.isExceeded)
         throw limited('too many failed authentications from this address', r.ttlInSeconds);
     },
-    async authFailed(request) {
+    async authFailed(address) {
       if (!failureCheck) return;
-      const r = await run(failureCheck, request, `auth-failed:${request.ip}`);
+      const r = await run(failureCheck, `auth-failed:${address}`);
       if (!r.isAllowed && r.isExceeded)
         throw limited('too many failed authentications from this address', r.ttlInSeconds);
     },
-    async authenticated(request, p) {
+    async authenticated(_address, p) {
       if (p.kind === 'admin') return;
       const [check, key] =
         p.kind === 'user' ? [userCheck, `user:${p.appId}:${p.userId}`] : [appCheck, `app:${p.appId}`];
       if (!check) return;
-      const r = await run(check, request, key);
+      const r = await run(check, key);
       if (!r.isAllowed && r.isExceeded) throw limited(`too many requests for this ${p.kind}`, r.ttlInSeconds);
     },
   };

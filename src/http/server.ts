@@ -1,5 +1,5 @@
-// The HTTP server: Fastify with TypeBox schemas, one error mapper, one log line per request, and the
-// routes by resource. Realtime gateways attach to the same server.
+// The HTTP server: Fastify with TypeBox schemas, one error mapper, one log line per request, the routes by
+// resource, and the realtime sessions of its connections (the WebSocket gateway attaches to the same server).
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -13,9 +13,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorCatalogue, OncelyError, type ErrorCode } from '../errors.js';
 import { prototypeKeyMessage, textHoldsPrototypeKey } from '../ingest/prototype-keys.js';
 import { redactUrl } from '../observability/logger.js';
+import { createSessions, type Sessions } from '../realtime/sessions.js';
 import type { Services } from '../services.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './error-mapper.js';
 import { rateLimitedAuth } from './auth.js';
+import { trustProxyOption } from './client-address.js';
 import { openapiOptions } from './openapi.js';
 import { registerRateLimits } from './rate-limits.js';
 import { createValidatorCompiler } from './request-validator.js';
@@ -44,12 +46,9 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Refuses every further request with 503 `shutting_down`; the first step of a shutdown. */
     beginClose(): void;
+    /** The realtime sessions of this server's connections (SSE and long-poll here, WebSocket on its upgrade). */
+    sessions: Sessions;
   }
-}
-
-/** A hop count trusts that many proxies nearest the server (Fastify's types lack the number form). */
-function trustProxyOption(trust: boolean | number | string[]) {
-  return typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust;
 }
 
 export async function buildHttpServer(s: Services): Promise<TypedApp> {
@@ -157,12 +156,35 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
 
   await app.register(swagger, openapiOptions);
 
+  // Routes authenticate through the rate limits (per app, per user, failures per address); so do realtime
+  // sessions, whatever transport opens them (a WebSocket upgrade, an SSE `?token=`).
+  const limits = await registerRateLimits(app, s.config.rateLimits, s.config.redisUrl);
+  const sessions = createSessions({
+    realtime: s.realtime,
+    auth: s.auth,
+    limits,
+    clock: s.clock,
+    logger: s.logger,
+    metrics: s.metrics,
+    frames: { ingest: s.ingest, receipts: s.receipts, recall: s.recall, typing: s.typing },
+    // Told of users' first and last sessions here; absent: presence is off.
+    ...(s.config.presence ? { presence: s.presence } : {}),
+    options: {
+      heartbeatMs: s.config.wsHeartbeatMs,
+      authTimeoutMs: s.config.wsAuthTimeoutMs,
+      maxConnectionsPerUser: s.config.maxConnectionsPerUser,
+      sendBufferLimitBytes: s.config.sendBufferLimitBytes,
+      longPollMaxMs: s.config.longPollMaxMs,
+    },
+  });
+  app.decorate('sessions', sessions);
+
   const routeModules: Array<(app: TypedApp, s: Services) => void | Promise<void>> = [
     registerSystemRoutes,
     registerAppRoutes,
     registerConversationRoutes,
     registerMessageRoutes,
-    registerSyncRoutes,
+    (app, s) => registerSyncRoutes(app, s, sessions),
     registerIdempotencyRoutes,
     registerMeRoutes,
     registerBatchRoutes,
@@ -172,8 +194,6 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
     // Last: the browser app's files, under every API path.
     registerWebClientRoutes,
   ];
-  // Routes authenticate through the rate limits (per app, per user, failures per address).
-  const limits = await registerRateLimits(app, s.config.rateLimits, s.config.redisUrl);
   const routed: Services = { ...s, auth: rateLimitedAuth(s.auth, limits) };
   for (const register of routeModules) {
     await register(app, routed);

@@ -1,15 +1,14 @@
 // The realtime part as the composition root sees it: the stream reader, the sequencer that orders the
-// bus's events, and the hub that routes them to local connections. Transports (ws-gateway.ts, the sync and
-// SSE routes) subscribe through `subscribe()`.
+// bus's events, and the hub that routes them to local connections. Realtime sessions (sessions.ts) subscribe
+// through `subscribe()`.
 import { OncelyError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { readEpoch } from '../store/store-epoch.js';
 import { CursorCodec } from './cursor.js';
 import type { Bus } from './bus.js';
-import type { ConnectionRegistry, ConnectionRelease } from './connection-registry.js';
+import type { ConnectionRegistry } from './connection-registry.js';
 import { CatchUpQueue } from './catch-up-queue.js';
 import { Hub } from './hub.js';
-import { LocalSessions, type Presence } from './presence.js';
 import { Sequencer } from './sequencer.js';
 import { createStreamReader, type StreamReader } from './stream-reader.js';
 import type { Store } from '../store/store.js';
@@ -19,11 +18,6 @@ export interface Realtime {
   readonly hub: Hub;
   /** Counts each user's connections (WebSocket, SSE, waiting long-polls) against ONCELY_MAX_CONNECTIONS_PER_USER. */
   readonly connections: ConnectionRegistry;
-  /**
-   * Reserves a live session's connection (WebSocket or SSE): counted like any connection, and the user is
-   * present while one is open (the one place presence hears of sessions). Undefined when at the limit.
-   */
-  reserveSession(appId: string, userId: string, max: number): Promise<ConnectionRelease | undefined>;
   readonly reader: StreamReader;
   /** "Now": every event up to here has been routed to the connections of this instance. */
   now(): number;
@@ -36,9 +30,7 @@ export interface Realtime {
   position(cursor: string): Promise<number>;
   /** A subscription of one user's stream writing to `sink`; call `start()` then `goLive()` or `resume()`. */
   subscribe(appId: string, userId: string, sink: Sink): Subscription;
-  /** Registers how to end an open HTTP stream (SSE, long-poll) at shutdown; returns the unregister. */
-  track(end: () => void): () => void;
-  /** Ends the tracked streams and stops routing. */
+  /** Stops routing (the sessions are closed before). */
   close(): void;
 }
 
@@ -47,19 +39,15 @@ export async function createRealtime({
   bus,
   logger,
   connections,
-  presence,
 }: {
   store: Store;
   bus: Bus;
   logger: Logger;
   connections: ConnectionRegistry;
-  /** Told of users' first and last sessions here; absent: presence is off. */
-  presence?: Presence;
 }): Promise<Realtime> {
   const reader = createStreamReader(store, { catchUps: new CatchUpQueue() });
   const cursors = new CursorCodec(await readEpoch(store.db));
   const hub = new Hub({ reader, logger, cursors });
-  const sessions = presence && new LocalSessions(presence);
   const sequencer = new Sequencer({
     bus,
     reader,
@@ -70,25 +58,12 @@ export async function createRealtime({
   });
   await sequencer.start();
   hub.dispatchedPos = sequencer.released;
-  const streams = new Set<() => void>();
   return {
     hub,
     connections,
     reader,
     now: () => hub.dispatchedPos,
     cursor: (pos) => cursors.encode(pos),
-    async reserveSession(appId, userId, max) {
-      const place = await connections.reserve(appId, userId, max);
-      if (!place || !sessions) return place;
-      const end = sessions.open(appId, userId);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        place();
-        end();
-      };
-    },
     async position(cursor) {
       const pos = cursors.decode(cursor);
       // Past the head with this epoch: the stream was reset some other way; resuming would skip events.
@@ -98,12 +73,7 @@ export async function createRealtime({
       return pos;
     },
     subscribe: (appId, userId, sink) => new Subscription({ hub, reader, appId, userId, sink }),
-    track(end) {
-      streams.add(end);
-      return () => streams.delete(end);
-    },
     close() {
-      for (const end of [...streams]) end();
       sequencer.close();
     },
   };
