@@ -1,6 +1,7 @@
-// Presence: who has a live session (WebSocket or SSE). The hub tells it when a user's first session on this
-// instance opens and its last one closes; it decides whether that changes the user's state across every
-// instance and, when it does, publishes a `presence` message on the bus for the other members' sessions.
+// Presence: who has a live session (WebSocket or SSE). The realtime sessions (sessions.ts) tell it when a
+// user's first session on this instance opens and its last one closes; it decides whether that changes the
+// user's state across every instance and, when it does, publishes a `presence` message on the bus for the
+// other members' sessions.
 import type { Clock } from '../clock.js';
 import type { Bus } from './bus.js';
 
