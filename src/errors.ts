@@ -275,7 +275,8 @@ export const errorCatalogue = {
   },
   store_unavailable: {
     status: 503,
-    meaning: 'the database cannot be reached; nothing was half-written; retry after `Retry-After`',
+    meaning:
+      'the database cannot be reached, or cannot write (a full disk); nothing was half-written; retry after `Retry-After`',
     retryable: true,
   },
   shutting_down: {

@@ -73,6 +73,7 @@ export function createStore(config: Config, logger?: Logger, metrics?: Metrics):
     durability: config.durability,
     onConnectionError: (err) => logger?.warn({ err: err.message }, 'database connection lost; reconnecting'),
     onCounterHeld: (ms) => metrics?.counterHold.observe(ms / 1000),
+    logger,
   });
 }
 

@@ -102,6 +102,13 @@ export interface IdempotencyKeysTable {
   expires_at: number;
 }
 
+/** One row, rewritten by readiness while writes fail (store/write-outage.ts). */
+export interface WriteProbeTable {
+  id: number;
+  filler: string;
+  written_at: number;
+}
+
 export interface CountersTable {
   name: string;
   value: number;
@@ -214,6 +221,7 @@ export interface Database {
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
   counters: CountersTable;
+  write_probe: WriteProbeTable;
   callback_sources: CallbackSourcesTable;
   callback_rejections: CallbackRejectionsTable;
   consumed_messages: ConsumedMessagesTable;

@@ -10,6 +10,7 @@ import { appSettings } from './0006-app-settings.js';
 import { storeEpoch } from './0007-store-epoch.js';
 import { memberPeriods } from './0008-member-periods.js';
 import { messageExpiry } from './0009-message-expiry.js';
+import { writeProbe } from './0010-write-probe.js';
 
 const migrations: Record<string, Migration> = {
   '0001_core': core,
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '0007_store_epoch': storeEpoch,
   '0008_member_periods': memberPeriods,
   '0009_message_expiry': messageExpiry,
+  '0010_write_probe': writeProbe,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

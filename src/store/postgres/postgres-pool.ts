@@ -3,6 +3,7 @@
 import pg from 'pg';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import { storeUnavailable } from '../../errors.js';
+import type { WriteOutage } from '../write-outage.js';
 
 export interface PostgresPoolOptions {
   connectionString: string;
@@ -17,6 +18,8 @@ export interface PostgresPoolOptions {
   connectTimeoutMs: number;
   /** Errors of idle connections (the server restarted): reported, then the pool replaces them. */
   onIdleError(err: Error): void;
+  /** Where a write the database refused for lack of disk goes (write-outage.ts). */
+  outage: WriteOutage;
 }
 
 const int8Oid = 20;
@@ -62,7 +65,13 @@ export function isUnavailableError(err: unknown): boolean {
   );
 }
 
-function translate(err: unknown): unknown {
+/** PostgreSQL could not extend a file (SQLSTATE 53100 disk_full): it reads, but refuses writes. */
+export function isDiskFullError(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === '53100';
+}
+
+function translate(err: unknown, outage: WriteOutage): unknown {
+  if (isDiskFullError(err)) return outage.failed(err);
   if (!isUnavailableError(err)) return err;
   return storeUnavailable(`the database is unavailable: ${(err as Error).message}`, err);
 }
@@ -94,7 +103,7 @@ export function createGuardedPool(options: PostgresPoolOptions): GuardedPool {
       try {
         client = await pool.connect();
       } catch (err) {
-        throw translate(err);
+        throw translate(err, options.outage);
       }
       if (!watched.has(client)) {
         watched.add(client);
@@ -105,7 +114,7 @@ export function createGuardedPool(options: PostgresPoolOptions): GuardedPool {
       const query = ((text: unknown, parameters?: readonly unknown[]) => {
         if (typeof text !== 'string') return client.query(text as never);
         return client.query(text, parameters as unknown[]).catch((err: unknown) => {
-          throw translate(err);
+          throw translate(err, options.outage);
         });
       }) as unknown as PostgresPoolClient['query'];
       return { query, release: () => client.release() };

@@ -7,6 +7,8 @@ import { coalesced } from '../coalesced.js';
 import { migrateToLatest } from '../migrations/index.js';
 import type { Database } from '../schema.js';
 import type { EventRow, Store, Tx } from '../store.js';
+import type { Logger } from '../../observability/logger.js';
+import { createWriteOutage, probeWrite } from '../write-outage.js';
 import { createGuardedPool } from './postgres-pool.js';
 
 export interface PostgresStoreOptions {
@@ -26,18 +28,22 @@ export interface PostgresStoreOptions {
    * (the wait for it excluded) to the end of the commit.
    */
   onCounterHeld?: (ms: number) => void;
+  /** Where a write outage (a full disk) is logged, once per incident. @defaultValue a process warning */
+  logger?: Logger;
 }
 
 export const postgresStoreDefaults = { poolMax: 10, connectTimeoutMs: 5000, scrubWaitMs: 5000 } as const;
 
 export function createPostgresStore(options: PostgresStoreOptions): Store {
   const poolMax = options.poolMax ?? postgresStoreDefaults.poolMax;
+  const outage = createWriteOutage(options.logger);
   const pool = createGuardedPool({
     connectionString: options.connectionString,
     max: poolMax,
     synchronousCommit: options.durability === 'full' ? 'on' : 'off',
     connectTimeoutMs: options.connectTimeoutMs ?? postgresStoreDefaults.connectTimeoutMs,
     onIdleError: (err) => options.onConnectionError?.(err),
+    outage,
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const scrubWaitMs = options.scrubWaitMs ?? postgresStoreDefaults.scrubWaitMs;
@@ -131,7 +137,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       await sql`analyze`.execute(db);
     },
     async ping() {
-      await sql`select 1`.execute(db);
+      // While writes fail, readiness takes a write: a read alone answers on a full disk.
+      if (outage.failing) await outage.probe(() => this.transaction((tx) => probeWrite(tx, Date.now())));
+      else await sql`select 1`.execute(db);
     },
     async close() {
       await scrubs.settled();

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
+import { Kysely, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { Durability } from '../../config.js';
 import { coalesced } from '../coalesced.js';
 import { migrateToLatest } from '../migrations/index.js';
@@ -13,6 +13,7 @@ import type { Database, EventsTable } from '../schema.js';
 import { preparedQuery, preparedRowsQuery } from '../prepared-query.js';
 import type { Store, Tx } from '../store.js';
 import type { Logger } from '../../observability/logger.js';
+import { createWriteOutage, probeWrite, type WriteOutage } from '../write-outage.js';
 import { createCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
 export interface SqliteStoreOptions {
@@ -38,14 +39,17 @@ export function sqliteFilename(databaseUrl: string): string {
  * statements run for every message. Prepared statements are kept per SQL text (bounded: `in (…)` lists of
  * varying length make new texts).
  */
-function withStatementCache(sqlite: BetterSqlite3.Database, max = 500): SqliteDatabase {
-  const cache = new Map<string, BetterSqlite3.Statement>();
+function withStatementCache(sqlite: BetterSqlite3.Database, outage: WriteOutage, max = 500): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>();
   return {
     close: () => sqlite.close(),
     prepare(text: string) {
+      // After a write the disk refused, SQLite may have rolled the transaction back itself; Kysely's rollback
+      // would then fail ("no transaction is active") and its error would replace the real cause.
+      if (text === 'rollback' && !sqlite.inTransaction) return nothingToRollBack;
       let statement = cache.get(text);
       if (!statement) {
-        statement = sqlite.prepare(text);
+        statement = guarded(sqlite.prepare(text), outage);
         if (cache.size >= max) cache.delete(cache.keys().next().value!);
         cache.set(text, statement);
       }
@@ -53,6 +57,51 @@ function withStatementCache(sqlite: BetterSqlite3.Database, max = 500): SqliteDa
     },
   };
 }
+
+/** SQLite's answer to a write the disk refused: full, or an I/O error (EFBIG past a file-size limit, EIO). */
+function isWriteRefused(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR'));
+}
+
+/** A statement whose refused writes become `store_unavailable` (write-outage.ts), whatever ran it. */
+function guarded(statement: BetterSqlite3.Statement, outage: WriteOutage): SqliteStatement {
+  const refused = (err: unknown) => (isWriteRefused(err) ? outage.failed(err) : err);
+  return {
+    reader: statement.reader,
+    all(parameters) {
+      try {
+        return statement.all(parameters);
+      } catch (err) {
+        throw refused(err);
+      }
+    },
+    run(parameters) {
+      try {
+        return statement.run(parameters);
+      } catch (err) {
+        throw refused(err);
+      }
+    },
+    iterate(parameters) {
+      try {
+        return statement.iterate(parameters);
+      } catch (err) {
+        throw refused(err);
+      }
+    },
+  };
+}
+
+const nothingToRollBack: SqliteStatement = {
+  reader: false,
+  all: () => [],
+  run: () => ({ changes: 0, lastInsertRowid: 0 }),
+  iterate: () => [][Symbol.iterator](),
+};
+
+/** The WAL's flush failed for lack of space (or a failing device): the commit's outcome is not durable. */
+const fileWriteErrnos = new Set(['ENOSPC', 'EFBIG', 'EDQUOT', 'EIO']);
 
 /**
  * Flushes the WAL file to disk with fdatasync on the libuv thread pool, so the event loop keeps parsing
@@ -124,18 +173,23 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   sqlite.pragma('busy_timeout = 5000');
   // A recalled body is overwritten with zeros in the page, not just unlinked.
   sqlite.pragma('secure_delete = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const outage = createWriteOutage(options.logger);
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(sqlite, outage) }),
+  });
   const onFile = options.filename !== ':memory:';
   const wal = options.durability === 'full' && onFile ? walSyncer(`${options.filename}-wal`) : undefined;
   let checkpointer: Checkpointer | undefined;
   if (onFile) {
     // Checkpoints leave the commit path for a thread of their own (sqlite-checkpointer.ts).
     sqlite.pragma('wal_autocheckpoint = 0');
-    checkpointer = createCheckpointer({ filename: options.filename }, (message) =>
-      options.logger
-        ? options.logger.error({ message }, 'WAL checkpoint failed')
-        : process.emitWarning(`WAL checkpoint failed: ${message}`),
-    );
+    checkpointer = createCheckpointer({ filename: options.filename }, (message) => {
+      // A full disk fails every checkpoint (ten a second): one incident, logged once.
+      if (/database or disk is full|disk I\/O error/.test(message))
+        return void outage.failed(new Error(message));
+      if (options.logger) options.logger.error({ message }, 'WAL checkpoint failed');
+      else process.emitWarning(`WAL checkpoint failed: ${message}`);
+    });
   }
 
   // SQLite's advice for a long-lived connection: `optimize=0x10002` once the schema is there (it also
@@ -168,7 +222,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
       const result = await db.transaction().execute(fn);
       // Invariant 2: the caller answers only after this commit is on disk.
-      if (wal) await wal.sync();
+      if (wal) {
+        await wal.sync().catch((err: unknown) => {
+          throw fileWriteErrnos.has((err as NodeJS.ErrnoException).code ?? '') ? outage.failed(err) : err;
+        });
+      }
       return result;
     },
     // One connection, and Kysely runs its transactions one at a time: no other transaction can change a
@@ -214,7 +272,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       await sqlite.backup(destination);
     },
     async ping() {
-      await sql`select 1`.execute(db);
+      // While writes fail, readiness takes a write: a read alone answers on a full disk.
+      if (outage.failing) await outage.probe(() => this.transaction((tx) => probeWrite(tx, Date.now())));
+      else await sql`select 1`.execute(db);
     },
     async close() {
       clearInterval(optimizeTimer);
