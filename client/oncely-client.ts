@@ -22,6 +22,10 @@ interface ClientEvents {
   cursor: string;
   /** A server `error` frame not tied to a send, or a failed gap fill. */
   error: OncelyClientError;
+  /** Another member is typing in a conversation (WebSocket only; show it for a few seconds). */
+  typing: { conversationId: string; userId: string };
+  /** A member of one of the user's conversations came online (first session) or went offline (last one). */
+  presence: { userId: string; online: boolean; at: string };
 }
 
 type Listener<T> = (value: T) => void;
@@ -89,7 +93,10 @@ export class OncelyClient {
     return this.order.snapshot();
   }
 
-  /** Subscribes to `event`, `receipt`, `state`, `ready`, `cursor` or `error`; returns the unsubscribe. */
+  /**
+   * Subscribes to `event`, `receipt`, `state`, `ready`, `cursor`, `error`, `typing` or `presence`; returns
+   * the unsubscribe.
+   */
   on<K extends keyof ClientEvents>(type: K, listener: Listener<ClientEvents[K]>): () => void {
     let set = this.listeners.get(type);
     if (!set) this.listeners.set(type, (set = new Set()));
@@ -157,6 +164,17 @@ export class OncelyClient {
     await this.http('POST', `/v1/conversations/${encodeURIComponent(conversationId)}/receipts`, marks);
   }
 
+  /**
+   * Tells the conversation's other members that this user is typing. Over an open WebSocket only (typing is
+   * not worth a request); returns whether it was sent. The server passes on one per second per user and
+   * conversation and drops the rest.
+   */
+  typing(conversationId: string): boolean {
+    if (!this.connection.socketOpen()) return false;
+    this.connection.send({ type: 'typing', conversationId });
+    return true;
+  }
+
   /** Recalls a message (HTTP, so the answer or refusal — `not_sender`, `recall_window_expired` — comes back). */
   recall(
     messageId: string,
@@ -221,6 +239,12 @@ export class OncelyClient {
         break;
       case 'sent':
         this.pending.settle(frame);
+        break;
+      case 'typing':
+        this.emit('typing', { conversationId: frame.conversationId, userId: frame.userId });
+        break;
+      case 'presence':
+        this.emit('presence', { userId: frame.userId, online: frame.online, at: frame.at });
         break;
       case 'error': {
         const error = new OncelyClientError(frame.code, frame.message);

@@ -11,6 +11,7 @@ import {
   type WireEvent,
 } from '../../client/index.js';
 import { chatReducer, initialChatState, type ChatState, type ConversationSummary } from './chat-state.js';
+import { usePresence, type PresenceView } from './presence.js';
 import { clearClientState, loadClientState, saveClientState, type Session } from './session.js';
 
 export interface Me {
@@ -33,6 +34,8 @@ export interface ChatSession {
   me: Me | undefined;
   connection: ConnectionState;
   online: boolean;
+  /** Who is online and who is typing where; `presence.composing(id)` as the user types. */
+  presence: PresenceView;
   /** A problem to show the user (a refused recall, an expired token), or undefined. */
   notice: string | undefined;
   dismissNotice(): void;
@@ -75,6 +78,11 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
     [session.token, session.userId],
   );
   const [connection, setConnection] = useState<ConnectionState>(client.state);
+  const presence = usePresence(
+    client,
+    session.userId,
+    state.conversations.map((c) => c.id),
+  );
   // Markers this page already sent, so it sends each forward move once.
   const sent = useRef(new Map<string, { delivered: number; read: number }>());
   const opened = useRef(new Set<string>());
@@ -221,6 +229,7 @@ export function useChatSession(session: Session, onSignedOut: (reason: string) =
     me,
     connection,
     online,
+    presence,
     notice,
     dismissNotice: () => setNotice(undefined),
 

@@ -15,6 +15,8 @@ export interface ConversationSummary {
   readSeq: number;
   unread: number;
   lastMessage: WireEvent | null;
+  /** Messages older than this many seconds are erased (expired); 0 or absent: kept forever. */
+  retentionSeconds?: number;
 }
 
 /** A send not yet seen as an event: shown at once, below the sequenced messages. */

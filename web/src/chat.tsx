@@ -67,7 +67,7 @@ export function Chat({ session, onSignOut }: { session: Session; onSignOut(reaso
             New conversation
           </button>
         )}
-        <ConversationList state={state} selectedId={selectedId} onSelect={choose} />
+        <ConversationList state={state} presence={chat.presence} selectedId={selectedId} onSelect={choose} />
       </nav>
       <main class="pane">
         {starting ? (
@@ -88,6 +88,7 @@ export function Chat({ session, onSignOut }: { session: Session; onSignOut(reaso
             onDiscard={chat.discard}
             onRecall={(messageId) => void chat.recall(messageId)}
             onRead={(seq) => chat.markRead(selected.id, seq)}
+            presence={chat.presence}
           />
         ) : (
           <p class="empty">Choose a conversation.</p>

@@ -1,6 +1,6 @@
-// One message in the pane: its text (or "message recalled"), time (the full date on hover), the sender's
-// status ticks, and the message's menu with "Recall" while the recall window is open. A send that failed
-// offers Retry when the server was only unavailable, else Edit and Discard.
+// One message in the pane: its text (or "message recalled", "message expired"), time (the full date on
+// hover), the sender's status ticks, and the message's menu with "Recall" while the recall window is open.
+// A send that failed offers Retry when the server was only unavailable, else Edit and Discard.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { WireEvent } from '../../client/index.js';
 import type { MessageStatus, PendingSend } from './chat-state.js';
@@ -93,7 +93,8 @@ export function MessageItem(props: {
       </li>
     );
   }
-  const recalled = event.recalled === true || event.body === null;
+  const expired = event.expired === true;
+  const recalled = !expired && (event.recalled === true || event.body === null);
   const text = event.body?.type === 'text' ? event.body.text : '[custom message]';
   return (
     <li
@@ -106,13 +107,19 @@ export function MessageItem(props: {
     >
       <div class="bubble">
         {showSender && !mine && <span class="sender">{nameOf(event.senderId)}</span>}
-        {recalled ? <p class="text recalled">message recalled</p> : <p class="text">{text}</p>}
+        {expired ? (
+          <p class="text expired">message expired</p>
+        ) : recalled ? (
+          <p class="text recalled">message recalled</p>
+        ) : (
+          <p class="text">{text}</p>
+        )}
         <span class="meta">
           <Time iso={event.createdAt} />
           {mine && <StatusTick status={status} />}
         </span>
       </div>
-      {canRecall && !recalled && <MessageMenu onRecall={onRecall} />}
+      {canRecall && !recalled && !expired && <MessageMenu onRecall={onRecall} />}
     </li>
   );
 }

@@ -1,6 +1,7 @@
 // The open conversation: its messages in seq order with a separator per day, a button to page back through
 // history, the sends in flight, and the composer. It opens on the first unread message, under a "new
-// messages" divider, and only messages of others that come into view are reported as read.
+// messages" divider, and only messages of others that come into view are reported as read. Typing signals go
+// out as the user composes.
 import { Fragment } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import {
@@ -13,9 +14,12 @@ import {
   type PendingSend,
 } from './chat-state.js';
 import { Composer } from './composer.js';
+import { ConversationHeader } from './conversation-header.js';
 import { conversationTitle } from './conversation-list.js';
 import { dayLabel, sameDay } from './dates.js';
+import { asSeenAt } from './expiry.js';
 import { MessageItem, PendingItem } from './message-item.js';
+import type { PresenceView } from './presence.js';
 
 /** Mostly on screen: 60 % of the message, or half the pane for a message taller than that. */
 function seen(entry: IntersectionObserverEntry): boolean {
@@ -35,12 +39,20 @@ export interface MessagePaneProps {
   onDiscard(clientMsgId: string): void;
   onRecall(messageId: string): void;
   onRead(seq: number): void;
+  presence: PresenceView;
 }
 
 export function MessagePane(props: MessagePaneProps) {
   const { state, conversation, recallWindowSeconds, onRead } = props;
   const view = state.views.get(conversation.id);
-  const events = orderedEvents(view);
+  // Re-evaluated every few seconds so "Recall" leaves the menu when the window closes, and a message shows
+  // as expired once past the conversation's retention.
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 5000);
+    return () => clearInterval(timer);
+  }, []);
+  const events = orderedEvents(view).map((e) => asSeenAt(e, conversation.retentionSeconds, now));
   const pending = state.pending.filter((p) => p.conversationId === conversation.id);
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
@@ -54,12 +66,6 @@ export function MessagePane(props: MessagePaneProps) {
   // Set while an older page loads: the height and first seq before it, to keep the reader's place.
   const beforeOlder = useRef<{ height: number; firstSeq: number | undefined } | undefined>(undefined);
   const [loadingOlder, setLoadingOlder] = useState(false);
-  // Re-evaluated every few seconds so "Recall" leaves the menu when the window closes.
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), 5000);
-    return () => clearInterval(timer);
-  }, []);
 
   // Keep the newest message in view while the reader is at the bottom; keep the place when paging back.
   useLayoutEffect(() => {
@@ -146,13 +152,12 @@ export function MessagePane(props: MessagePaneProps) {
 
   return (
     <section class="pane-inner" aria-labelledby="pane-title">
-      <header class="pane-header">
-        <button type="button" class="back" onClick={props.onBack} aria-label="Back to conversations">
-          ←
-        </button>
-        <h2 id="pane-title">{title}</h2>
-        <span class="members">{conversation.members.map((m) => nameOf(state, m)).join(', ')}</span>
-      </header>
+      <ConversationHeader
+        state={state}
+        conversation={conversation}
+        presence={props.presence}
+        onBack={props.onBack}
+      />
       <div
         class="messages"
         ref={scroller}
@@ -209,7 +214,10 @@ export function MessagePane(props: MessagePaneProps) {
       </div>
       <Composer
         text={draft}
-        onText={setDraft}
+        onText={(text) => {
+          setDraft(text);
+          if (text.trim()) props.presence.composing(conversation.id);
+        }}
         onSend={(text) => props.onSend(text)}
         inputRef={composerInput}
       />
