@@ -11,7 +11,6 @@ import {
   spawnServer,
   startServer,
   tempDir,
-  waitFor,
   type ServerProcess,
   type TestServer,
 } from '../harness.js';
