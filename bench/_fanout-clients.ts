@@ -9,8 +9,11 @@ import WebSocket from 'ws';
 export interface FanoutPlan {
   kind: 'oncely' | 'socketio';
   url: string;
-  /** One entry per client: its group (conversation id or room) and, for oncely, its token. */
-  clients: Array<{ group: string; token?: string; sender: boolean }>;
+  /**
+   * One entry per client: its group (conversation id or room), for oncely its token, and the server it
+   * connects to when not `url` (several instances).
+   */
+  clients: Array<{ group: string; token?: string; sender: boolean; url?: string | undefined }>;
   /** Messages per second, all groups together. */
   rate: number;
   seconds: number;
@@ -50,7 +53,7 @@ function record(text: string): void {
 }
 
 function openOncely(c: FanoutPlan['clients'][number]): Promise<WebSocket> {
-  const ws = new WebSocket(`${plan.url.replace(/^http/, 'ws')}/v1/ws?token=${c.token}`, {
+  const ws = new WebSocket(`${(c.url ?? plan.url).replace(/^http/, 'ws')}/v1/ws?token=${c.token}`, {
     perMessageDeflate: false,
   });
   return new Promise((resolve, reject) => {

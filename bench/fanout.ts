@@ -1,5 +1,6 @@
 // `npm run bench -- fanout [--clients 2000] [--group 50] [--rates 600,1500,3000] [--seconds 10] [--durability full]
-//  [--profile DIR]` (DIR receives V8 CPU profiles of both servers)
+//  [--profile DIR] [--instances N]` (DIR receives V8 CPU profiles of both servers; with --instances, oncely as 1 and
+//  as N instances on PostgreSQL + Redis instead: bench/_instances.ts)
 // K WebSocket clients in groups of `group`, one sender per group, each rate in turn (messages/s in all): each message
 // reaches every member of its group. Measures deliveries/s, send→receive latency (p50/p99) and server
 // memory per connection for oncely (durable, ordered, authenticated) and, in the same run under the same
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FanoutPlan, FanoutResult } from './_fanout-clients.js';
+import { fanoutInstances } from './_instances.js';
 import { adminToken, call, startOncelyProcess, startScript, type Child } from './_processes.js';
 
 /** Heap (after a full GC) and RSS of a server process, via its `mem` stdin command. */
@@ -126,12 +128,18 @@ export default async function fanout(args: string[]): Promise<void> {
       seconds: { type: 'string', default: '10' },
       durability: { type: 'string', default: 'full' },
       profile: { type: 'string' },
+      instances: { type: 'string' },
     },
   });
   const clients = Number(values.clients);
   const group = Number(values.group);
   const rates = values.rates!.split(',').map(Number);
   const seconds = Number(values.seconds);
+  // One instance against N on PostgreSQL + Redis, instead of oncely against Socket.IO (bench/_instances.ts).
+  if (values.instances) {
+    const instances = Number(values.instances);
+    return fanoutInstances({ instances, clients, group, rates, seconds, durability: values.durability! });
+  }
   console.log(
     `fanout: ${clients} WebSocket clients in groups of ${group}, ${rates.join(' / ')} messages/s ` +
       `(× ${group} deliveries each) for ${seconds} s per step; oncely durability ${values.durability}`,

@@ -1,6 +1,7 @@
 // `npm run bench -- ingest [--messages N] [--connections C] [--repeat 0.3] [--durability full|normal] [--rounds 3]
 //  [--auth user|app] [--store sqlite|postgres] [--pool N] [--in-flight N] [--profile DIR]` (DIR receives a V8
-//  CPU profile of each oncely process)
+//  CPU profile of each oncely process) [--instances N] (oncely as 1 and as N instances on PostgreSQL + Redis
+//  instead of the ceilings: bench/_instances.ts)
 // Sends N messages over HTTP (a share of them repeats of earlier Idempotency-Keys) with user tokens (or the
 // app's API key) to oncely, and in the same run the same load to two ceilings: a bare Fastify JSON echo route,
 // and the bare send route (oncely's schemas, no auth, no storage). Servers and load generator each run in
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadPlan, LoadResult } from './_load.js';
+import { ingestInstances } from './_instances.js';
 import { histogramQuantile, startBenchPostgres, type BenchPostgres } from './_postgres.js';
 import {
   adminToken,
@@ -42,6 +44,8 @@ interface Options {
   pool: string | undefined;
   /** ONCELY_GROUP_COMMIT_IN_FLIGHT of every oncely (SQLite caps it at 1). */
   inFlight: string | undefined;
+  /** Instead of the ceilings: oncely as 1 and as N instances on PostgreSQL + Redis (bench/_instances.ts). */
+  instances: number | undefined;
   profile: string | undefined;
 }
 
@@ -60,6 +64,7 @@ function options(args: string[]): Options {
       store: { type: 'string', default: 'sqlite' },
       pool: { type: 'string' },
       'in-flight': { type: 'string' },
+      instances: { type: 'string' },
     },
   });
   const { durability, auth, store } = values;
@@ -78,6 +83,7 @@ function options(args: string[]): Options {
     store,
     pool: values.pool,
     inFlight: values['in-flight'],
+    instances: values.instances === undefined ? undefined : Number(values.instances),
   };
 }
 
@@ -192,6 +198,8 @@ function report(name: string, before: string, after: string, distinct: number, s
 
 export default async function ingest(args: string[]): Promise<void> {
   const o = options(args);
+  if (o.instances !== undefined)
+    return ingestInstances({ ...o, instances: o.instances }, { planKeys, withTokens });
   console.log(
     `ingest: ${o.messages} messages per round (${Math.round(o.repeat * 100)} % repeated keys), ${o.connections} ` +
       `connections, ${o.auth === 'user' ? 'user tokens' : 'app API key'}, durability ${o.durability}, ` +
