@@ -2,9 +2,9 @@
 // SSE), a range of the global stream (the sequencer's gap fill), memberships (who sees what), and "now".
 // Every read seeks an index by conversation or position and is bounded by its page, so its cost follows the
 // reader's backlog, not the app's history (the plans are asserted in test/query-plans.test.ts).
-import type { Compilable, Kysely, SelectQueryBuilder } from 'kysely';
+import { sql, type Compilable, type Kysely, type SelectQueryBuilder } from 'kysely';
 import { preparedQuery, type PreparedQuery } from '../store/prepared-query.js';
-import { toWireEvent, type WireEvent } from '../conversations/events.js';
+import { toWireEvent, type EventRecord, type WireEvent } from '../conversations/events.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { CatchUpQueue } from './catch-up-queue.js';
@@ -101,21 +101,33 @@ export const streamQueries = {
       .where('p.user_id', '=', userId)
       .where('closing.pos', '>', afterPos),
 
-  /** Each read: the positions of one conversation's first events after a position (index only). */
+  /**
+   * Each read: the positions of one conversation's first events after a position (index only). Each row
+   * carries `k`, the index of its read in `reads`, so rows need no conversation id to be told apart.
+   */
   conversationPositions: (db: Kysely<Database>, appId: string, reads: StreamRead[]) =>
-    unionOfReads(reads, (r) =>
+    unionOfReads(reads, (r, k) =>
       db
         .selectFrom((eb) =>
-          conversationRead(eb.selectFrom('events').select(['conversation_id', 'pos']), appId, r).as('e'),
+          conversationRead(eb.selectFrom('events').select([sql.lit(k).as('k'), 'pos']), appId, r).as('e'),
         )
         .selectAll(),
     ),
 
-  /** The same reads, whole events: for the positions the merge chose. */
+  /**
+   * The same reads, the events' own columns: for the positions the merge chose. The app and conversation are
+   * the read's (`k`); every column a row carries is one more value to make for each event read.
+   */
   conversationEvents: (db: Kysely<Database>, appId: string, reads: StreamRead[]) =>
-    unionOfReads(reads, (r) =>
+    unionOfReads(reads, (r, k) =>
       db
-        .selectFrom((eb) => conversationRead(eb.selectFrom('events').selectAll(), appId, r).as('e'))
+        .selectFrom((eb) =>
+          conversationRead(
+            eb.selectFrom('events').select([sql.lit(k).as('k'), ...eventColumns]),
+            appId,
+            r,
+          ).as('e'),
+        )
         .selectAll(),
     ),
 
@@ -161,12 +173,27 @@ function conversationRead<Q extends SelectQueryBuilder<Database, 'events', objec
 /** One statement for several reads; SQLite wants each ordered, limited part in its own subquery. */
 function unionOfReads<Q extends { unionAll(other: Q): Q }>(
   reads: StreamRead[],
-  one: (r: StreamRead) => Q,
+  one: (r: StreamRead, k: number) => Q,
 ): Q {
-  let query = one(reads[0]!);
-  for (const r of reads.slice(1)) query = query.unionAll(one(r));
+  let query = one(reads[0]!, 0);
+  for (let k = 1; k < reads.length; k++) query = query.unionAll(one(reads[k]!, k));
   return query;
 }
+
+/** What a catch-up sends of an event; its app and conversation are known from the read. */
+const eventColumns = [
+  'id',
+  'seq',
+  'pos',
+  'type',
+  'sender_id',
+  'body',
+  'client_msg_id',
+  'subject_id',
+  'created_at',
+  'recalled_at',
+  'expired_at',
+] as const satisfies ReadonlyArray<keyof EventRecord>;
 
 /**
  * A union of reads compiled once per number of reads, then only re-bound: building and compiling fifty
@@ -209,6 +236,21 @@ const spansQuery = preparedQuery(['appId', 'userId', 'afterPos'] as const, (db, 
 const positionsQuery = preparedReads(streamQueries.conversationPositions);
 const eventsQuery = preparedReads(streamQueries.conversationEvents);
 
+/** A position the merge chose for a page, with its stream (`key`: one membership period of a conversation). */
+interface ChosenEvent {
+  pos: number;
+  conversationId: string;
+  key: string;
+}
+
+/** A page decided from the index: its positions in order, and where each stream starts. */
+interface PagePlan {
+  items: ChosenEvent[];
+  starts: Map<string, number>;
+  through: number;
+  more: boolean;
+}
+
 export interface StreamReaderOptions {
   /** Where pages of users' streams wait for their turn; without one they run at once. */
   catchUps?: CatchUpQueue;
@@ -227,23 +269,17 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
     return Number(row?.value ?? 0);
   }
 
-  /** Runs reads a bounded number of conversations per statement; rows by read, in position order. */
-  async function read<R extends { conversation_id: string; pos: number }>(
+  /** Runs reads a bounded number per statement; the rows of each read (by its index), in position order. */
+  async function read<R extends { k: number; pos: number }>(
     reads: StreamRead[],
     query: (reads: StreamRead[]) => Promise<R[]>,
-  ): Promise<Map<StreamRead, R[]>> {
-    const byRead = new Map<StreamRead, R[]>(reads.map((r) => [r, []]));
+  ): Promise<R[][]> {
+    const byRead: R[][] = reads.map(() => []);
     for (let i = 0; i < reads.length; i += readsPerQuery) {
-      const part = reads.slice(i, i + readsPerQuery);
-      // Reads of one conversation (its membership periods) cover disjoint positions: a row's is its read.
-      for (const row of await query(part)) {
-        const pos = Number(row.pos);
-        const r = part.find((x) => x.conversationId === row.conversation_id && x.after < pos && pos <= x.to);
-        byRead.get(r!)!.push(row);
-      }
+      for (const row of await query(reads.slice(i, i + readsPerQuery))) byRead[i + Number(row.k)]!.push(row);
     }
     // A compound select promises no order between or within its parts.
-    for (const rows of byRead.values()) rows.sort((a, b) => Number(a.pos) - Number(b.pos));
+    for (const rows of byRead) rows.sort((a, b) => Number(a.pos) - Number(b.pos));
     return byRead;
   }
 
@@ -284,53 +320,71 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
     return streams;
   }
 
-  async function userPage(
-    appId: string,
-    userId: string,
-    afterPos: number,
-    limit: number,
-  ): Promise<StreamPage> {
+  /**
+   * The positions of a page, merged from the index alone (two or three index reads, a short turn), and
+   * where each of its streams starts.
+   */
+  async function planPage(appId: string, userId: string, afterPos: number, limit: number): Promise<PagePlan> {
     // Positions up to the head are all committed (cursor.ts), so every round of the merge sees the same
-    // events below it, and a conversation found exhausted stays exhausted for this page.
+    // events below it, and a conversation found exhausted stays exhausted for this page; the events read
+    // for the plan in later turns lie below the head too, so they are the ones planned.
     const top = await head();
-    if (top <= afterPos) return { events: [], through: afterPos, more: false };
+    if (top <= afterPos) return { items: [], starts: new Map(), through: afterPos, more: false };
     const streams = await streamsOf(appId, userId, afterPos, top);
-    // First the page's positions, merged from the index alone; then the chosen events, each read once.
-    const merge = new StreamMerge<{ pos: number; conversationId: string; key: string }>(streams, {
-      limit,
-      head: top,
-    });
+    const merge = new StreamMerge<ChosenEvent>(streams, { limit, head: top });
     for (let reads = merge.nextReads(); reads.length > 0; reads = merge.nextReads()) {
       const found = await read(reads, (part) => positionsQuery(db, appId, part));
-      for (const r of reads) {
-        const rows = found.get(r)!;
+      reads.forEach((r, i) =>
         merge.add(
           r,
-          rows.map((row) => ({ pos: Number(row.pos), conversationId: r.conversationId, key: r.key! })),
-        );
-      }
+          found[i]!.map((row) => ({ pos: Number(row.pos), conversationId: r.conversationId, key: r.key! })),
+        ),
+      );
     }
     const page = merge.page();
-    // A stream's chosen positions are its first ones after its start: a read with their count.
-    const chosen = new Map<string, StreamRead>();
-    for (const item of page.items) {
-      const r = chosen.get(item.key);
+    return {
+      items: page.items,
+      starts: new Map(streams.map((s) => [s.key, s.after])),
+      through: page.through,
+      more: page.more,
+    };
+  }
+
+  /**
+   * The events of some of a plan's items (consecutive, in position order). A stream's chosen positions
+   * are its first ones after where the last part of it ended (`after`, updated here): a read with their count.
+   */
+  async function chosenEvents(
+    appId: string,
+    items: ChosenEvent[],
+    after: Map<string, number>,
+  ): Promise<StreamEvent[]> {
+    const byStream = new Map<string, StreamRead>();
+    for (const item of items) {
+      const r = byStream.get(item.key);
       if (r) {
         r.limit++;
         r.to = item.pos;
       } else {
-        const start = streams.find((s) => s.key === item.key)!.after;
-        chosen.set(item.key, { conversationId: item.conversationId, after: start, to: item.pos, limit: 1 });
+        byStream.set(item.key, {
+          conversationId: item.conversationId,
+          after: after.get(item.key)!,
+          to: item.pos,
+          limit: 1,
+        });
       }
     }
-    const rows = [...(await read([...chosen.values()], (part) => eventsQuery(db, appId, part))).values()]
-      .flat()
-      .sort((x, y) => Number(x.pos) - Number(y.pos));
-    return {
-      events: rows.map((row) => ({ appId: row.app_id, event: toWireEvent(row), pos: Number(row.pos) })),
-      through: page.through,
-      more: page.more,
-    };
+    for (const [key, r] of byStream) after.set(key, r.to);
+    const reads = [...byStream.values()];
+    const found = await read(reads, (part) => eventsQuery(db, appId, part));
+    const events: StreamEvent[] = [];
+    reads.forEach((r, i) => {
+      for (const row of found[i]!) {
+        const record: EventRecord = { ...row, app_id: appId, conversation_id: r.conversationId };
+        events.push({ appId, event: toWireEvent(record), pos: Number(row.pos) });
+      }
+    });
+    return events.sort((x, y) => x.pos - y.pos);
   }
 
   return {
@@ -338,20 +392,18 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
 
     async userEvents(appId, userId, afterPos, limit) {
       const { catchUps } = opts;
-      if (!catchUps) return userPage(appId, userId, afterPos, limit);
-      // Consecutive parts make the same page as one read: each continues where the last was complete.
-      const perTurn = opts.eventsPerTurn ?? 250;
+      const turn = <T>(task: () => Promise<T>): Promise<T> => (catchUps ? catchUps.run(task) : task());
+      // A page takes several turns: first its positions, then its events at most `eventsPerTurn` a turn, so
+      // one turn holds the event loop for a few milliseconds at most.
+      const plan = await turn(() => planPage(appId, userId, afterPos, limit));
+      const perTurn = catchUps ? (opts.eventsPerTurn ?? 250) : Math.max(1, plan.items.length);
+      const after = plan.starts;
       const events: StreamEvent[] = [];
-      let from = afterPos;
-      let more = true;
-      while (more && events.length < limit) {
-        const want = Math.min(perTurn, limit - events.length);
-        const part = await catchUps.run(() => userPage(appId, userId, from, want));
-        events.push(...part.events);
-        from = part.through;
-        more = part.more;
+      for (let i = 0; i < plan.items.length; i += perTurn) {
+        const part = plan.items.slice(i, i + perTurn);
+        events.push(...(await turn(() => chosenEvents(appId, part, after))));
       }
-      return { events, through: from, more };
+      return { events, through: plan.through, more: plan.more };
     },
 
     async range(afterPos, toPos, limit) {
