@@ -16,7 +16,7 @@ import { CursorCodec } from '../src/realtime/cursor.js';
 import { readEpoch } from '../src/store/store-epoch.js';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { seedApp, type SeededApp } from './_reads-data.js';
-import { call, median, startOncelyProcess, type OncelyProcess } from './_processes.js';
+import { call, cpuMs, median, startOncelyProcess, type OncelyProcess } from './_processes.js';
 
 interface Options {
   events: number;
@@ -158,9 +158,18 @@ async function measure(t: Target, o: Options): Promise<Figures> {
     })();
   const f: Figures = {};
   f['catch-up of 10 events, ms'] = await many(21, () => catchUp(t, last10From));
+  // Where a catch-up's time goes: the server's CPU and this process's (the client's fetch and JSON) for it.
+  const serverCpu: number[] = [];
+  const clientCpu: number[] = [];
   f[`catch-up of ${o.backlog} events, ms`] = await many(3, async () => {
+    const [server, client] = [cpuMs(t.server.pid), process.cpuUsage()];
     if ((await catchUp(t, backlogFrom)) !== o.backlog) throw new Error(`${t.name}: a catch-up lost events`);
+    serverCpu.push(cpuMs(t.server.pid) - server);
+    const used = process.cpuUsage(client);
+    clientCpu.push((used.user + used.system) / 1000);
   });
+  f['  server CPU, ms'] = median(serverCpu);
+  f['  client CPU, ms'] = median(clientCpu);
   f['conversation list, ms'] = await many(21, () =>
     call(t.server.url, t.token, 'GET', '/v1/me/conversations'),
   );
