@@ -112,6 +112,8 @@ export interface Config {
    */
   trustProxy: boolean | number | string[];
   adminToken: string | undefined;
+  /** Seals token signing, webhook and callback secrets at rest (README "Secrets at rest"); unset: stored in clear. */
+  secretsKey: Buffer | undefined;
   durability: Durability;
   idempotencyTtlSeconds: number;
   recallWindowSeconds: number;
@@ -271,6 +273,18 @@ function adminToken(env: Env): string | undefined {
 
 export const minAdminTokenLength = 32;
 
+/** The key that seals secrets at rest (store/secret-box.ts): 32 bytes, as base64 or 64 hex digits. */
+function secretsKey(env: Env): Buffer | undefined {
+  const raw = env.ONCELY_SECRETS_KEY?.trim();
+  if (!raw) return undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(raw)) return Buffer.from(raw, 'hex');
+  // 32 bytes are 43 base64 characters and one `=` of padding (base64url without it).
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(raw)) return Buffer.from(raw, 'base64');
+  throw new ConfigError(
+    'ONCELY_SECRETS_KEY must be 32 random bytes, as base64 (44 characters) or 64 hex digits: e.g. `openssl rand -base64 32`',
+  );
+}
+
 function trustProxy(env: Env): boolean | number | string[] {
   const raw = env.ONCELY_TRUST_PROXY?.trim();
   if (!raw || raw === '0' || raw === 'false') return false;
@@ -402,6 +416,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     redisUrl,
     trustProxy: trustProxy(env),
     adminToken: adminToken(env),
+    secretsKey: secretsKey(env),
     durability: oneOf(env, 'ONCELY_DURABILITY', ['full', 'normal'] as const, 'full'),
     idempotencyTtlSeconds: int(env, 'ONCELY_IDEMPOTENCY_TTL_SECONDS', 604800, 1),
     recallWindowSeconds: int(env, 'ONCELY_RECALL_WINDOW_SECONDS', 120, 0),

@@ -45,6 +45,7 @@ import { createTyping } from './realtime/typing.js';
 import type { Services } from './services.js';
 import { createPostgresStore } from './store/postgres/postgres-store.js';
 import { createSqliteStore, sqliteFilename } from './store/sqlite/sqlite-store.js';
+import { createSecretBox, sealStoredSecrets } from './store/secret-box.js';
 import type { Store } from './store/store.js';
 import { readEpoch } from './store/store-epoch.js';
 import { createWebhooks } from './webhooks/webhooks.js';
@@ -115,7 +116,8 @@ function resolveAdminToken(config: Config): { token: string; generated: boolean 
   if (config.adminToken) return { token: config.adminToken, generated: false };
   const file = join(config.dataDir, 'admin-token');
   if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), generated: false };
-  mkdirSync(config.dataDir, { recursive: true });
+  // The data directory holds secrets (this token, a SQLite database): its owner's alone.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const token = `oka_${randomSecret(32)}`;
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
@@ -134,6 +136,13 @@ export async function startOncely(
   const hooks = config.plugin ? [await loadPlugin(config.plugin, { config, logger })] : [];
   const store = createStore(config, logger, metrics);
   await store.migrate();
+  // Secrets at rest: sealed under ONCELY_SECRETS_KEY, those stored in clear before it was set included.
+  const secretBox = createSecretBox(config.secretsKey);
+  const sealed = await sealStoredSecrets(store.db, secretBox).catch(async (err: unknown) => {
+    await store.close();
+    throw new ConfigError((err as Error).message);
+  });
+  if (sealed > 0) logger.info({ sealed }, 'secrets stored in clear are now sealed with ONCELY_SECRETS_KEY');
   // Redis keys and channels are named by the store's epoch: deployments on other databases sharing one
   // Redis never hear or count each other.
   const redisPrefix = `oncely:${await readEpoch(store.db)}:`;
@@ -167,10 +176,18 @@ export async function startOncely(
   );
   // Subscribed to the bus before anything can publish, so the stream has no hole at start.
   const realtime = await createRealtime({ store, bus, logger, connections });
-  const apps = createApps({ store, clock });
+  const apps = createApps({ store, clock, secretBox });
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);
-  const webhooks = createWebhooks({ store, bus, clock, metrics, logger, config: config.webhooks });
+  const webhooks = createWebhooks({
+    store,
+    bus,
+    clock,
+    metrics,
+    logger,
+    config: config.webhooks,
+    secretBox,
+  });
   // Every event is appended through this one log. Its writers commit with every event: the webhook outbox
   // (no event is lost between commit and dispatch).
   const events = createEventLog({ store, writers: [webhooks.outboxWriter] });
@@ -191,7 +208,7 @@ export async function startOncely(
     groupCommitInFlight: config.groupCommitInFlight,
     hooks,
   });
-  const callbackSources = createCallbackSources({ store, clock });
+  const callbackSources = createCallbackSources({ store, clock, secretBox });
   const rejections = createRejections({ store, clock, maxPerSource: 1000 });
   const batch = createBatch({
     ingest,

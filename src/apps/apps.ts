@@ -2,6 +2,7 @@
 import { newId, randomSecret, type Clock } from '../clock.js';
 import { OncelyError } from '../errors.js';
 import { sha256 } from '../idempotency/fingerprint.js';
+import { clearSecrets, secretContext, type SecretBox } from '../store/secret-box.js';
 import type { Store } from '../store/store.js';
 
 export const apiKeyPrefix = 'oky_';
@@ -25,8 +26,18 @@ export interface UserView {
   updatedAt: string;
 }
 
-export function createApps({ store, clock }: { store: Store; clock: Clock }) {
+export function createApps({
+  store,
+  clock,
+  secretBox = clearSecrets,
+}: {
+  store: Store;
+  clock: Clock;
+  /** Seals the token signing secrets at rest (store/secret-box.ts). @defaultValue stored in clear */
+  secretBox?: SecretBox;
+}) {
   const { db } = store;
+  const tokenSecretContext = (appId: string) => secretContext('apps', 'token_secret', appId);
 
   async function settings(appId: string): Promise<AppSettings> {
     const row = await db
@@ -46,7 +57,12 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
       await store.transaction(async (tx) => {
         await tx
           .insertInto('apps')
-          .values({ id, name, token_secret: randomSecret(32), created_at: now })
+          .values({
+            id,
+            name,
+            token_secret: secretBox.seal(randomSecret(32), tokenSecretContext(id)),
+            created_at: now,
+          })
           .execute();
         await tx
           .insertInto('api_keys')
@@ -72,14 +88,14 @@ export function createApps({ store, clock }: { store: Store; clock: Clock }) {
         .select('token_secret')
         .where('id', '=', appId)
         .executeTakeFirst();
-      return row?.token_secret;
+      return row && secretBox.open(row.token_secret, tokenSecretContext(appId));
     },
 
     /** Gives the app a new token secret; false when there is no such app. */
     async rotateTokenSecret(appId: string): Promise<boolean> {
       const res = await db
         .updateTable('apps')
-        .set({ token_secret: randomSecret(32) })
+        .set({ token_secret: secretBox.seal(randomSecret(32), tokenSecretContext(appId)) })
         .where('id', '=', appId)
         .executeTakeFirst();
       return Number(res.numUpdatedRows) > 0;

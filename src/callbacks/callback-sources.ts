@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import { OncelyError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { CallbackFormat } from './payload-formats.js';
+import { clearSecrets, secretContext, type SecretBox } from '../store/secret-box.js';
 import { checkSecret, createVerifier, secretHint, type Verifier } from './standard-webhooks.js';
 
 export interface CallbackSource {
@@ -32,7 +33,21 @@ export interface PutSource {
 /** How long a resolved source is reused without reading it again. */
 const resolveCacheMs = 1000;
 
-export function createCallbackSources({ store, clock }: { store: Store; clock: Clock }) {
+export function createCallbackSources({
+  store,
+  clock,
+  secretBox = clearSecrets,
+}: {
+  store: Store;
+  clock: Clock;
+  /** Seals the sources' secrets at rest (store/secret-box.ts). @defaultValue stored in clear */
+  secretBox?: SecretBox;
+}) {
+  const context = (appId: string, sourceId: string) =>
+    secretContext('callback_sources', 'secrets', appId, sourceId);
+  /** The source's secrets as JSON text, opened. */
+  const secretsOf = (row: { app_id: string; id: string; secrets: string }) =>
+    secretBox.open(row.secrets, context(row.app_id, row.id));
   // Verifiers decode their keys once; keyed by the stored secrets, so an update elsewhere is picked up.
   const verifiers = new Map<string, Verifier>();
   const resolved = new Map<string, { source: CallbackSource; until: number }>();
@@ -50,13 +65,14 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
   }
 
   function view(row: {
+    app_id: string;
     id: string;
     format: CallbackFormat;
     secrets: string;
     created_at: number;
     updated_at: number;
   }): CallbackSourceView {
-    const secrets = JSON.parse(row.secrets) as string[];
+    const secrets = JSON.parse(secretsOf(row)) as string[];
     return {
       id: row.id,
       format: row.format,
@@ -79,7 +95,7 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
       for (const secret of given ?? []) checkSecret(secret);
       const now = clock.now();
       const answer = await store.transaction(async (tx) => {
-        const secrets = JSON.stringify([...new Set(given ?? [])]);
+        const secrets = secretBox.seal(JSON.stringify([...new Set(given ?? [])]), context(appId, sourceId));
         // Insert first: two concurrent first puts of a source end as one create and one update.
         const inserted = await tx
           .insertInto('callback_sources')
@@ -148,7 +164,7 @@ export function createCallbackSources({ store, clock }: { store: Store; clock: C
         appId,
         id: sourceId,
         format: row.format,
-        verifier: verifierFor(row.secrets),
+        verifier: verifierFor(secretsOf({ app_id: appId, id: sourceId, secrets: row.secrets })),
       };
       if (resolved.size > 1000) resolved.clear();
       resolved.set(cacheKey, { source, until: clock.now() + resolveCacheMs });

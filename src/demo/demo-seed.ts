@@ -49,7 +49,7 @@ async function demoApp({ apps, dataDir }: DemoSeedDeps): Promise<{ appId: string
     if (await apps.tokenSecret(id)) return { appId: id };
   }
   const app = await apps.createApp('oncely demo');
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dataDir, 'demo-api-key'), `${app.apiKey}\n`, { mode: 0o600 });
   chmodSync(join(dataDir, 'demo-api-key'), 0o600);
   writeFileSync(file, `${app.id}\n`);

@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import { checkSecret, secretHint } from '../callbacks/standard-webhooks.js';
+import { clearSecrets, secretContext, type SecretBox } from '../store/secret-box.js';
 import { OncelyError } from '../errors.js';
 import type { Database, EventType, WebhookEndpointsTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
@@ -64,15 +65,21 @@ export interface WebhookEndpointsOptions {
   resolveAll?: ResolveAll;
   /** Called after an endpoint was disabled, so that its pending deliveries become dead letters. */
   onDisabled?: (tx: Tx, appId: string, endpointId: string, reason: string) => Promise<void>;
+  /** Seals the endpoints' secrets at rest (store/secret-box.ts). @defaultValue stored in clear */
+  secretBox?: SecretBox;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
-function parseSecrets(json: string): StoredSecret[] {
-  return JSON.parse(json) as StoredSecret[];
+/** An endpoint's secrets as stored: sealed at rest when a key is configured (store/secret-box.ts). */
+function parseSecrets(row: WebhookEndpointsTable, box: SecretBox): StoredSecret[] {
+  return JSON.parse(box.open(row.secrets, secretsContext(row.app_id, row.id))) as StoredSecret[];
 }
 
-function toView(row: WebhookEndpointsTable): EndpointView {
+const secretsContext = (appId: string, endpointId: string) =>
+  secretContext('webhook_endpoints', 'secrets', appId, endpointId);
+
+function toView(row: WebhookEndpointsTable, box: SecretBox): EndpointView {
   return {
     id: row.id,
     url: row.url,
@@ -80,7 +87,7 @@ function toView(row: WebhookEndpointsTable): EndpointView {
     enabled: Number(row.enabled) === 1,
     ordered: Number(row.ordered) === 1,
     disabledReason: row.disabled_reason,
-    secrets: parseSecrets(row.secrets).map((s) => ({
+    secrets: parseSecrets(row, box).map((s) => ({
       hint: secretHint(s.secret),
       expiresAt: iso(s.expiresAt),
     })),
@@ -89,7 +96,7 @@ function toView(row: WebhookEndpointsTable): EndpointView {
   };
 }
 
-function toActive(row: WebhookEndpointsTable): ActiveEndpoint {
+function toActive(row: WebhookEndpointsTable, box: SecretBox): ActiveEndpoint {
   return {
     appId: row.app_id,
     id: row.id,
@@ -97,12 +104,16 @@ function toActive(row: WebhookEndpointsTable): ActiveEndpoint {
     events: row.events === null ? null : new Set(JSON.parse(row.events) as EventType[]),
     enabled: Number(row.enabled) === 1,
     ordered: Number(row.ordered) === 1,
-    secrets: parseSecrets(row.secrets),
+    secrets: parseSecrets(row, box),
   };
 }
 
 export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
-  const { store, clock } = options;
+  const { store, clock, secretBox = clearSecrets } = options;
+  const view = (row: WebhookEndpointsTable) => toView(row, secretBox);
+  /** The endpoint's secrets as JSON text, sealed for storage. */
+  const sealed = (appId: string, id: string, secrets: StoredSecret[]) =>
+    secretBox.seal(JSON.stringify(secrets), secretsContext(appId, id));
   const cache = new Map<string, { endpoints: ActiveEndpoint[]; until: number }>();
 
   /**
@@ -166,14 +177,14 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
             events: input.events ? JSON.stringify(input.events) : null,
             enabled: input.enabled === false ? 0 : 1,
             ordered: input.ordered ? 1 : 0,
-            secrets: JSON.stringify([{ secret, expiresAt: null }] satisfies StoredSecret[]),
+            secrets: sealed(appId, id, [{ secret, expiresAt: null }]),
             disabled_reason: null,
             created_at: now,
             updated_at: now,
           };
           await tx.insertInto('webhook_endpoints').values(row).execute();
           forget(appId);
-          return { endpoint: { ...toView(row), secret }, created: true };
+          return { endpoint: { ...view(row), secret }, created: true };
         }
         const enabled = input.enabled ?? Number(before.enabled) === 1;
         const row: WebhookEndpointsTable = {
@@ -187,7 +198,7 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
           secrets:
             input.secret === undefined
               ? before.secrets
-              : JSON.stringify([{ secret: input.secret, expiresAt: null }] satisfies StoredSecret[]),
+              : sealed(appId, id, [{ secret: input.secret, expiresAt: null }]),
           disabled_reason: enabled ? null : before.disabled_reason,
           updated_at: now,
         };
@@ -200,7 +211,7 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
           .execute();
         if (!enabled && Number(before.enabled) === 1) await disableIn(tx, appId, id, null, now);
         forget(appId);
-        return { endpoint: toView(row), created: false };
+        return { endpoint: view(row), created: false };
       });
       // After the commit, so that no writer caches the old endpoints meanwhile.
       cache.delete(appId);
@@ -210,7 +221,7 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
     async get(appId: string, id: string): Promise<EndpointView> {
       const row = await find(store.db, appId, id);
       if (!row) throw OncelyError.of('webhook_endpoint_not_found', `webhook endpoint ${id} does not exist`);
-      return toView(row);
+      return view(row);
     },
 
     async list(appId: string): Promise<EndpointView[]> {
@@ -220,7 +231,7 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
         .where('app_id', '=', appId)
         .orderBy('id')
         .execute();
-      return rows.map(toView);
+      return rows.map(view);
     },
 
     /** Deletes the endpoint with its deliveries and their attempts. */
@@ -255,13 +266,13 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
       const now = clock.now();
       const endpoint = await store.transaction(async (tx) => {
         const row = await existing(tx, appId, id);
-        const kept = parseSecrets(row.secrets)
+        const kept = parseSecrets(row, secretBox)
           .filter((s) => s.expiresAt === null || s.expiresAt > now)
           .map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? now + secretOverlapMs }));
         if (kept.some((s) => s.secret === secret)) {
           throw OncelyError.of('secret_in_use', 'the new secret must differ from the ones in use');
         }
-        const secrets = JSON.stringify([{ secret, expiresAt: null }, ...kept.slice(0, 4)]);
+        const secrets = sealed(appId, id, [{ secret, expiresAt: null }, ...kept.slice(0, 4)]);
         await tx
           .updateTable('webhook_endpoints')
           .set({ secrets, updated_at: now })
@@ -269,7 +280,7 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
           .where('id', '=', id)
           .execute();
         forget(appId);
-        return toView({ ...row, secrets, updated_at: now });
+        return view({ ...row, secrets, updated_at: now });
       });
       cache.delete(appId);
       return { secret, endpoint };
@@ -293,7 +304,7 @@ export function createWebhookEndpoints(options: WebhookEndpointsOptions) {
       const hit = cache.get(appId);
       if (hit && hit.until > now) return hit.endpoints;
       const rows = await db.selectFrom('webhook_endpoints').selectAll().where('app_id', '=', appId).execute();
-      const endpoints = rows.map(toActive);
+      const endpoints = rows.map((row) => toActive(row, secretBox));
       if (cache.size > 10_000) cache.clear();
       cache.set(appId, { endpoints, until: now + cacheMs });
       return endpoints;

@@ -1,5 +1,6 @@
 // Outbound webhooks as one part: endpoints, the outbox writer the event transactions run, the dispatcher,
 // and what the API does with deliveries. The composition root builds it and registers its writer.
+import type { SecretBox } from '../store/secret-box.js';
 import type { Clock } from '../clock.js';
 import type { WebhookConfig } from '../config.js';
 import { OncelyError } from '../errors.js';
@@ -23,6 +24,8 @@ export interface WebhooksOptions {
   metrics: Metrics;
   logger: Logger;
   config: WebhookConfig;
+  /** Seals endpoint secrets at rest (store/secret-box.ts). @defaultValue stored in clear */
+  secretBox?: SecretBox;
 }
 
 export interface Webhooks {
@@ -50,6 +53,7 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
     store,
     clock,
     allowPrivate: config.allowPrivate,
+    secretBox: options.secretBox,
     onDisabled: (tx, appId, endpointId, reason) =>
       deliveries.failPending(tx, appId, endpointId, reason, clock.now()),
   });

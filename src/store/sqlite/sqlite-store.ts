@@ -1,7 +1,7 @@
 // The embedded Store: one SQLite file through better-sqlite3 in WAL mode.
 // `full` durability syncs the WAL after every commit, before the commit's caller goes on, so an acknowledged
 // message survives power loss.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -132,6 +132,19 @@ function walSyncer(walPath: string): { sync(): Promise<void>; close(): Promise<v
   };
 }
 
+/**
+ * The database holds every message and the apps' secrets: its directory is made 0700 and its files 0600.
+ * SQLite gives the WAL and shared-memory files the mode of the database file, so creating that file first
+ * covers them; files of an older start, made 0644, are narrowed.
+ */
+function ownerOnly(filename: string): void {
+  mkdirSync(dirname(filename), { recursive: true, mode: 0o700 });
+  if (!existsSync(filename)) closeSync(openSync(filename, 'a', 0o600));
+  for (const file of [filename, `${filename}-wal`, `${filename}-shm`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
+  }
+}
+
 /** Events per insert statement: 12 columns each, well under SQLite's bound-parameter limit. */
 const insertChunk = 1000;
 
@@ -163,7 +176,7 @@ const insertEventsQuery = preparedRowsQuery(eventColumns, [] as const, (db, rows
 );
 
 export function createSqliteStore(options: SqliteStoreOptions): Store {
-  if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
+  if (options.filename !== ':memory:') ownerOnly(options.filename);
   const sqlite = new BetterSqlite3(options.filename);
   sqlite.pragma('journal_mode = WAL');
   // For `full` the WAL is synced by `syncWal` below, off the event loop, rather than by SQLite's own
@@ -269,6 +282,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async backup(destination) {
       // The online backup API copies pages under SQLite's own locks, WAL included: a consistent snapshot
       // while writers go on, where copying the files of a live WAL database is not.
+      // A copy of the database is as secret as the database: made 0600 before SQLite writes into it.
+      if (!existsSync(destination)) closeSync(openSync(destination, 'wx', 0o600));
       await sqlite.backup(destination);
     },
     async ping() {
