@@ -43,7 +43,7 @@ export default async function expiryBench(args: string[]): Promise<void> {
     ONCELY_PORT: '0',
     ONCELY_DATA_DIR: dir,
     ONCELY_DATABASE_URL: process.env.ONCELY_BENCH_DATABASE_URL ?? `sqlite:${join(dir, 'oncely.db')}`,
-    ONCELY_ADMIN_TOKEN: 'bench',
+    ONCELY_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef',
     ONCELY_LOG_LEVEL: 'silent',
     ONCELY_MESSAGE_RETENTION_SECONDS: String(retentionSeconds),
     // The bench runs the sweep itself, once a minute of messages has passed its retention.

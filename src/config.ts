@@ -149,6 +149,11 @@ export interface Config {
   longPollMaxMs: number;
   /** Realtime: presence (online state and its frames) on; off spares its cost on very large deployments. */
   presence: boolean;
+  /**
+   * Realtime: presence changes heard within this many ms go out together, each member's frames in one write
+   * (the latest change per user). At most a quarter heartbeat, so Redis presence keeps its two-heartbeat bound.
+   */
+  presenceBatchMs: number;
   webhooks: WebhookConfig;
   rateLimits: RateLimitConfig;
   http: HttpLimits;
@@ -439,6 +444,13 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     sendBufferLimitBytes: int(env, 'ONCELY_SEND_BUFFER_LIMIT_BYTES', 1024 * 1024, 1024),
     longPollMaxMs,
     presence: bool(env, 'ONCELY_PRESENCE', true),
+    presenceBatchMs: int(
+      env,
+      'ONCELY_PRESENCE_BATCH_MS',
+      Math.min(1000, Math.floor(wsHeartbeatMs / 8)),
+      0,
+      Math.floor(wsHeartbeatMs / 4),
+    ),
     webhooks: webhookConfig(env),
     rateLimits: rateLimitConfig(env),
     http: httpLimits(env, longPollMaxMs, wsHeartbeatMs),

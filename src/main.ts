@@ -175,7 +175,13 @@ export async function startOncely(
     },
   );
   // Subscribed to the bus before anything can publish, so the stream has no hole at start.
-  const realtime = await createRealtime({ store, bus, logger, connections });
+  const realtime = await createRealtime({
+    store,
+    bus,
+    logger,
+    connections,
+    presenceBatchMs: config.presenceBatchMs,
+  });
   const apps = createApps({ store, clock, secretBox });
   const userTokens = createUserTokens({ apps, clock });
   const admin = resolveAdminToken(config);

@@ -113,6 +113,8 @@ export class Hub {
       reader: StreamReader;
       logger: Logger;
       cursors: CursorCodec;
+      /** Presence changes heard within this window go out together (0: at the next turn). */
+      presenceBatchMs?: number;
     },
   ) {}
 
@@ -181,8 +183,13 @@ export class Hub {
   /** Typing goes to the conversation's other current members; presence to those sharing a conversation. */
   onSignal(m: SignalMessage): void {
     if (m.kind === 'presence') {
-      // Changes of one turn are handled together: one store read per app for all of them.
-      if (this.presence.push(m) === 1) this.push(() => this.flushPresence());
+      // Changes of one window are handled together: one store read per app for all of them, and each
+      // member's frames leave in one write (the session corks its socket for the turn).
+      if (this.presence.push(m) > 1) return;
+      const flush = () => this.push(() => this.flushPresence());
+      const batchMs = this.deps.presenceBatchMs ?? 0;
+      if (batchMs > 0) setTimeout(flush, batchMs).unref();
+      else flush();
       return;
     }
     this.push(async () => {
@@ -201,7 +208,9 @@ export class Hub {
    * members attached to this instance; a member sharing several conversations gets one frame.
    */
   private async flushPresence(): Promise<void> {
-    const changes = this.presence;
+    // The latest change per user: it says the user's state now, which is all a frame tells.
+    const latest = new Map(this.presence.map((c) => [key(c.appId, c.userId), c]));
+    const changes = [...latest.values()];
     this.presence = [];
     if (this.users.size === 0) return;
     const byApp = new Map<string, typeof changes>();

@@ -39,15 +39,18 @@ export async function createRealtime({
   bus,
   logger,
   connections,
+  presenceBatchMs = 0,
 }: {
   store: Store;
   bus: Bus;
   logger: Logger;
   connections: ConnectionRegistry;
+  /** Presence changes heard within this window are delivered together (0: at the next turn). */
+  presenceBatchMs?: number;
 }): Promise<Realtime> {
   const reader = createStreamReader(store, { catchUps: new CatchUpQueue() });
   const cursors = new CursorCodec(await readEpoch(store.db));
-  const hub = new Hub({ reader, logger, cursors });
+  const hub = new Hub({ reader, logger, cursors, presenceBatchMs });
   const sequencer = new Sequencer({
     bus,
     reader,

@@ -43,6 +43,15 @@ describe('config', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
 
+  it('batches presence for a second, or an eighth of a short heartbeat; never more than a quarter of it', () => {
+    expect(loadConfig({}).presenceBatchMs).toBe(1000);
+    expect(loadConfig({ ONCELY_WS_HEARTBEAT_MS: '2000' }).presenceBatchMs).toBe(250);
+    expect(loadConfig({ ONCELY_PRESENCE_BATCH_MS: '0' }).presenceBatchMs).toBe(0);
+    expect(() => loadConfig({ ONCELY_WS_HEARTBEAT_MS: '2000', ONCELY_PRESENCE_BATCH_MS: '600' })).toThrow(
+      /ONCELY_PRESENCE_BATCH_MS must be an integer between 0 and 500/,
+    );
+  });
+
   it('an unknown database URL scheme lists the supported ones and never echoes the password', () => {
     expect(() => loadConfig({ ONCELY_DATABASE_URL: 'mysql://root:hunter2@db/x' })).toThrow(
       /unsupported scheme "mysql:"; supported: sqlite:.*postgres:\/\//,

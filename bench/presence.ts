@@ -1,0 +1,165 @@
+// `npm run bench -- presence [--users 2000] [--offline 500] [--group 50] [--churn 200] [--seconds 20]
+//  [--rounds 2] [--batch-ms N] [--profile DIR]` (DIR receives V8 CPU profiles of the servers; --batch-ms sets
+//  ONCELY_PRESENCE_BATCH_MS, the window presence changes are delivered together in, default 1000)
+// The cost of presence: `users` WebSocket users connected (and `offline` more waiting their turn), all in
+// conversations of `group` members, connecting and disconnecting at `churn` per second in all: each is a
+// first-session or last-session change, so a presence frame to every other connected member. An offline
+// user comes back after offline / (churn / 2) seconds (a queue), not at once. The same run with presence off (ONCELY_PRESENCE=0) is the baseline:
+// the server's CPU with presence beside it, presence frames delivered per second. Goal: presence adds ≤ 20 %
+// CPU. Servers and clients each run in their own process; rounds alternate off and on.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { PresencePlan, PresenceResult } from './_presence-clients.js';
+import { adminToken, call, cpuMs, median, startOncelyProcess, startScript } from './_processes.js';
+
+async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** Users, conversations of `group` members, and one token per user. */
+async function setUp(url: string, users: number, group: number): Promise<string[]> {
+  const app = await call<{ apiKey: string }>(url, adminToken, 'POST', '/v1/apps', { name: 'presence' });
+  const ids = Array.from({ length: users }, (_, i) => `u${i}`);
+  const tokens = new Array<string>(users);
+  await inParallel(
+    ids.map((id, i) => ({ id, i })),
+    16,
+    async ({ id, i }) => {
+      await call(url, app.apiKey, 'PUT', `/v1/users/${id}`, {});
+      tokens[i] = (
+        await call<{ token: string }>(url, app.apiKey, 'POST', `/v1/users/${id}/tokens`, { ttlSeconds: 3600 })
+      ).token;
+    },
+  );
+  for (let g = 0; g * group < users; g++) {
+    await call(url, app.apiKey, 'POST', '/v1/conversations', {
+      kind: 'group',
+      members: ids.slice(g * group, (g + 1) * group),
+    });
+  }
+  return tokens;
+}
+
+interface Run extends PresenceResult {
+  presence: boolean;
+  /** Server CPU during the run, ms per second. */
+  cpuPerSecond: number;
+}
+
+async function run(
+  presence: boolean,
+  opts: {
+    users: number;
+    offline: number;
+    group: number;
+    churn: number;
+    seconds: number;
+    profile: string | undefined;
+    batchMs: string | undefined;
+  },
+  dir: string,
+): Promise<Run> {
+  const server = await startOncelyProcess(
+    {
+      ONCELY_PRESENCE: presence ? '1' : '0',
+      ONCELY_MAX_CONNECTIONS_PER_USER: '4',
+      ...(opts.batchMs === undefined ? {} : { ONCELY_PRESENCE_BATCH_MS: opts.batchMs }),
+    },
+    opts.profile,
+  );
+  try {
+    const tokens = await setUp(server.url, opts.users + opts.offline, opts.group);
+    const planFile = join(dir, `plan-${presence}.json`);
+    const plan: PresencePlan = {
+      url: server.url,
+      tokens,
+      connected: opts.users,
+      churn: opts.churn,
+      seconds: opts.seconds,
+    };
+    writeFileSync(planFile, JSON.stringify(plan));
+    const clients = startScript(['bench/_presence-clients.ts', planFile]);
+    try {
+      await clients.nextLine('the clients');
+      // Connecting settles (the first sessions' presence frames are not part of the run).
+      await new Promise((r) => setTimeout(r, 2000));
+      const before = cpuMs(server.pid);
+      clients.process.stdin!.write('go\n');
+      const result = JSON.parse(await clients.nextLine('the clients')) as PresenceResult;
+      const used = cpuMs(server.pid) - before;
+      return { ...result, presence, cpuPerSecond: used / result.seconds };
+    } finally {
+      await clients.stop();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+function describe(r: Run): string {
+  return (
+    `presence ${r.presence ? 'on ' : 'off'}: server CPU ${r.cpuPerSecond.toFixed(0).padStart(4)} ms/s, ` +
+    `${((r.connects + r.disconnects) / r.seconds).toFixed(0)} connects+disconnects/s, ` +
+    `${(r.presenceFrames / r.seconds).toFixed(0)} presence frames/s delivered` +
+    (r.errors ? `, ${r.errors} connects failed or unfinished` : '')
+  );
+}
+
+export default async function presenceBench(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      users: { type: 'string', default: '2000' },
+      offline: { type: 'string', default: '500' },
+      group: { type: 'string', default: '50' },
+      churn: { type: 'string', default: '200' },
+      seconds: { type: 'string', default: '20' },
+      rounds: { type: 'string', default: '2' },
+      'batch-ms': { type: 'string' },
+      profile: { type: 'string' },
+    },
+  });
+  const opts = {
+    users: Number(values.users),
+    offline: Number(values.offline),
+    group: Number(values.group),
+    churn: Number(values.churn),
+    seconds: Number(values.seconds),
+    profile: values.profile,
+    batchMs: values['batch-ms'],
+  };
+  console.log(
+    `presence: ${opts.users} WebSocket users connected (${opts.offline} more offline, taking turns) in groups ` +
+      `of ${opts.group}, ${opts.churn} connects+disconnects/s ` +
+      `for ${opts.seconds} s; ${values.rounds} rounds each of presence off (baseline) and on; ` +
+      `presence batch ${opts.batchMs ?? 'default'} ms`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'oncely-presence-'));
+  const runs: Run[] = [];
+  try {
+    for (let round = 0; round < Number(values.rounds); round++) {
+      for (const presence of [false, true]) {
+        const r = await run(presence, opts, dir);
+        console.log(describe(r));
+        runs.push(r);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const off = median(runs.filter((r) => !r.presence).map((r) => r.cpuPerSecond));
+  const on = median(runs.filter((r) => r.presence).map((r) => r.cpuPerSecond));
+  const frames = median(runs.filter((r) => r.presence).map((r) => r.presenceFrames / r.seconds));
+  console.log(
+    `medians: server CPU ${off.toFixed(0)} ms/s without presence, ${on.toFixed(0)} ms/s with it: ` +
+      `presence adds ${(((on - off) / off) * 100).toFixed(1)} % CPU (goal ≤ 20 %), ` +
+      `${frames.toFixed(0)} presence frames/s delivered`,
+  );
+}
