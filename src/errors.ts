@@ -250,6 +250,11 @@ export const errorCatalogue = {
   },
   invalid_secret: { status: 400, meaning: 'a secret is `whsec_` and at least 16 bytes in base64' },
   callback_source_not_found: { status: 404, meaning: 'no such callback source in this app' },
+  source_not_allowed: {
+    status: 403,
+    meaning:
+      'a callback would add a member to a conversation its source neither created nor was opened to (kept under rejections)',
+  },
 
   // ---- Outbound webhooks ----
   webhook_url_not_allowed: {

@@ -132,6 +132,43 @@ export function createCallbackSources({
       return answer;
     },
 
+    /**
+     * Opens a conversation made elsewhere (over REST) to the source: its callbacks may then add members there,
+     * as in the conversations it created. 404 for an unknown source or conversation.
+     */
+    async openConversation(appId: string, sourceId: string, conversationId: string): Promise<void> {
+      await this.get(appId, sourceId);
+      const conv = await store.db
+        .selectFrom('conversations')
+        .select('id')
+        .where('app_id', '=', appId)
+        .where('id', '=', conversationId)
+        .executeTakeFirst();
+      if (!conv)
+        throw OncelyError.of('conversation_not_found', `conversation ${conversationId} does not exist`);
+      await store.db
+        .insertInto('source_conversations')
+        .values({
+          app_id: appId,
+          conversation_id: conversationId,
+          source_id: sourceId,
+          created_at: clock.now(),
+        })
+        .onConflict((oc) => oc.columns(['app_id', 'conversation_id', 'source_id']).doNothing())
+        .execute();
+    },
+
+    /** Takes back the source's right to add members to a conversation (opened to it, or made by it). */
+    async closeConversation(appId: string, sourceId: string, conversationId: string): Promise<void> {
+      await this.get(appId, sourceId);
+      await store.db
+        .deleteFrom('source_conversations')
+        .where('app_id', '=', appId)
+        .where('conversation_id', '=', conversationId)
+        .where('source_id', '=', sourceId)
+        .execute();
+    },
+
     async get(appId: string, sourceId: string): Promise<CallbackSourceView> {
       const row = await store.db
         .selectFrom('callback_sources')

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { MessageBody } from '../conversations/events.js';
 import { OncelyError } from '../errors.js';
 import { sha256 } from '../idempotency/fingerprint.js';
-import { findKey } from '../idempotency/keys.js';
+import { findKey, keyId, type KeyRef } from '../idempotency/keys.js';
 import { sourceScope } from '../idempotency/scope.js';
 import { checkTextDepth } from '../ingest/body-limits.js';
 import type { Ingest, SendResult } from '../ingest/ingest.js';
@@ -36,8 +36,27 @@ export interface CallbacksOptions {
   logger: Logger;
 }
 
+/**
+ * Runs `run` after every earlier run of the same key has settled: the turns of one key on this instance.
+ * A key's entry is dropped when its last turn ends, so idle keys cost nothing.
+ */
+function turns() {
+  const tails = new Map<string, Promise<unknown>>();
+  return async function oneAtATime<T>(key: string, run: () => Promise<T>): Promise<T> {
+    const mine = (tails.get(key) ?? Promise.resolve()).then(run, run);
+    const tail = mine.catch(() => undefined);
+    tails.set(key, tail);
+    try {
+      return await mine;
+    } finally {
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}
+
 export function createCallbacks(o: CallbacksOptions) {
   const { metrics } = o;
+  const oneAtATime = turns();
 
   async function reject(
     labels: { app: string; source: string },
@@ -85,6 +104,57 @@ export function createCallbacks(o: CallbacksOptions) {
     return { status: 'ignored', reason: 'duplicate', messageId: first.id, conflict: true };
   }
 
+  /** Sends the message into its conversation, making sure of its parties first unless `known` names it. */
+  async function deliver(
+    labels: { app: string; source: string },
+    raw: Buffer,
+    parsed: InboundMessage,
+    ref: KeyRef,
+    fingerprint: string,
+    known: string | undefined,
+  ): Promise<CallbackAnswer> {
+    const { appId, key: msgId } = ref;
+    const sourceId = labels.source;
+    let conversationId = known;
+    const origin: CallbackBody['origin'] = { sourceId, msgId };
+    if (parsed.sentAt) origin.sentAt = parsed.sentAt;
+    // Literals, not spreads: this runs for every callback, and a spread is the costlier copy.
+    const body: CallbackBody =
+      parsed.body.type === 'text'
+        ? { type: 'text', text: parsed.body.text, origin }
+        : { type: 'custom', data: parsed.body.data, origin };
+    const idempotency = { appId, scope: ref.scope, key: ref.key, fingerprint };
+    const send = (conv: string) =>
+      o.ingest.send({
+        appId,
+        conversationId: conv,
+        senderId: parsed.from,
+        body,
+        idempotency,
+        source: 'callback',
+      });
+    try {
+      conversationId ??= await o.participants.ensure(appId, sourceId, parsed);
+      let outcome;
+      try {
+        outcome = await send(conversationId);
+      } catch (err) {
+        // A party remembered as a member may have been removed since: forget, make sure again, once.
+        if (!(err instanceof OncelyError) || err.code !== 'not_member') throw err;
+        o.participants.forget(appId, parsed);
+        conversationId = await o.participants.ensure(appId, sourceId, parsed);
+        outcome = await send(conversationId);
+      }
+      // Invariant 1: a concurrent twin that lost the claim lands here with the winner's answer.
+      if (outcome.status !== 'created')
+        return repeat(labels, raw, parsed, outcome.result, outcome.status === 'duplicate');
+      return { status: 'ok', messageId: outcome.result.id, conversationId, seq: outcome.result.seq };
+    } catch (err) {
+      if (err instanceof OncelyError && err.status < 500) await reject(labels, raw, err, parsed.msgId);
+      throw err;
+    }
+  }
+
   return {
     /** Handles one callback; throws OncelyError 4xx for refusals (after keeping malformed ones). */
     async receive(
@@ -120,55 +190,22 @@ export function createCallbacks(o: CallbacksOptions) {
 
       const ref = { appId, scope: sourceScope(sourceId), key: parsed.msgId };
       const fingerprint = sha256(raw);
-      let conversationId = o.participants.known(appId, parsed);
-      if (!conversationId) {
-        // First sight of a party: check for a repeat before creating anyone, so that a conflicting payload
-        // leaves no users or conversations behind. Otherwise ingest's claim alone tells repeats apart.
-        const known = await findKey(o.store.db, ref, o.clock.now());
-        if (known) {
-          const same = known.fingerprint === fingerprint;
+      const known = o.participants.known(appId, parsed);
+      if (known) return deliver(labels, raw, parsed, ref, fingerprint, known);
+      // First sight of a party: callbacks of one msgId take turns, and each checks for a repeat before
+      // creating anyone, so that of parallel first sights with other payloads (other senders) only the one
+      // that wins the msgId leaves users and conversations behind. On one instance; across instances the
+      // check alone narrows the window without closing it.
+      return oneAtATime(keyId(ref), async () => {
+        const first = await findKey(o.store.db, ref, o.clock.now());
+        if (first) {
+          const same = first.fingerprint === fingerprint;
           // Ingest counts the repeats it sees itself; these never reach it.
           (same ? metrics.duplicates : metrics.idempotencyConflicts).inc({ source: 'callback' });
-          return repeat(labels, raw, parsed, JSON.parse(known.result) as SendResult, same);
+          return repeat(labels, raw, parsed, JSON.parse(first.result) as SendResult, same);
         }
-      }
-      const origin: CallbackBody['origin'] = { sourceId, msgId: parsed.msgId };
-      if (parsed.sentAt) origin.sentAt = parsed.sentAt;
-      // Literals, not spreads: this runs for every callback, and a spread is the costlier copy.
-      const body: CallbackBody =
-        parsed.body.type === 'text'
-          ? { type: 'text', text: parsed.body.text, origin }
-          : { type: 'custom', data: parsed.body.data, origin };
-      const idempotency = { appId, scope: ref.scope, key: ref.key, fingerprint };
-      const send = (conv: string) =>
-        o.ingest.send({
-          appId,
-          conversationId: conv,
-          senderId: parsed.from,
-          body,
-          idempotency,
-          source: 'callback',
-        });
-      try {
-        conversationId ??= await o.participants.ensure(appId, parsed);
-        let outcome;
-        try {
-          outcome = await send(conversationId);
-        } catch (err) {
-          // A party remembered as a member may have been removed since: forget, make sure again, once.
-          if (!(err instanceof OncelyError) || err.code !== 'not_member') throw err;
-          o.participants.forget(appId, parsed);
-          conversationId = await o.participants.ensure(appId, parsed);
-          outcome = await send(conversationId);
-        }
-        // Invariant 1: a concurrent twin that lost the claim lands here with the winner's answer.
-        if (outcome.status !== 'created')
-          return repeat(labels, raw, parsed, outcome.result, outcome.status === 'duplicate');
-        return { status: 'ok', messageId: outcome.result.id, conversationId, seq: outcome.result.seq };
-      } catch (err) {
-        if (err instanceof OncelyError && err.status < 500) await reject(labels, raw, err, parsed.msgId);
-        throw err;
-      }
+        return deliver(labels, raw, parsed, ref, fingerprint, undefined);
+      });
     },
   };
 }

@@ -3,7 +3,7 @@
 // is known to exist is remembered, so a steady stream of callbacks costs no extra writes.
 import type { Conversations } from '../conversations/conversations.js';
 import { OncelyError } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { Store, Tx } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { InboundMessage } from './payload-formats.js';
 
@@ -31,38 +31,88 @@ export function createParticipants({
   const knownDirect = new KnownSet<string>();
   const knownMembers = new KnownSet<true>();
 
-  async function ensureUsers(appId: string, userIds: string[]): Promise<void> {
+  /** Inserts the users that may be missing; in `tx`, so that they exist only if what needs them commits. */
+  async function insertUsers(tx: Tx, appId: string, userIds: string[]): Promise<void> {
     const missing = [...new Set(userIds)].filter((u) => !knownUsers.has(`${appId}\n${u}`));
     if (missing.length === 0) return;
     const now = clock.now();
-    await store.db
+    await tx
       .insertInto('users')
       .values(
         missing.map((id) => ({ app_id: appId, id, display_name: null, created_at: now, updated_at: now })),
       )
       .onConflict((oc) => oc.columns(['app_id', 'id']).doNothing())
       .execute();
-    for (const u of missing) knownUsers.remember(`${appId}\n${u}`, true);
   }
 
-  async function ensureGroup(appId: string, groupId: string, members: string[]): Promise<void> {
+  const rememberUsers = (appId: string, userIds: string[]) => {
+    for (const u of userIds) knownUsers.remember(`${appId}\n${u}`, true);
+  };
+
+  /**
+   * Whether the source created the conversation or an app opened it to the source. Read each time (only a
+   * party that is not a member yet asks), so that closing it applies at once on every instance.
+   */
+  async function isOpenTo(appId: string, conversationId: string, sourceId: string): Promise<boolean> {
+    const row = await store.db
+      .selectFrom('source_conversations')
+      .select('source_id')
+      .where('app_id', '=', appId)
+      .where('conversation_id', '=', conversationId)
+      .where('source_id', '=', sourceId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** A new group, its users and the source's right to it, in one transaction; false if the group exists. */
+  async function createGroup(appId: string, sourceId: string, groupId: string, members: string[]) {
+    try {
+      await store.transaction(async (tx) => {
+        await insertUsers(tx, appId, members);
+        await conversations.create(appId, { id: groupId, kind: 'group', members }, tx);
+        await tx
+          .insertInto('source_conversations')
+          .values({ app_id: appId, conversation_id: groupId, source_id: sourceId, created_at: clock.now() })
+          .execute();
+      });
+    } catch (err) {
+      // The group exists (made over REST, or by a concurrent first sight): nothing of this one was written.
+      if (err instanceof OncelyError && err.code === 'conversation_exists') return false;
+      throw err;
+    }
+    rememberUsers(appId, members);
+    for (const m of members) knownMembers.remember(`${appId}\n${groupId}\n${m}`, true);
+    return true;
+  }
+
+  async function ensureGroup(appId: string, sourceId: string, groupId: string, members: string[]) {
     const missing = members.filter((m) => !knownMembers.has(`${appId}\n${groupId}\n${m}`));
     if (missing.length === 0) return;
-    let current: string[];
+    let conv;
     try {
-      const created = await conversations.create(appId, { id: groupId, kind: 'group', members });
-      current = created.conversation.members;
+      conv = await conversations.get({ kind: 'app', appId }, groupId);
     } catch (err) {
-      // The group exists (or a concurrent first sight just made it): add whoever is missing.
-      if (!(err instanceof OncelyError) || err.code !== 'conversation_exists') throw err;
-      const conv = await conversations.get({ kind: 'app', appId }, groupId);
-      current = conv.members;
-      const toAdd = missing.filter((m) => !current.includes(m));
-      if (toAdd.length > 0) {
-        if (conv.kind === 'direct') return; // ingest refuses a non-member with a clear error
-        current = (await conversations.addMembers(appId, groupId, toAdd, null)).conversation.members;
-      }
+      if (!(err instanceof OncelyError) || err.code !== 'conversation_not_found') throw err;
+      if (await createGroup(appId, sourceId, groupId, members)) return;
+      conv = await conversations.get({ kind: 'app', appId }, groupId);
     }
+    let current = conv.members;
+    const toAdd = missing.filter((m) => !current.includes(m));
+    if (toAdd.length > 0 && conv.kind === 'group') {
+      // A source is no membership admin: it adds people only where it may (issue: a callback naming a group
+      // made over REST must not join strangers to it, nor bring back a member an admin removed).
+      if (!(await isOpenTo(appId, groupId, sourceId))) {
+        throw OncelyError.of(
+          'source_not_allowed',
+          `callback source ${sourceId} may not add ${toAdd.join(', ')} to conversation ${groupId}: ` +
+            'it adds members only to conversations it created or that were opened to it',
+        );
+      }
+      await store.transaction((tx) => insertUsers(tx, appId, toAdd));
+      rememberUsers(appId, toAdd);
+      current = (await conversations.addMembers(appId, groupId, toAdd, null)).conversation.members;
+    }
+    // A direct conversation named as a group keeps its members: ingest refuses a non-member clearly.
     for (const m of current) knownMembers.remember(`${appId}\n${groupId}\n${m}`, true);
   }
 
@@ -87,19 +137,27 @@ export function createParticipants({
       }
     },
 
-    /** Makes sure the message's parties exist; returns the conversation it lands in. */
-    async ensure(appId: string, msg: InboundMessage): Promise<string> {
+    /**
+     * Makes sure the message's parties exist; returns the conversation it lands in. A direct conversation and
+     * its users are made together; a group the source names is made with its users if missing, and joined by
+     * a missing party only when the source created it or it was opened to the source (403
+     * `source_not_allowed` otherwise, with nothing written).
+     */
+    async ensure(appId: string, sourceId: string, msg: InboundMessage): Promise<string> {
       const parties = msg.to ? [msg.from, msg.to] : [msg.from];
-      await ensureUsers(appId, parties);
       if (msg.groupId) {
-        await ensureGroup(appId, msg.groupId, parties);
+        await ensureGroup(appId, sourceId, msg.groupId, parties);
         return msg.groupId;
       }
       const pair = `${appId}\n${[msg.from, msg.to!].sort().join('\n')}`;
-      return (
-        knownDirect.get(pair) ??
-        knownDirect.remember(pair, await conversations.ensureDirect(appId, msg.from, msg.to!))
-      );
+      const known = knownDirect.get(pair);
+      if (known) return known;
+      const id = await store.transaction(async (tx) => {
+        await insertUsers(tx, appId, parties);
+        return conversations.ensureDirect(appId, msg.from, msg.to!, tx);
+      });
+      rememberUsers(appId, parties);
+      return knownDirect.remember(pair, id);
     },
   };
 }

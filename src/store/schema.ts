@@ -102,6 +102,14 @@ export interface IdempotencyKeysTable {
   expires_at: number;
 }
 
+/** A conversation whose membership a callback source may change (it created it, or it was opened to it). */
+export interface SourceConversationsTable {
+  app_id: string;
+  conversation_id: string;
+  source_id: string;
+  created_at: number;
+}
+
 /** One row, rewritten by readiness while writes fail (store/write-outage.ts). */
 export interface WriteProbeTable {
   id: number;
@@ -222,6 +230,7 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   counters: CountersTable;
   write_probe: WriteProbeTable;
+  source_conversations: SourceConversationsTable;
   callback_sources: CallbackSourcesTable;
   callback_rejections: CallbackRejectionsTable;
   consumed_messages: ConsumedMessagesTable;

@@ -127,6 +127,56 @@ export async function registerCallbackRoutes(app: TypedApp, s: Services): Promis
     },
   );
 
+  // A source adds members only to conversations it made or that are opened to it (callbacks/participants.ts).
+  const SourceConversation = Type.Object({
+    sourceId: Type.String(),
+    conversationId: Type.String(),
+    open: Type.Boolean(),
+  });
+  const sourceConversation = {
+    security: bearer,
+    params: Type.Object({ sourceId: Id, conversationId: Id }),
+  };
+  app.put(
+    '/v1/callback-sources/:sourceId/conversations/:conversationId',
+    {
+      schema: {
+        summary:
+          "Open a conversation to the source: its callbacks may add members there (a member's return too)",
+        ...sourceConversation,
+        response: {
+          200: SourceConversation,
+          ...errors(asApp, 'invalid_request', 'callback_source_not_found', 'conversation_not_found'),
+        },
+      },
+    },
+    async (request) => {
+      const { appId } = await s.auth.app(request);
+      const { sourceId, conversationId } = request.params;
+      await s.callbackSources.openConversation(appId, sourceId, conversationId);
+      return { sourceId, conversationId, open: true };
+    },
+  );
+  app.delete(
+    '/v1/callback-sources/:sourceId/conversations/:conversationId',
+    {
+      schema: {
+        summary: 'Close a conversation to the source: its callbacks may send there as members, add no one',
+        ...sourceConversation,
+        response: {
+          200: SourceConversation,
+          ...errors(asApp, 'invalid_request', 'callback_source_not_found'),
+        },
+      },
+    },
+    async (request) => {
+      const { appId } = await s.auth.app(request);
+      const { sourceId, conversationId } = request.params;
+      await s.callbackSources.closeConversation(appId, sourceId, conversationId);
+      return { sourceId, conversationId, open: false };
+    },
+  );
+
   // The signature covers the exact bytes sent, so this route sees the raw body: its own parser, in its own
   // encapsulated context, for every content type.
   await app.register(async (child) => {

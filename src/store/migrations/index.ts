@@ -11,6 +11,7 @@ import { storeEpoch } from './0007-store-epoch.js';
 import { memberPeriods } from './0008-member-periods.js';
 import { messageExpiry } from './0009-message-expiry.js';
 import { writeProbe } from './0010-write-probe.js';
+import { sourceConversations } from './0011-source-conversations.js';
 
 const migrations: Record<string, Migration> = {
   '0001_core': core,
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '0008_member_periods': memberPeriods,
   '0009_message_expiry': messageExpiry,
   '0010_write_probe': writeProbe,
+  '0011_source_conversations': sourceConversations,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
