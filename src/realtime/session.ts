@@ -128,10 +128,10 @@ export class Session {
       return false;
     }
     if (this.ended) return false;
-    // The ready cursor is where the stream continues from: the resume point, or now (then also the SSE id).
-    const from = resumeFrom ?? now;
-    const ready = frameOf({ type: 'ready', userId: user.userId, cursor: realtime.cursor(from) });
-    this.write(ready, resumeFrom === undefined ? realtime.cursor(from) : undefined);
+    // `ready` carries "now" (DESIGN: live events come from there). It is also SSE's first `id:` unless a
+    // replay follows: Last-Event-ID must not pass events still to be replayed.
+    const ready = frameOf({ type: 'ready', userId: user.userId, cursor: realtime.cursor(now) });
+    this.write(ready, resumeFrom === undefined ? realtime.cursor(now) : undefined);
     if (resumeFrom !== undefined) subscription.resume(resumeFrom).catch((err: unknown) => this.failed(err));
     else if (!holdForResume) subscription.goLive();
     else {
