@@ -132,7 +132,8 @@ export class Hub {
           const k = key(sub.appId, sub.userId);
           let user = this.users.get(k);
           if (!user) {
-            const spans = await this.deps.reader.membershipsOfUser(sub.appId, sub.userId);
+            // As they stood at what has been routed: later changes arrive as events, in order.
+            const spans = await this.deps.reader.membershipsOfUser(sub.appId, sub.userId, this.dispatchedPos);
             user = { appId: sub.appId, userId: sub.userId, spans, subscribers: new Set() };
             this.users.set(k, user);
             for (const conversationId of spans.keys())
@@ -286,7 +287,10 @@ export class Hub {
       const user = this.users.get(key(appId, userId));
       if (!user) continue;
       const known = user.spans.get(conversationId);
-      user.spans.set(conversationId, known ? later(known, span) : span);
+      // A span that begins after what has been routed is the store's future: the known one (kept up to date
+      // by the membership events routed since the user's read) is the present.
+      if (known && span.joinedPos > this.dispatchedPos) user.spans.set(conversationId, known);
+      else user.spans.set(conversationId, known ? later(known, span) : span);
       conv.users.add(user);
     }
     conv.loaded = true;

@@ -43,8 +43,11 @@ export interface StreamReader {
   userEvents(appId: string, userId: string, afterPos: number, limit: number): Promise<StreamPage>;
   /** The first `limit` events with afterPos < pos <= toPos, any app (the sequencer's gap fill). */
   range(afterPos: number, toPos: number, limit: number): Promise<StreamEvent[]>;
-  /** A user's memberships (current and past) by conversation. */
-  membershipsOfUser(appId: string, userId: string): Promise<Map<string, MembershipSpan>>;
+  /**
+   * A user's memberships (current and past) by conversation, as they stood at position `asOf`: where the
+   * latest span began after it, the earlier period that covered `asOf` (ending at its removal), if any.
+   */
+  membershipsOfUser(appId: string, userId: string, asOf: number): Promise<Map<string, MembershipSpan>>;
   /** A conversation's members (current and past) by user. */
   membersOfConversation(appId: string, conversationId: string): Promise<Map<string, MembershipSpan>>;
   /** The current conversations of each of these users (presence fan-out). */
@@ -411,9 +414,20 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
       return rows.map((row) => ({ appId: row.app_id, event: toWireEvent(row), pos: Number(row.pos) }));
     },
 
-    async membershipsOfUser(appId, userId) {
+    async membershipsOfUser(appId, userId, asOf) {
       const rows = await streamQueries.membershipsOfUser(db, appId, userId).execute();
-      return new Map(rows.map((r) => [r.conversation_id, span(r)]));
+      const spans = new Map(rows.map((r) => [r.conversation_id, span(r)]));
+      // Re-added after `asOf` (committed, not yet routed): the member was in its earlier period then, and
+      // the events of that period still to be routed are its own (invariant 4 over time).
+      const later = [...spans]
+        .filter(([, s]) => s.joinedPos > asOf)
+        .map(([conversationId]) => conversationId);
+      if (later.length === 0) return spans;
+      for (const p of await streamQueries.closedPeriods(db, appId, userId, later, asOf).execute()) {
+        const fromPos = Number(p.from_pos ?? 0);
+        if (fromPos <= asOf) spans.set(p.conversation_id, { joinedPos: fromPos, leftPos: Number(p.to_pos) });
+      }
+      return spans;
     },
 
     async membersOfConversation(appId, conversationId) {
