@@ -300,7 +300,8 @@ export async function startOncely(
     throw listenError(err, config);
   }
   // Deliveries start once the server listens: a start that failed above leaves no dispatcher running.
-  webhooks.start();
+  // While sends are being written, deliveries (asynchronous by contract) give them the thread.
+  webhooks.start({ yieldWhile: () => ingest.busy() });
   const gateway = createWsGateway({
     server: http.server,
     sessions: http.sessions,

@@ -33,6 +33,14 @@ export class GroupCommit<C, R> {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
   }
 
+  /** Since when nothing has been written or waiting (ms, performance.now()); 0 while busy. */
+  private idleSince = 0;
+
+  /** How long nothing has been written or waiting to be, in ms; 0 while a group is written or waits. */
+  idleMs(): number {
+    return this.inFlight.size > 0 || this.queue.length > 0 ? 0 : performance.now() - this.idleSince;
+  }
+
   submit(command: C): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ command, resolve, reject });
@@ -67,6 +75,7 @@ export class GroupCommit<C, R> {
       this.options.onQueued?.(this.queue.length);
       const run: Promise<void> = this.write(group).finally(() => {
         this.inFlight.delete(run);
+        this.idleSince = performance.now();
         // Commands that arrived while every slot was busy start now; without this they would wait for
         // the next submit.
         this.schedule();

@@ -69,9 +69,17 @@ export interface Ingest {
   sendItems(input: SendItems): Promise<ItemOutcome[]>;
   /** The body limits every send meets (depth, then size), for entry points that must check before ingest. */
   readonly bodyLimits: BodyLimits;
+  /**
+   * Whether sends are being written, wait to be, or were less than `sendsQuietMs` ago: work that can wait
+   * (webhook deliveries) gives way. Under a load of sends the writer is idle only between groups, for less.
+   */
+  busy(): boolean;
   /** Resolves once everything submitted is committed and every afterCommit hook has run. */
   close(): Promise<void>;
 }
+
+/** A writer idle this long has no load of sends (see `Ingest.busy`). */
+const sendsQuietMs = 50;
 
 export function createIngest(options: IngestOptions): Ingest {
   const { store, bus, clock, metrics, logger } = options;
@@ -229,6 +237,7 @@ export function createIngest(options: IngestOptions): Ingest {
       return sendItems({ ...input, items });
     },
     bodyLimits,
+    busy: () => group.idleMs() < sendsQuietMs,
     async close() {
       await group.flushed();
       await hooksDone;

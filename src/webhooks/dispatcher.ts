@@ -28,6 +28,13 @@ export interface DispatcherOptions {
   config: WebhookConfig;
   /** For jitter; in [0, 1). */
   random?: () => number;
+  /**
+   * While this answers true (the writer of sends is busy), no new request starts: a delivery may wait —
+   * delivery is asynchronous by contract — while a sender waits for its answer, and on a CPU-bound server
+   * every delivery is taken from the sends. A delivery gives way for `yieldAtMostMs` at most, so a lasting
+   * load of sends slows deliveries down but never starves them. @defaultValue never
+   */
+  yieldWhile?: () => boolean;
 }
 
 /** Rows one instance holds at most (in flight and waiting for their endpoint's free slot). */
@@ -37,10 +44,14 @@ const recordDelayMs = 5;
 const recordBatch = 128;
 /** How often the queue depth gauge is refreshed, and finished deliveries past retention are deleted. */
 const housekeepingMs = 5000;
+/** Longest a due delivery waits while the sends' writer is busy (`yieldWhile`); how often that is looked at. */
+const yieldAtMostMs = 5000;
+const yieldCheckMs = 10;
 
 interface EndpointSlots {
   inFlight: number;
-  waiting: Array<{ row: WebhookDeliveriesTable; body: string | undefined }>;
+  /** `since`: when it was handed to this endpoint's queue. */
+  waiting: Array<{ row: WebhookDeliveriesTable; body: string | undefined; since: number }>;
 }
 
 /** The body of every attempt of one event: `{"type","timestamp","data":<event>}`, as the event is now. */
@@ -146,12 +157,13 @@ export function createDispatcher(options: DispatcherOptions) {
     let s = slots.get(key);
     if (!s) slots.set(key, (s = { inFlight: 0, waiting: [] }));
     held++;
-    s.waiting.push({ row, body });
+    s.waiting.push({ row, body, since: performance.now() });
     startWaiting(key, s);
   }
 
   function startWaiting(key: string, s: EndpointSlots): void {
     while (!closed && s.inFlight < config.endpointConcurrency && s.waiting.length > 0) {
+      if (yielding(s)) return recheckSoon();
       const next = s.waiting.shift()!;
       s.inFlight++;
       const running = attempt(next.row, next.body)
@@ -166,6 +178,21 @@ export function createDispatcher(options: DispatcherOptions) {
         });
       inFlight.add(running);
     }
+  }
+
+  /** Whether the endpoint's next delivery gives way to sends now (see `yieldWhile`). */
+  function yielding(s: EndpointSlots): boolean {
+    if (!options.yieldWhile?.()) return false;
+    return performance.now() - s.waiting[0]!.since < yieldAtMostMs;
+  }
+
+  /** Looks again shortly at every endpoint held back by `yielding`. */
+  let recheck: NodeJS.Timeout | undefined;
+  function recheckSoon(): void {
+    recheck ??= setTimeout(() => {
+      recheck = undefined;
+      for (const [key, s] of slots) startWaiting(key, s);
+    }, yieldCheckMs);
   }
 
   async function attempt(row: WebhookDeliveriesTable, body: string | undefined): Promise<void> {
@@ -311,6 +338,7 @@ export function createDispatcher(options: DispatcherOptions) {
     /** Stops claiming, cuts requests in flight short, records what finished and gives back the rest. */
     async close(): Promise<void> {
       closed = true;
+      clearTimeout(recheck);
       clearInterval(poll);
       clearInterval(keep);
       (await subscribed)();

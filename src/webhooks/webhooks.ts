@@ -10,7 +10,7 @@ import type { Bus } from '../realtime/bus.js';
 import type { DeliveryState } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { createDeliveries, type DeliveryView } from './deliveries.js';
-import { createDispatcher, type Dispatcher } from './dispatcher.js';
+import { createDispatcher, type Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import { createHttpSender } from './http-sender.js';
 import { createOutboxWriter, type EventWriter } from './outbox.js';
 import { triesFor } from './retry-schedule.js';
@@ -32,8 +32,8 @@ export interface Webhooks {
   endpoints: WebhookEndpoints;
   /** Writes the outbox rows of appended events inside their transaction (Invariant 2 extends to webhooks). */
   outboxWriter: EventWriter;
-  /** Starts this instance's dispatcher. */
-  start(): void;
+  /** Starts this instance's dispatcher (`yieldWhile`: see DispatcherOptions). */
+  start(opts?: Pick<DispatcherOptions, 'yieldWhile'>): void;
   listDeliveries(
     appId: string,
     endpointId: string,
@@ -62,9 +62,10 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
   return {
     endpoints,
     outboxWriter: createOutboxWriter({ endpoints, retrySchedule: config.retrySchedule }),
-    start() {
+    start(opts = {}) {
       dispatcher ??= createDispatcher({
         ...options,
+        ...opts,
         endpoints,
         deliveries,
         sender: createHttpSender({ allowPrivate: config.allowPrivate, timeoutMs: config.timeoutMs }),
