@@ -4,10 +4,10 @@ import type { Clock } from '../clock.js';
 import type { MessageBody } from '../conversations/events.js';
 import { OncelyError } from '../errors.js';
 import { sha256 } from '../idempotency/fingerprint.js';
-import { findKey, keyId, type KeyRef } from '../idempotency/keys.js';
+import { findKey, type KeyRef } from '../idempotency/keys.js';
 import { sourceScope } from '../idempotency/scope.js';
 import { checkTextDepth } from '../ingest/body-limits.js';
-import type { Ingest, SendResult } from '../ingest/ingest.js';
+import type { Ingest, SendCommand, SendResult } from '../ingest/ingest.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
@@ -36,27 +36,8 @@ export interface CallbacksOptions {
   logger: Logger;
 }
 
-/**
- * Runs `run` after every earlier run of the same key has settled: the turns of one key on this instance.
- * A key's entry is dropped when its last turn ends, so idle keys cost nothing.
- */
-function turns() {
-  const tails = new Map<string, Promise<unknown>>();
-  return async function oneAtATime<T>(key: string, run: () => Promise<T>): Promise<T> {
-    const mine = (tails.get(key) ?? Promise.resolve()).then(run, run);
-    const tail = mine.catch(() => undefined);
-    tails.set(key, tail);
-    try {
-      return await mine;
-    } finally {
-      if (tails.get(key) === tail) tails.delete(key);
-    }
-  };
-}
-
 export function createCallbacks(o: CallbacksOptions) {
   const { metrics } = o;
-  const oneAtATime = turns();
 
   async function reject(
     labels: { app: string; source: string },
@@ -115,7 +96,6 @@ export function createCallbacks(o: CallbacksOptions) {
   ): Promise<CallbackAnswer> {
     const { appId, key: msgId } = ref;
     const sourceId = labels.source;
-    let conversationId = known;
     const origin: CallbackBody['origin'] = { sourceId, msgId };
     if (parsed.sentAt) origin.sentAt = parsed.sentAt;
     // Literals, not spreads: this runs for every callback, and a spread is the costlier copy.
@@ -124,31 +104,49 @@ export function createCallbacks(o: CallbacksOptions) {
         ? { type: 'text', text: parsed.body.text, origin }
         : { type: 'custom', data: parsed.body.data, origin };
     const idempotency = { appId, scope: ref.scope, key: ref.key, fingerprint };
-    const send = (conv: string) =>
-      o.ingest.send({
-        appId,
-        conversationId: conv,
-        senderId: parsed.from,
-        body,
-        idempotency,
-        source: 'callback',
-      });
-    try {
-      conversationId ??= await o.participants.ensure(appId, sourceId, parsed);
+    const command = (conversationId: string): SendCommand => ({
+      appId,
+      conversationId,
+      senderId: parsed.from,
+      body,
+      idempotency,
+      source: 'callback',
+    });
+    // First sight of a party: made in the message's own transaction (Ingest.sendWith), and kept only if the
+    // message is created, so that a first sight losing its msgId to another (with another sender, say) leaves
+    // no user or conversation behind, on whichever instance it ran.
+    const sendMaking = async () => {
+      const make = () =>
+        o.ingest.sendWith(command(''), (tx) => o.participants.ensureIn(tx, appId, sourceId, parsed));
       let outcome;
       try {
-        outcome = await send(conversationId);
+        outcome = await make();
       } catch (err) {
-        // A party remembered as a member may have been removed since: forget, make sure again, once.
-        if (!(err instanceof OncelyError) || err.code !== 'not_member') throw err;
-        o.participants.forget(appId, parsed);
-        conversationId = await o.participants.ensure(appId, sourceId, parsed);
-        outcome = await send(conversationId);
+        // The named group was made meanwhile by a concurrent first sight: once more, now finding it.
+        if (!(err instanceof OncelyError) || err.code !== 'conversation_exists') throw err;
+        outcome = await make();
+      }
+      if (outcome.status === 'created') o.participants.learn(appId, parsed, outcome.result.conversationId);
+      return outcome;
+    };
+    try {
+      let outcome;
+      if (known === undefined) outcome = await sendMaking();
+      else {
+        try {
+          outcome = await o.ingest.send(command(known));
+        } catch (err) {
+          // A party remembered as a member may have been removed since: forget, make sure again, once.
+          if (!(err instanceof OncelyError) || err.code !== 'not_member') throw err;
+          o.participants.forget(appId, parsed);
+          outcome = await sendMaking();
+        }
       }
       // Invariant 1: a concurrent twin that lost the claim lands here with the winner's answer.
       if (outcome.status !== 'created')
         return repeat(labels, raw, parsed, outcome.result, outcome.status === 'duplicate');
-      return { status: 'ok', messageId: outcome.result.id, conversationId, seq: outcome.result.seq };
+      const { id, seq } = outcome.result;
+      return { status: 'ok', messageId: id, conversationId: outcome.result.conversationId, seq };
     } catch (err) {
       if (err instanceof OncelyError && err.status < 500) await reject(labels, raw, err, parsed.msgId);
       throw err;
@@ -192,20 +190,16 @@ export function createCallbacks(o: CallbacksOptions) {
       const fingerprint = sha256(raw);
       const known = o.participants.known(appId, parsed);
       if (known) return deliver(labels, raw, parsed, ref, fingerprint, known);
-      // First sight of a party: callbacks of one msgId take turns, and each checks for a repeat before
-      // creating anyone, so that of parallel first sights with other payloads (other senders) only the one
-      // that wins the msgId leaves users and conversations behind. On one instance; across instances the
-      // check alone narrows the window without closing it.
-      return oneAtATime(keyId(ref), async () => {
-        const first = await findKey(o.store.db, ref, o.clock.now());
-        if (first) {
-          const same = first.fingerprint === fingerprint;
-          // Ingest counts the repeats it sees itself; these never reach it.
-          (same ? metrics.duplicates : metrics.idempotencyConflicts).inc({ source: 'callback' });
-          return repeat(labels, raw, parsed, JSON.parse(first.result) as SendResult, same);
-        }
-        return deliver(labels, raw, parsed, ref, fingerprint, undefined);
-      });
+      // A repeat of a stored msgId is answered as such before any party is looked at (a first sight may
+      // name someone the source may no longer add). Racing first sights are settled by the claim itself.
+      const first = await findKey(o.store.db, ref, o.clock.now());
+      if (first) {
+        const same = first.fingerprint === fingerprint;
+        // Ingest counts the repeats it sees itself; these never reach it.
+        (same ? metrics.duplicates : metrics.idempotencyConflicts).inc({ source: 'callback' });
+        return repeat(labels, raw, parsed, JSON.parse(first.result) as SendResult, same);
+      }
+      return deliver(labels, raw, parsed, ref, fingerprint, undefined);
     },
   };
 }

@@ -1,8 +1,11 @@
 // First sight of a callback's sender and receiver: their users, their direct conversation or the named group
-// and its membership are created when missing. Every step is idempotent and race-safe across instances; what
-// is known to exist is remembered, so a steady stream of callbacks costs no extra writes.
+// and its membership are created when missing, in the transaction that stores the message (so a first sight
+// that loses its msgId to another leaves nothing, on any instance). What is known to exist is remembered, so
+// a steady stream of callbacks costs no extra writes.
 import type { Conversations } from '../conversations/conversations.js';
 import { OncelyError } from '../errors.js';
+import { memberIds } from '../conversations/membership.js';
+import type { SendSetup } from '../ingest/ingest.js';
 import type { Store, Tx } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { InboundMessage } from './payload-formats.js';
@@ -31,9 +34,12 @@ export function createParticipants({
   const knownDirect = new KnownSet<string>();
   const knownMembers = new KnownSet<true>();
 
-  /** Inserts the users that may be missing; in `tx`, so that they exist only if what needs them commits. */
+  /**
+   * Inserts the users that may be missing, in `tx`, so that they exist only if the message that needs them
+   * commits. In id order: two first sights naming the same users in turn never wait on each other in a cycle.
+   */
   async function insertUsers(tx: Tx, appId: string, userIds: string[]): Promise<void> {
-    const missing = [...new Set(userIds)].filter((u) => !knownUsers.has(`${appId}\n${u}`));
+    const missing = [...new Set(userIds)].filter((u) => !knownUsers.has(`${appId}\n${u}`)).sort();
     if (missing.length === 0) return;
     const now = clock.now();
     await tx
@@ -45,16 +51,12 @@ export function createParticipants({
       .execute();
   }
 
-  const rememberUsers = (appId: string, userIds: string[]) => {
-    for (const u of userIds) knownUsers.remember(`${appId}\n${u}`, true);
-  };
-
   /**
    * Whether the source created the conversation or an app opened it to the source. Read each time (only a
    * party that is not a member yet asks), so that closing it applies at once on every instance.
    */
-  async function isOpenTo(appId: string, conversationId: string, sourceId: string): Promise<boolean> {
-    const row = await store.db
+  async function isOpenTo(tx: Tx, appId: string, conversationId: string, sourceId: string) {
+    const row = await tx
       .selectFrom('source_conversations')
       .select('source_id')
       .where('app_id', '=', appId)
@@ -64,56 +66,53 @@ export function createParticipants({
     return row !== undefined;
   }
 
-  /** A new group, its users and the source's right to it, in one transaction; false if the group exists. */
-  async function createGroup(appId: string, sourceId: string, groupId: string, members: string[]) {
-    try {
-      await store.transaction(async (tx) => {
-        await insertUsers(tx, appId, members);
-        await conversations.create(appId, { id: groupId, kind: 'group', members }, tx);
-        await tx
-          .insertInto('source_conversations')
-          .values({ app_id: appId, conversation_id: groupId, source_id: sourceId, created_at: clock.now() })
-          .execute();
-      });
-    } catch (err) {
-      // The group exists (made over REST, or by a concurrent first sight): nothing of this one was written.
-      if (err instanceof OncelyError && err.code === 'conversation_exists') return false;
-      throw err;
-    }
-    rememberUsers(appId, members);
-    for (const m of members) knownMembers.remember(`${appId}\n${groupId}\n${m}`, true);
-    return true;
+  /**
+   * A new group with its users and the source's right to it, in `tx`. When the group exists after all (made
+   * by a concurrent first sight) this throws `conversation_exists`, and the caller runs its transaction again:
+   * then the group is found and locked before anyone is added, never after this one's users were inserted.
+   */
+  async function createGroup(tx: Tx, appId: string, sourceId: string, groupId: string, members: string[]) {
+    await insertUsers(tx, appId, members);
+    await conversations.create(appId, { id: groupId, kind: 'group', members }, tx);
+    await tx
+      .insertInto('source_conversations')
+      .values({ app_id: appId, conversation_id: groupId, source_id: sourceId, created_at: clock.now() })
+      .execute();
   }
 
-  async function ensureGroup(appId: string, sourceId: string, groupId: string, members: string[]) {
-    const missing = members.filter((m) => !knownMembers.has(`${appId}\n${groupId}\n${m}`));
-    if (missing.length === 0) return;
-    let conv;
-    try {
-      conv = await conversations.get({ kind: 'app', appId }, groupId);
-    } catch (err) {
-      if (!(err instanceof OncelyError) || err.code !== 'conversation_not_found') throw err;
-      if (await createGroup(appId, sourceId, groupId, members)) return;
-      conv = await conversations.get({ kind: 'app', appId }, groupId);
+  const kindOf = async (tx: Tx, appId: string, conversationId: string) =>
+    (
+      await tx
+        .selectFrom('conversations')
+        .select('kind')
+        .where('app_id', '=', appId)
+        .where('id', '=', conversationId)
+        .executeTakeFirst()
+    )?.kind;
+
+  async function ensureGroup(tx: Tx, appId: string, sourceId: string, groupId: string, parties: string[]) {
+    const kind = await kindOf(tx, appId, groupId);
+    if (!kind) {
+      await createGroup(tx, appId, sourceId, groupId, parties);
+      return [];
     }
-    let current = conv.members;
-    const toAdd = missing.filter((m) => !current.includes(m));
-    if (toAdd.length > 0 && conv.kind === 'group') {
-      // A source is no membership admin: it adds people only where it may (issue: a callback naming a group
-      // made over REST must not join strangers to it, nor bring back a member an admin removed).
-      if (!(await isOpenTo(appId, groupId, sourceId))) {
-        throw OncelyError.of(
-          'source_not_allowed',
-          `callback source ${sourceId} may not add ${toAdd.join(', ')} to conversation ${groupId}: ` +
-            'it adds members only to conversations it created or that were opened to it',
-        );
-      }
-      await store.transaction((tx) => insertUsers(tx, appId, toAdd));
-      rememberUsers(appId, toAdd);
-      current = (await conversations.addMembers(appId, groupId, toAdd, null)).conversation.members;
-    }
+    // The lock holds the membership read here until commit (lock order step 1).
+    await store.lockConversations(tx, [{ appId, conversationId: groupId }]);
+    const current = await memberIds(tx, appId, groupId);
+    const toAdd = parties.filter((m) => !current.includes(m));
     // A direct conversation named as a group keeps its members: ingest refuses a non-member clearly.
-    for (const m of current) knownMembers.remember(`${appId}\n${groupId}\n${m}`, true);
+    if (toAdd.length === 0 || kind !== 'group') return [];
+    // A source is no membership admin: it adds people only where it may (issue: a callback naming a group
+    // made over REST must not join strangers to it, nor bring back a member an admin removed).
+    if (!(await isOpenTo(tx, appId, groupId, sourceId))) {
+      throw OncelyError.of(
+        'source_not_allowed',
+        `callback source ${sourceId} may not add ${toAdd.join(', ')} to conversation ${groupId}: ` +
+          'it adds members only to conversations it created or that were opened to it',
+      );
+    }
+    await insertUsers(tx, appId, toAdd);
+    return conversations.addMembersIn(tx, appId, groupId, toAdd, null);
   }
 
   return {
@@ -138,26 +137,32 @@ export function createParticipants({
     },
 
     /**
-     * Makes sure the message's parties exist; returns the conversation it lands in. A direct conversation and
-     * its users are made together; a group the source names is made with its users if missing, and joined by
-     * a missing party only when the source created it or it was opened to the source (403
-     * `source_not_allowed` otherwise, with nothing written).
+     * Makes sure, in `tx`, that the message's parties exist; answers the conversation it lands in and the
+     * member events to publish once `tx` commits. A direct conversation is made with its users; a group the
+     * source names is made with its users if missing, and joined by a missing party only when the source
+     * created it or it was opened to the source (403 `source_not_allowed` otherwise). A group made meanwhile by
+     * another transaction is `conversation_exists`: run the transaction again. Nothing is remembered before
+     * `learn`, which the caller calls once `tx` committed.
      */
-    async ensure(appId: string, sourceId: string, msg: InboundMessage): Promise<string> {
+    async ensureIn(tx: Tx, appId: string, sourceId: string, msg: InboundMessage): Promise<SendSetup> {
       const parties = msg.to ? [msg.from, msg.to] : [msg.from];
       if (msg.groupId) {
-        await ensureGroup(appId, sourceId, msg.groupId, parties);
-        return msg.groupId;
+        const appended = await ensureGroup(tx, appId, sourceId, msg.groupId, parties);
+        return { conversationId: msg.groupId, appended };
       }
-      const pair = `${appId}\n${[msg.from, msg.to!].sort().join('\n')}`;
-      const known = knownDirect.get(pair);
-      if (known) return known;
-      const id = await store.transaction(async (tx) => {
-        await insertUsers(tx, appId, parties);
-        return conversations.ensureDirect(appId, msg.from, msg.to!, tx);
-      });
-      rememberUsers(appId, parties);
-      return knownDirect.remember(pair, id);
+      await insertUsers(tx, appId, parties);
+      return { conversationId: await conversations.ensureDirect(appId, msg.from, msg.to!, tx), appended: [] };
+    },
+
+    /** Remembers the message's parties as members of `conversationId`, after the transaction that made sure. */
+    learn(appId: string, msg: InboundMessage, conversationId: string): void {
+      const parties = msg.to ? [msg.from, msg.to] : [msg.from];
+      for (const u of parties) knownUsers.remember(`${appId}\n${u}`, true);
+      if (msg.groupId) {
+        for (const m of parties) knownMembers.remember(`${appId}\n${conversationId}\n${m}`, true);
+      } else {
+        knownDirect.remember(`${appId}\n${[msg.from, msg.to!].sort().join('\n')}`, conversationId);
+      }
     },
   };
 }

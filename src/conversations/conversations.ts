@@ -167,6 +167,80 @@ export function createConversations(deps: ConversationsDeps) {
     }
   }
 
+  /**
+   * Adds members inside `tx`, whose caller publishes the returned `member.added` events after its commit.
+   * It takes the conversation's lock (step 1) and then the stream counter (step 4), held to the commit.
+   */
+  async function addMembersIn(
+    tx: Tx,
+    appId: string,
+    conversationId: string,
+    userIds: string[],
+    actorId: string | null,
+  ): Promise<AppendedEvent[]> {
+    // Lock order: the conversation row first, so the membership read below holds until commit.
+    await store.lockConversations(tx, [{ appId, conversationId }]);
+    const conv = await requireConversation(tx, appId, conversationId);
+    if (conv.kind === 'direct')
+      throw OncelyError.of('conversation_is_direct', 'a direct conversation keeps its two members');
+    const wanted = [...new Set(userIds)];
+    await requireUsers(tx, appId, wanted);
+    const current = new Set(await memberIds(tx, appId, conversationId));
+    const added = wanted.filter((u) => !current.has(u));
+    const now = clock.now();
+    const appended = await log.append(
+      tx,
+      added.map((userId) => ({
+        appId,
+        conversationId,
+        type: 'member.added' as const,
+        senderId: actorId,
+        body: null,
+        subjectId: userId,
+      })),
+      now,
+    );
+    // A member sees the stream from the event that added it, so its row needs that event's position:
+    // written after the positions are taken (membership changes hold the counter one statement longer).
+    if (appended.length > 0) {
+      const rows = appended.map(({ event, pos }) => ({
+        app_id: appId,
+        conversation_id: conversationId,
+        user_id: event.userId!,
+        role: 'member' as const,
+        delivered_seq: event.seq,
+        read_seq: event.seq,
+        joined_pos: pos,
+        left_pos: null,
+        joined_at: now,
+      }));
+      await tx
+        .insertInto('members')
+        .values(rows)
+        .onConflict((oc) =>
+          oc.columns(['app_id', 'conversation_id', 'user_id']).doUpdateSet((eb) => ({
+            role: eb.ref('excluded.role'),
+            delivered_seq: eb.ref('excluded.delivered_seq'),
+            read_seq: eb.ref('excluded.read_seq'),
+            joined_pos: eb.ref('excluded.joined_pos'),
+            left_pos: eb.ref('excluded.left_pos'),
+            joined_at: eb.ref('excluded.joined_at'),
+          })),
+        )
+        .execute();
+      await openPeriods(
+        tx,
+        appended.map(({ event }) => ({
+          appId,
+          conversationId,
+          userId: event.userId!,
+          fromSeq: event.seq,
+        })),
+      );
+    }
+    return appended;
+  }
+
   async function publish(appended: AppendedEvent[]) {
     if (appended.length > 0) await bus.publishMany(appended.map((a) => ({ kind: 'event' as const, ...a })));
   }
@@ -174,6 +248,7 @@ export function createConversations(deps: ConversationsDeps) {
   return {
     create,
     ensureDirect,
+    addMembersIn,
 
     /** A conversation, for its app or one of its current members. */
     async get(actor: Actor, conversationId: string): Promise<ConversationView> {
@@ -201,66 +276,7 @@ export function createConversations(deps: ConversationsDeps) {
     async addMembers(appId: string, conversationId: string, userIds: string[], actorId: string | null) {
       let appended: AppendedEvent[] = [];
       const conversation = await store.transaction(async (tx) => {
-        // Lock order: the conversation row first, so the membership read below holds until commit.
-        await store.lockConversations(tx, [{ appId, conversationId }]);
-        const conv = await requireConversation(tx, appId, conversationId);
-        if (conv.kind === 'direct')
-          throw OncelyError.of('conversation_is_direct', 'a direct conversation keeps its two members');
-        const wanted = [...new Set(userIds)];
-        await requireUsers(tx, appId, wanted);
-        const current = new Set(await memberIds(tx, appId, conversationId));
-        const added = wanted.filter((u) => !current.has(u));
-        const now = clock.now();
-        appended = await log.append(
-          tx,
-          added.map((userId) => ({
-            appId,
-            conversationId,
-            type: 'member.added' as const,
-            senderId: actorId,
-            body: null,
-            subjectId: userId,
-          })),
-          now,
-        );
-        // A member sees the stream from the event that added it, so its row needs that event's position:
-        // written after the positions are taken (membership changes hold the counter one statement longer).
-        if (appended.length > 0) {
-          const rows = appended.map(({ event, pos }) => ({
-            app_id: appId,
-            conversation_id: conversationId,
-            user_id: event.userId!,
-            role: 'member' as const,
-            delivered_seq: event.seq,
-            read_seq: event.seq,
-            joined_pos: pos,
-            left_pos: null,
-            joined_at: now,
-          }));
-          await tx
-            .insertInto('members')
-            .values(rows)
-            .onConflict((oc) =>
-              oc.columns(['app_id', 'conversation_id', 'user_id']).doUpdateSet((eb) => ({
-                role: eb.ref('excluded.role'),
-                delivered_seq: eb.ref('excluded.delivered_seq'),
-                read_seq: eb.ref('excluded.read_seq'),
-                joined_pos: eb.ref('excluded.joined_pos'),
-                left_pos: eb.ref('excluded.left_pos'),
-                joined_at: eb.ref('excluded.joined_at'),
-              })),
-            )
-            .execute();
-          await openPeriods(
-            tx,
-            appended.map(({ event }) => ({
-              appId,
-              conversationId,
-              userId: event.userId!,
-              fromSeq: event.seq,
-            })),
-          );
-        }
+        appended = await addMembersIn(tx, appId, conversationId, userIds, actorId);
         return view(tx, await requireConversation(tx, appId, conversationId));
       });
       await publish(appended);

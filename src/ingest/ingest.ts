@@ -4,12 +4,12 @@
 // the stored result of the first. Callers are answered once the commit is durable; the bus hears afterwards.
 import type { Clock } from '../clock.js';
 import type { Conversations } from '../conversations/conversations.js';
-import type { EventLog } from '../conversations/event-log.js';
+import type { AppendedEvent, EventLog } from '../conversations/event-log.js';
 import type { MessageBody, WireEvent } from '../conversations/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Bus, BusMessage } from '../realtime/bus.js';
-import type { Store } from '../store/store.js';
+import type { Store, Tx } from '../store/store.js';
 import {
   bodyLimitDefaults,
   checkBody,
@@ -60,9 +60,23 @@ export interface IngestOptions {
   hooks?: IngestHooks[];
 }
 
+/** What a send's own transaction makes before the message: its conversation, and events to publish with it. */
+export interface SendSetup {
+  conversationId: string;
+  /** Events the setup appended (members added), published before the message. */
+  appended: AppendedEvent[];
+}
+
 export interface Ingest {
   /** Creates a message once, or answers a repeat from the stored result (callbacks, one queue message). */
   send(cmd: SendCommand): Promise<SendOutcome>;
+  /**
+   * A send in a transaction of its own that first runs `setup` (users, a conversation, members the message
+   * needs; `cmd.conversationId` is the one it returns). The setup commits only with a created message: a
+   * repeat of the key or a refusal rolls it back, so that of racing first sights (on any instance) only the
+   * winner's leave anything behind.
+   */
+  sendWith(cmd: SendCommand, setup: (tx: Tx) => Promise<SendSetup>): Promise<SendOutcome>;
   /** A send by an app or a user over REST or WebSocket: its key's scope, fingerprint and `422` reuse. */
   sendAsActor(input: ActorSend): Promise<ActorSendAnswer>;
   /** A list of batch-like items of one scope in one transaction, each answered on its own (or atomically). */
@@ -129,8 +143,11 @@ export function createIngest(options: IngestOptions): Ingest {
    * the hooks. Nothing here is awaited: invariant 2 needs the durable commit before an answer, not the
    * publish (a lost publish is repaired by the store, which is the truth).
    */
-  function afterCommit(committed: Array<{ cmd: SendCommand; outcome: Outcome<SendOutcome> }>): void {
-    const published: BusMessage[] = [];
+  function afterCommit(
+    committed: Array<{ cmd: SendCommand; outcome: Outcome<SendOutcome> }>,
+    before: AppendedEvent[] = [],
+  ): void {
+    const published: BusMessage[] = before.map((a) => ({ kind: 'event', ...a }));
     const created: Array<{ event: WireEvent; cmd: SendCommand }> = [];
     const counts = new Map<string, number>();
     const count = (metric: string, source: string) => {
@@ -204,6 +221,38 @@ export function createIngest(options: IngestOptions): Ingest {
     }
   }
 
+  /** Thrown out of sendWith's transaction to roll its setup back when the message is a repeat. */
+  class Repeat extends Error {
+    constructor(readonly outcome: SendOutcome) {
+      super('the key was claimed first by another send');
+    }
+  }
+
+  async function sendWith(cmd: SendCommand, setup: (tx: Tx) => Promise<SendSetup>): Promise<SendOutcome> {
+    const end = metrics.ingestLatency.startTimer();
+    let made: SendSetup = { conversationId: cmd.conversationId, appended: [] };
+    let outcome: SendOutcome;
+    try {
+      outcome = await store.transaction(async (tx) => {
+        made = await setup(tx);
+        // Here, not before: the plugins see the conversation the setup found or made.
+        cmd = await prepare({ ...cmd, conversationId: made.conversationId });
+        const [one] = await writer.write(tx, [cmd], clock.now());
+        if (!one!.ok) throw one!.error;
+        if (one!.value.status !== 'created') throw new Repeat(one!.value);
+        return one!.value;
+      });
+    } catch (err) {
+      if (!(err instanceof Repeat)) throw err;
+      outcome = err.outcome;
+      made = { conversationId: cmd.conversationId, appended: [] };
+    } finally {
+      end();
+    }
+    afterCommit([{ cmd, outcome: { ok: true, value: outcome } }], made.appended);
+    return outcome;
+  }
+
   const sendItems = createItemSender({
     store,
     writer,
@@ -216,6 +265,7 @@ export function createIngest(options: IngestOptions): Ingest {
 
   return {
     send,
+    sendWith,
     async sendAsActor(input) {
       // Before the key's fingerprint, whose canonical JSON recurses.
       checkBodyDepth(input.body, bodyLimits);
