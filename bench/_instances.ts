@@ -251,14 +251,24 @@ export async function ingestInstances(o: IngestInstancesOptions, tools: IngestTo
     const warm = tools.planKeys('warm', o.warmup, o.repeat).keys;
     for (const c of deployment.clusters) await runSpread(dir, c, setups.get(c)!, warm);
     const runs = new Map<Cluster, LoadResult[]>(deployment.clusters.map((c) => [c, []]));
-    // Messages stored, over every instance of a cluster: each distinct key once, wherever it was sent.
-    const created = async (c: Cluster) => {
-      let n = 0;
-      for (const url of urls(c))
-        n += counter(await call<string>(url, adminToken, 'GET', '/metrics'), 'oncely_messages_created_total');
-      return n;
+    // Counters summed over every instance of a cluster: messages stored (each distinct key once, wherever it
+    // was sent), group commits and their sizes, and how long transactions held the stream counter.
+    const names = [
+      'oncely_messages_created_total',
+      'oncely_group_commit_size_sum',
+      'oncely_group_commit_size_count',
+      'oncely_store_counter_hold_seconds_sum',
+      'oncely_store_counter_hold_seconds_count',
+    ] as const;
+    const totals = async (c: Cluster) => {
+      const sums = new Map<string, number>(names.map((n) => [n, 0]));
+      for (const url of urls(c)) {
+        const text = await call<string>(url, adminToken, 'GET', '/metrics');
+        for (const n of names) sums.set(n, sums.get(n)! + counter(text, n));
+      }
+      return sums;
     };
-    const before = await Promise.all(deployment.clusters.map(created));
+    const before = await Promise.all(deployment.clusters.map(totals));
     let distinct = 0;
     for (let round = 0; round < o.rounds; round++) {
       const plan = tools.planKeys(`r${round}`, o.messages, o.repeat);
@@ -273,8 +283,16 @@ export async function ingestInstances(o: IngestInstancesOptions, tools: IngestTo
       }
     }
     for (const [i, c] of deployment.clusters.entries()) {
-      const stored = (await created(c)) - before[i]!;
-      console.log(`${c.name.trim()}: stored ${stored} messages for ${distinct} distinct keys`);
+      const after = await totals(c);
+      const delta = (n: (typeof names)[number]) => after.get(n)! - before[i]!.get(n)!;
+      const stored = delta('oncely_messages_created_total');
+      const groups = delta('oncely_group_commit_size_count');
+      const holds = delta('oncely_store_counter_hold_seconds_count');
+      console.log(
+        `${c.name.trim()}: stored ${stored} messages for ${distinct} distinct keys; ${groups} group commits of ` +
+          `${(delta('oncely_group_commit_size_sum') / groups).toFixed(1)} sends on average; stream counter held ` +
+          `${((delta('oncely_store_counter_hold_seconds_sum') / holds) * 1000).toFixed(2)} ms mean over ${holds} transactions`,
+      );
       if (stored !== distinct)
         console.log(`WARNING: ${c.name.trim()} stored messages differ from distinct keys`);
     }
