@@ -88,8 +88,10 @@ async function run(
     const clients = startScript(['bench/_presence-clients.ts', planFile]);
     try {
       await clients.nextLine('the clients');
-      // Connecting settles (the first sessions' presence frames are not part of the run).
-      await new Promise((r) => setTimeout(r, 2000));
+      // Connecting settles: the first sessions' presence frames (delivered one batch window later) are not
+      // part of the run.
+      const windowMs = opts.batchMs === undefined ? 1000 : Number(opts.batchMs);
+      await new Promise((r) => setTimeout(r, Math.max(2000, windowMs + 1000)));
       const before = cpuMs(server.pid);
       clients.process.stdin!.write('go\n');
       const result = JSON.parse(await clients.nextLine('the clients')) as PresenceResult;
