@@ -226,7 +226,10 @@ describe('the page and the streams', () => {
     const html = await (await fetch(`${server.url}/`)).text();
     const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
     expect(script).toBeDefined();
-    expect((await fetch(server.url + script!)).status).toBe(200);
+    const served = await fetch(server.url + script!);
+    expect(served.status).toBe(200);
+    // The bundle names no map either, so a browser's developer tools ask for nothing.
+    expect(await served.text()).not.toContain('sourceMappingURL');
     const map = await client(server.url).get(`${script!}.map`);
     expect(map.status).toBe(404);
     expect(map.body.error.code).toBe('route_not_found');

@@ -12,7 +12,8 @@ export default defineConfig({
     outDir: 'dist',
     emptyOutDir: true,
     target: 'es2022',
-    sourcemap: true,
+    // Maps are written for debugging builds but not referenced from the bundle: the server never serves them.
+    sourcemap: 'hidden',
     reportCompressedSize: false,
   },
 });
