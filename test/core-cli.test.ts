@@ -5,7 +5,16 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { client, databaseUrl, freePort, repoRoot, spawnServer, tempDir, testStore } from './harness.js';
+import {
+  client,
+  databaseUrl,
+  freePort,
+  repoRoot,
+  spawnServer,
+  tempDir,
+  testStore,
+  waitFor,
+} from './harness.js';
 import { ensureServerBuilt } from './server-build.js';
 
 const run = promisify(execFile);
@@ -57,6 +66,8 @@ describe('oncely CLI', () => {
     const token = readFileSync(file, 'utf8').trim();
     expect(token.length).toBeGreaterThanOrEqual(32);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+    // The command prints the token just after the server starts listening: wait for the line, then count it.
+    await waitFor(() => first.output().includes(token));
     expect(first.output().split(token).length - 1).toBe(1);
     expect((await client(first.url, token).post('/v1/apps', { name: 'x' })).status).toBe(201);
     expect((await client(first.url, 'wrong').post('/v1/apps', { name: 'x' })).status).toBe(401);
