@@ -11,7 +11,22 @@ import type { TypedApp } from '../server.js';
 import { OncelyError } from '../../errors.js';
 import { asUser, bearer, errors, Event } from '../schemas.js';
 
+/**
+ * One SSE message (`id:` or `event:`, then `data:`). A fanned-out frame (an event, a presence change) comes
+ * to every member's stream in a row: its text is built once for all of them.
+ */
+function sseMessages(): (frame: Buffer, cursor?: string, event?: string) => Buffer {
+  let last: { frame: Buffer; cursor?: string; event?: string; text: Buffer } | undefined;
+  return (frame, cursor, event) => {
+    if (last?.frame === frame && last.cursor === cursor && last.event === event) return last.text;
+    const head = cursor ? `id: ${cursor}\ndata: ` : event ? `event: ${event}\ndata: ` : 'data: ';
+    last = { frame, cursor, event, text: Buffer.concat([Buffer.from(head), frame, Buffer.from('\n\n')]) };
+    return last.text;
+  };
+}
+
 export function registerSyncRoutes(app: TypedApp, s: Services, sessions: Sessions): void {
+  const sseMessage = sseMessages();
   // A HEAD of a stream would open it (and hold one of the user's connections) to send nothing: refused at once.
   for (const url of ['/v1/sync', '/v1/events']) {
     app.head(url, { schema: { hide: true } }, async (_request, reply) => {
@@ -103,8 +118,7 @@ export function registerSyncRoutes(app: TypedApp, s: Services, sessions: Session
         answersPings: false,
         write(frame, cursor, event) {
           if (res.writableEnded) return;
-          const head = cursor ? `id: ${cursor}\ndata: ` : event ? `event: ${event}\ndata: ` : 'data: ';
-          res.write(Buffer.concat([Buffer.from(head), frame, Buffer.from('\n\n')]));
+          res.write(sseMessage(frame, cursor, event));
         },
         buffered: () => res.writableLength,
         ping: () => void (res.writableEnded || res.write(': ping\n\n')),
