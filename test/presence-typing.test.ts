@@ -15,6 +15,7 @@ import {
   type TestServer,
 } from './harness.js';
 import { TestSocket, type Frame } from './realtime-socket.js';
+import { collectSse } from './sse-stream.js';
 
 const clock = new ManualClock();
 let server: TestServer;
@@ -36,39 +37,12 @@ async function connect(user: { token: string }): Promise<TestSocket> {
   return socket;
 }
 
-interface SseMessage {
-  event: string;
-  data: any;
-}
-
 /** An SSE stream read as EventSource would, keeping each message's event name. */
 async function openSse(token: string) {
   const abort = new AbortController();
   cleanups.push(() => abort.abort());
   const res = await fetch(`${server.url}/v1/events?token=${token}`, { signal: abort.signal });
-  const messages: SseMessage[] = [];
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buffered = '';
-    try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffered += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffered.indexOf('\n\n')) >= 0) {
-          const block = buffered.slice(0, end);
-          buffered = buffered.slice(end + 2);
-          const msg: SseMessage = { event: 'message', data: undefined };
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) msg.event = line.slice(7);
-            else if (line.startsWith('data: ')) msg.data = JSON.parse(line.slice(6));
-          }
-          if (msg.data !== undefined) messages.push(msg);
-        }
-      }
-    } catch {
-      /* aborted */
-    }
-  })();
+  const { messages } = collectSse(res);
   await waitFor(() => messages.some((m) => m.data.type === 'ready'));
   return { messages, close: () => abort.abort() };
 }

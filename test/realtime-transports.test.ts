@@ -5,6 +5,7 @@ import { ManualClock } from '../src/clock.js';
 import { createApp, startServer, text, waitFor, type TestApp, type TestServer } from './harness.js';
 import { CursorCodec } from '../src/realtime/cursor.js';
 import { TestSocket } from './realtime-socket.js';
+import { collectSse } from './sse-stream.js';
 
 let server: TestServer;
 let app: TestApp;
@@ -19,43 +20,12 @@ afterAll(async () => {
   await server.stop();
 });
 
-interface SseMessage {
-  id?: string;
-  data: any;
-}
-
 /** Reads an SSE response with fetch (as a browser's EventSource would), collecting its messages. */
 async function openSse(path: string, headers: Record<string, string> = {}) {
   const abort = new AbortController();
   cleanups.push(() => abort.abort());
   const res = await fetch(server.url + path, { headers, signal: abort.signal });
-  const messages: SseMessage[] = [];
-  const comments: string[] = [];
-  if (res.ok && res.body) {
-    void (async () => {
-      const decoder = new TextDecoder();
-      let buffered = '';
-      try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buffered += decoder.decode(chunk, { stream: true });
-          let end: number;
-          while ((end = buffered.indexOf('\n\n')) >= 0) {
-            const block = buffered.slice(0, end);
-            buffered = buffered.slice(end + 2);
-            const msg: SseMessage = { data: undefined };
-            for (const line of block.split('\n')) {
-              if (line.startsWith(':')) comments.push(line);
-              else if (line.startsWith('id: ')) msg.id = line.slice(4);
-              else if (line.startsWith('data: ')) msg.data = JSON.parse(line.slice(6));
-            }
-            if (msg.data !== undefined) messages.push(msg);
-          }
-        }
-      } catch {
-        /* aborted */
-      }
-    })();
-  }
+  const { messages, comments } = collectSse(res);
   const events = () => messages.filter((m) => m.data.type === 'event');
   return { res, messages, comments, events, close: () => abort.abort() };
 }
