@@ -2,13 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.js';
 import { loadConfig } from '../src/config.js';
 import { startOncely, type Oncely } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
 import { adminToken, client, createApp, databaseUrl, tempDir, type TestApp } from './harness.js';
+import { signedHeaders } from './signed-webhook.js';
 
 const lines: string[] = [];
 const sink = new Writable({
@@ -22,17 +22,6 @@ const clock = new ManualClock();
 let oncely: Oncely;
 let app: TestApp;
 const secret = `whsec_${randomBytes(24).toString('base64')}`;
-
-function signed(body: string, s = secret): Record<string, string> {
-  const at = new Date();
-  const id = `w_${randomBytes(6).toString('hex')}`;
-  return {
-    'content-type': 'application/json',
-    'webhook-id': id,
-    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-    'webhook-signature': new Webhook(s).sign(id, at, body),
-  };
-}
 
 const post = (body: string, headers: Record<string, string>) =>
   client(oncely.url).post(`/v1/apps/${app.appId}/callbacks/kept`, body, headers);
@@ -64,13 +53,13 @@ describe('callback retention', () => {
       timestamp: Date.now(),
       content: 'hello',
     });
-    const first = await post(body, signed(body));
+    const first = await post(body, signedHeaders(secret, body));
     expect(first.body.status).toBe('ok');
-    expect((await post(body, signed(body))).body.reason).toBe('duplicate');
+    expect((await post(body, signedHeaders(secret, body))).body.reason).toBe('duplicate');
     expect((await app.api.get('/v1/idempotency-keys/ttl-1?scope=source:kept')).status).toBe(200);
     clock.advance(61_000);
     expect((await app.api.get('/v1/idempotency-keys/ttl-1?scope=source:kept')).status).toBe(404);
-    const again = await post(body, signed(body));
+    const again = await post(body, signedHeaders(secret, body));
     expect(again.body.status).toBe('ok');
     expect(again.body.messageId).not.toBe(first.body.messageId);
   });
@@ -94,19 +83,19 @@ describe('callback sources', () => {
 
   it('no log line carries a source secret, a signature or a callback body', async () => {
     const body = JSON.stringify({ msgId: 'log-1', from: 'ann', to: 'ben', content: 'private words' });
-    const headers = signed(body);
+    const headers = signedHeaders(secret, body);
     await post(body, headers);
     await post(body.replace('private', 'other'), headers);
     await post(
       JSON.stringify({ msgId: 'log-1', from: 'ann', to: 'ben', content: 'changed words' }),
-      signed('x'),
+      signedHeaders(secret, 'x'),
     );
     await app.api.put('/v1/callback-sources/kept', {
       format: 'generic',
       secret: [secret, `whsec_${randomBytes(24).toString('base64')}`],
     });
     const conflict = JSON.stringify({ msgId: 'log-1', from: 'ann', to: 'ben', content: 'conflicting words' });
-    expect((await post(conflict, signed(conflict))).body.conflict).toBe(true);
+    expect((await post(conflict, signedHeaders(secret, conflict))).body.conflict).toBe(true);
     const all = lines.join('\n');
     expect(all).toContain('callback msgId reused with another payload');
     for (const leak of [

@@ -1,24 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminToken, client, createApp, startServer, type TestApp, type TestServer } from './harness.js';
+import { signedHeaders } from './signed-webhook.js';
 
 let server: TestServer;
 let app: TestApp;
 
 const newSecret = () => `whsec_${randomBytes(24).toString('base64')}`;
-
-/** Headers signed by the standardwebhooks package itself, not by oncely's code. */
-function signed(body: string, secret: string, opts: { id?: string; at?: Date } = {}): Record<string, string> {
-  const id = opts.id ?? `msg_${randomBytes(8).toString('hex')}`;
-  const at = opts.at ?? new Date();
-  return {
-    'content-type': 'application/json',
-    'webhook-id': id,
-    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-    'webhook-signature': new Webhook(secret).sign(id, at, body),
-  };
-}
 
 async function source(id: string, format: 'generic' | 'gewechat', secret?: string | string[]) {
   const res = await app.api.put(
@@ -72,7 +60,7 @@ describe('callback signatures', () => {
 
   it('a body signed by the standardwebhooks package is accepted and stored once', async () => {
     const body = generic('sig-ok');
-    const res = await callback('signed', body, signed(body, secret));
+    const res = await callback('signed', body, signedHeaders(secret, body));
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'ok', seq: 1 });
     const history = await app.api.get(`/v1/conversations/${res.body.conversationId}/messages`);
@@ -88,12 +76,20 @@ describe('callback signatures', () => {
     const before = await eventCount();
     const body = generic('sig-bad');
     const cases: Array<[Record<string, string>, string, string]> = [
-      [signed(body, secret), generic('sig-bad', 'Hello?'), 'invalid_signature'],
-      [signed(body, newSecret()), body, 'invalid_signature'],
+      [signedHeaders(secret, body), generic('sig-bad', 'Hello?'), 'invalid_signature'],
+      [signedHeaders(newSecret(), body), body, 'invalid_signature'],
       [{ 'content-type': 'application/json' }, body, 'invalid_signature'],
-      [{ ...signed(body, secret), 'webhook-signature': '' }, body, 'invalid_signature'],
-      [signed(body, secret, { at: new Date(Date.now() - 6 * 60_000) }), body, 'timestamp_out_of_tolerance'],
-      [signed(body, secret, { at: new Date(Date.now() + 6 * 60_000) }), body, 'timestamp_out_of_tolerance'],
+      [{ ...signedHeaders(secret, body), 'webhook-signature': '' }, body, 'invalid_signature'],
+      [
+        signedHeaders(secret, body, { at: new Date(Date.now() - 6 * 60_000) }),
+        body,
+        'timestamp_out_of_tolerance',
+      ],
+      [
+        signedHeaders(secret, body, { at: new Date(Date.now() + 6 * 60_000) }),
+        body,
+        'timestamp_out_of_tolerance',
+      ],
     ];
     for (const [headers, sent, code] of cases) {
       const res = await callback('signed', sent, headers);
@@ -123,14 +119,14 @@ describe('callback signatures', () => {
     expect(JSON.stringify(view)).not.toContain(oldSecret.slice(6, 20));
     for (const [i, s] of [oldSecret, nextSecret].entries()) {
       const body = generic(`rot-${i}`);
-      expect((await callback('rotating', body, signed(body, s))).status).toBe(200);
+      expect((await callback('rotating', body, signedHeaders(s, body))).status).toBe(200);
     }
     // Dropping the old secret ends its validity at once.
     expect(
       (await app.api.put('/v1/callback-sources/rotating', { format: 'generic', secret: nextSecret })).status,
     ).toBe(200);
     const body = generic('rot-late');
-    expect((await callback('rotating', body, signed(body, oldSecret))).body.error.code).toBe(
+    expect((await callback('rotating', body, signedHeaders(oldSecret, body))).body.error.code).toBe(
       'invalid_signature',
     );
   });
@@ -148,7 +144,7 @@ describe('callback dedup', () => {
 
   it('the same callback 20 times in parallel creates one message and 19 duplicates, and the metrics agree', async () => {
     const body = generic('storm-1', 'once');
-    const headers = signed(body, secret);
+    const headers = signedHeaders(secret, body);
     const answers = await Promise.all(Array.from({ length: 20 }, () => callback('dedup', body, headers)));
     expect(answers.every((a) => a.status === 200)).toBe(true);
     const ok = answers.filter((a) => a.body.status === 'ok');
@@ -168,10 +164,10 @@ describe('callback dedup', () => {
 
   it('the same msgId with another content is ignored with conflict:true, the first content kept and the conflict listed', async () => {
     const first = generic('conflict-1', 'first');
-    const created = await callback('dedup', first, signed(first, secret));
+    const created = await callback('dedup', first, signedHeaders(secret, first));
     expect(created.body.status).toBe('ok');
     const other = generic('conflict-1', 'second');
-    const res = await callback('dedup', other, signed(other, secret));
+    const res = await callback('dedup', other, signedHeaders(secret, other));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       status: 'ignored',
@@ -191,7 +187,7 @@ describe('callback dedup', () => {
   it('a sender removed from a group since its last callback is added again on its next one', async () => {
     const send = (msgId: string) => {
       const body = generic(msgId, `in group ${msgId}`, { conversationId: 'cb-group' });
-      return callback('dedup', body, signed(body, secret));
+      return callback('dedup', body, signedHeaders(secret, body));
     };
     expect((await send('grp-1')).body).toMatchObject({ status: 'ok', conversationId: 'cb-group' });
     expect((await app.api.delete('/v1/conversations/cb-group/members/user_123')).status).toBe(200);
@@ -202,7 +198,7 @@ describe('callback dedup', () => {
 
   it('the record of a callback msgId is readable under scope source:{sourceId}', async () => {
     const body = generic('history-1');
-    const res = await callback('dedup', body, signed(body, secret));
+    const res = await callback('dedup', body, signedHeaders(secret, body));
     const record = await app.api.get('/v1/idempotency-keys/history-1?scope=source:dedup');
     expect(record.status).toBe(200);
     expect(record.body).toMatchObject({
@@ -256,7 +252,7 @@ describe('gewechat callbacks', () => {
 
   it('the seed 003 sample is stored with its sender, receiver, text and time', async () => {
     const body = gewechat('7773749793478223190');
-    const res = await callback('gw', body, signed(body, secret));
+    const res = await callback('gw', body, signedHeaders(secret, body));
     expect(res.body.status).toBe('ok');
     const conv = await app.api.get(`/v1/conversations/${res.body.conversationId}`);
     expect(conv.body).toMatchObject({ kind: 'direct' });
@@ -281,8 +277,8 @@ describe('gewechat callbacks', () => {
     expect(Number('9007199254740993')).toBe(Number('9007199254740992'));
     const a = gewechat('9007199254740993', 'a');
     const b = gewechat('9007199254740992', 'b');
-    const ra = await callback('gw', a, signed(a, secret));
-    const rb = await callback('gw', b, signed(b, secret));
+    const ra = await callback('gw', a, signedHeaders(secret, a));
+    const rb = await callback('gw', b, signedHeaders(secret, b));
     expect([ra.body.status, rb.body.status]).toEqual(['ok', 'ok']);
     expect(ra.body.messageId).not.toBe(rb.body.messageId);
     const record = await app.api.get('/v1/idempotency-keys/9007199254740993?scope=source:gw');
@@ -303,7 +299,7 @@ describe('gewechat callbacks', () => {
         CreateTime: 1705043500,
       },
     });
-    const res = await callback('gw', body, signed(body, secret));
+    const res = await callback('gw', body, signedHeaders(secret, body));
     expect(res.body).toMatchObject({ status: 'ok', conversationId: '34757816141@chatroom' });
     const conv = await app.api.get('/v1/conversations/34757816141@chatroom');
     expect(conv.body.kind).toBe('group');
@@ -314,7 +310,7 @@ describe('gewechat callbacks', () => {
 
   it('a type other than AddMsg is answered 200 ignored with a reason and counted', async () => {
     const body = JSON.stringify({ TypeName: 'ModContacts', Appid: 'wx_demo', Data: {} });
-    const res = await callback('gw', body, signed(body, secret));
+    const res = await callback('gw', body, signedHeaders(secret, body));
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'ignored', reason: 'unsupported_type' });
     expect(await metric('oncely_callbacks_ignored_total', { source: 'gw', reason: 'unsupported_type' })).toBe(

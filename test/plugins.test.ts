@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startOncely } from '../src/main.js';
@@ -15,6 +14,7 @@ import {
   type TestApp,
   type TestServer,
 } from './harness.js';
+import { signedHeaders } from './signed-webhook.js';
 import { committed } from './plugins-fixture.js';
 
 describe('plugin hooks', () => {
@@ -61,13 +61,7 @@ describe('plugin hooks', () => {
           conversationId: conv,
           content: `cb ${m}`,
         });
-        const at = new Date();
-        const headers = {
-          'content-type': 'application/json',
-          'webhook-id': `w${m}`,
-          'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-          'webhook-signature': new Webhook(secret).sign(`w${m}`, at, body),
-        };
+        const headers = signedHeaders(secret, body, { id: `w${m}` });
         return Promise.all(
           Array.from({ length: 20 }, () =>
             client(server.url).post(`/v1/apps/${app.appId}/callbacks/storm`, body, headers),

@@ -5,12 +5,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { startOncely, type Oncely } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
 import { adminToken, client, createApp, databaseUrl, dropDatabase, tempDir, testStore } from './harness.js';
+import { signedHeaders } from './signed-webhook.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -46,17 +46,6 @@ async function storedSecrets(oncely: Oncely): Promise<string[]> {
     union all select secrets from callback_sources
     union all select secrets from webhook_endpoints`.execute(oncely.services.store.db);
   return rows.map((r) => r.value);
-}
-
-function signed(body: string, secret: string): Record<string, string> {
-  const id = `msg_${randomBytes(8).toString('hex')}`;
-  const at = new Date();
-  return {
-    'content-type': 'application/json',
-    'webhook-id': id,
-    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-    'webhook-signature': new Webhook(secret).sign(id, at, body),
-  };
 }
 
 const callbackBody = (msgId: string) =>
@@ -123,7 +112,7 @@ describe('ONCELY_SECRETS_KEY', () => {
       const res = await client(oncely.url).post(
         `/v1/apps/${app.appId}/callbacks/crm`,
         body,
-        signed(body, sourceSecret),
+        signedHeaders(sourceSecret, body),
       );
       expect(res.status).toBe(200);
     } finally {
@@ -151,7 +140,7 @@ describe('ONCELY_SECRETS_KEY', () => {
       const res = await client(sealed.url).post(
         `/v1/apps/${app.appId}/callbacks/crm`,
         body,
-        signed(body, sourceSecret),
+        signedHeaders(sourceSecret, body),
       );
       expect(res.status).toBe(200);
     } finally {

@@ -4,7 +4,6 @@
 // its sender's user (and its conversation, its membership) is left, whichever instance won. Runs in the
 // postgres project only (test/callback-membership.test.ts has the one-instance race on both stores).
 import { randomBytes } from 'node:crypto';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   client,
@@ -15,6 +14,7 @@ import {
   type TestApp,
   type TestServer,
 } from '../harness.js';
+import { signedHeaders } from '../signed-webhook.js';
 import { databaseUrl } from '../test-store.js';
 
 const dir = tempDir('oncely-pg-callback-instances-');
@@ -33,18 +33,6 @@ afterAll(async () => {
   await dropDatabase(dir);
 });
 
-/** Headers signed by the standardwebhooks package itself. */
-function signed(body: string): Record<string, string> {
-  const id = `msg_${randomBytes(8).toString('hex')}`;
-  const at = new Date();
-  return {
-    'content-type': 'application/json',
-    'webhook-id': id,
-    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-    'webhook-signature': new Webhook(secret).sign(id, at, body),
-  };
-}
-
 /** 10 callbacks at once on each instance, one msgId, senders `${prefix}${instance}_${i}`. */
 async function race(prefix: string, fields: { to?: string; conversationId?: string }) {
   const msgId = `${prefix}msg`;
@@ -56,7 +44,7 @@ async function race(prefix: string, fields: { to?: string; conversationId?: stri
         content: `from ${n}.${i}`,
         ...fields,
       });
-      return client(s.url).post(`/v1/apps/${app.appId}/callbacks/crm`, body, signed(body));
+      return client(s.url).post(`/v1/apps/${app.appId}/callbacks/crm`, body, signedHeaders(secret, body));
     }),
   );
   const answers = await Promise.all(sends);
