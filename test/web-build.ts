@@ -1,7 +1,11 @@
 // Builds the web client for the tests that load it, when web/dist is missing or older than its sources
-// (web/ or the client library it bundles), so a test never runs against a stale page.
+// (web/ or the client library it bundles), so a test never runs against a stale page. Builds from parallel
+// test processes take turns (flock) and each checks again once it has the lock, so none rebuilds a page another
+// is reading.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './harness.js';
 
@@ -22,5 +26,13 @@ export function ensureWebBuilt(): void {
     statSync(join(repoRoot, 'web/index.html')).mtimeMs,
   );
   if (existsSync(built) && statSync(built).mtimeMs >= sources) return;
-  execFileSync('npm', ['run', 'build:web'], { cwd: repoRoot, stdio: 'ignore' });
+  const lock = join(
+    tmpdir(),
+    `oncely-web-build-${createHash('sha1').update(repoRoot).digest('hex').slice(0, 12)}.lock`,
+  );
+  const buildIfStale =
+    'if [ ! -e web/dist/index.html ] || ' +
+    '[ -n "$(find web/src client web/index.html -newer web/dist/index.html -print -quit)" ]; ' +
+    'then npm run -s build:web; fi';
+  execFileSync('flock', [lock, 'sh', '-c', buildIfStale], { cwd: repoRoot, stdio: 'ignore' });
 }
