@@ -185,12 +185,18 @@ export function counter(metrics: string, name: string, labels: Record<string, st
 
 /** User + system CPU time of a process so far, in ms (Linux /proc; NaN elsewhere). */
 export function cpuMs(pid: number | undefined): number {
+  const { user, system } = cpuSplitMs(pid);
+  return user + system;
+}
+
+/** A process's CPU so far in user space and in the kernel (system calls: e.g. socket writes), ms. */
+export function cpuSplitMs(pid: number | undefined): { user: number; system: number } {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     // utime and stime are fields 14 and 15 of stat, in clock ticks of 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
   } catch {
-    return Number.NaN;
+    return { user: Number.NaN, system: Number.NaN };
   }
 }
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { PresencePlan, PresenceResult } from './_presence-clients.js';
-import { adminToken, call, cpuMs, median, startOncelyProcess, startScript } from './_processes.js';
+import { adminToken, call, cpuSplitMs, median, startOncelyProcess, startScript } from './_processes.js';
 
 async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -49,8 +49,9 @@ async function setUp(url: string, users: number, group: number): Promise<string[
 
 interface Run extends PresenceResult {
   presence: boolean;
-  /** Server CPU during the run, ms per second. */
+  /** Server CPU during the run, ms per second: all of it, and the part in the kernel (socket writes…). */
   cpuPerSecond: number;
+  systemPerSecond: number;
 }
 
 async function run(
@@ -92,11 +93,18 @@ async function run(
       // part of the run.
       const windowMs = opts.batchMs === undefined ? 1000 : Number(opts.batchMs);
       await new Promise((r) => setTimeout(r, Math.max(2000, windowMs + 1000)));
-      const before = cpuMs(server.pid);
+      const before = cpuSplitMs(server.pid);
       clients.process.stdin!.write('go\n');
       const result = JSON.parse(await clients.nextLine('the clients')) as PresenceResult;
-      const used = cpuMs(server.pid) - before;
-      return { ...result, presence, cpuPerSecond: used / result.seconds };
+      const after = cpuSplitMs(server.pid);
+      const user = after.user - before.user;
+      const system = after.system - before.system;
+      return {
+        ...result,
+        presence,
+        cpuPerSecond: (user + system) / result.seconds,
+        systemPerSecond: system / result.seconds,
+      };
     } finally {
       await clients.stop();
     }
@@ -107,7 +115,8 @@ async function run(
 
 function describe(r: Run): string {
   return (
-    `presence ${r.presence ? 'on ' : 'off'}: server CPU ${r.cpuPerSecond.toFixed(0).padStart(4)} ms/s, ` +
+    `presence ${r.presence ? 'on ' : 'off'}: server CPU ${r.cpuPerSecond.toFixed(0).padStart(4)} ms/s ` +
+    `(kernel ${r.systemPerSecond.toFixed(0)}), ` +
     `${((r.connects + r.disconnects) / r.seconds).toFixed(0)} connects+disconnects/s, ` +
     `${(r.presenceFrames / r.seconds).toFixed(0)} presence frames/s delivered` +
     (r.errors ? `, ${r.errors} connects failed or unfinished` : '')
@@ -151,6 +160,7 @@ export default async function presenceBench(args: string[]): Promise<void> {
         const r = await run(presence, opts, dir);
         console.log(describe(r));
         runs.push(r);
+        if (presence) console.log(`  this pair: presence adds ${added(runs.at(-2)!, r)}`);
       }
     }
   } finally {
@@ -163,5 +173,14 @@ export default async function presenceBench(args: string[]): Promise<void> {
     `medians: server CPU ${off.toFixed(0)} ms/s without presence, ${on.toFixed(0)} ms/s with it: ` +
       `presence adds ${(((on - off) / off) * 100).toFixed(1)} % CPU (goal ≤ 20 %), ` +
       `${frames.toFixed(0)} presence frames/s delivered`,
+  );
+}
+
+/** What the run with presence adds to the one without, as a share of it, and in ms/s (kernel part). */
+function added(off: Run, on: Run): string {
+  const share = ((on.cpuPerSecond - off.cpuPerSecond) / off.cpuPerSecond) * 100;
+  return (
+    `${share.toFixed(1)} % CPU (${(on.cpuPerSecond - off.cpuPerSecond).toFixed(0)} ms/s, kernel ` +
+    `${(on.systemPerSecond - off.systemPerSecond).toFixed(0)})`
   );
 }
