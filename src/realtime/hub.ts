@@ -2,64 +2,12 @@
 // this instance, the user's membership spans, indexed by conversation; the sequencer feeds it events in
 // stream order and it hands each event to the connections of the members whose span covers the event's
 // position (invariant 4). Membership changes are events of the same stream, so the index stays exact.
-import type { WireEvent } from '../conversations/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { CursorCodec } from './cursor.js';
+import { Delivery, ReceiptDelivery, SignalBatch, SignalDelivery } from './deliveries.js';
+import { presenceFanOut, type HeardChange } from './presence-fanout.js';
 import type { ReceiptMessage, SignalMessage } from './sequencer.js';
 import type { MembershipSpan, StreamEvent, StreamReader } from './stream-reader.js';
-
-/** One event on its way out, with its frame serialised once for every connection that gets it. */
-export class Delivery {
-  private frameCache: Buffer | undefined;
-  private cursorCache: string | undefined;
-
-  constructor(
-    readonly appId: string,
-    readonly event: WireEvent,
-    readonly pos: number,
-    private readonly cursors: CursorCodec,
-  ) {}
-
-  static of(e: StreamEvent, cursors: CursorCodec): Delivery {
-    return new Delivery(e.appId, e.event, e.pos, cursors);
-  }
-
-  get cursor(): string {
-    return (this.cursorCache ??= this.cursors.encode(this.pos));
-  }
-
-  /** The `event` frame of the WebSocket protocol (also the data line of SSE). */
-  get frame(): Buffer {
-    return (this.frameCache ??= Buffer.from(
-      JSON.stringify({ type: 'event', event: this.event, cursor: this.cursor }),
-    ));
-  }
-}
-
-export class ReceiptDelivery {
-  private frameCache: Buffer | undefined;
-  constructor(readonly receipt: Omit<ReceiptMessage, 'kind' | 'appId'>) {}
-
-  get frame(): Buffer {
-    return (this.frameCache ??= Buffer.from(
-      JSON.stringify({ type: 'receipt.updated', receipt: this.receipt }),
-    ));
-  }
-}
-
-/** A typing or presence frame (not sequenced, no cursor), serialised once for every connection. */
-export class SignalDelivery {
-  private frameCache: Buffer | undefined;
-  constructor(
-    /** The SSE event name: `typing` or `presence`. */
-    readonly type: 'typing' | 'presence',
-    readonly body: Record<string, unknown>,
-  ) {}
-
-  get frame(): Buffer {
-    return (this.frameCache ??= Buffer.from(JSON.stringify({ type: this.type, ...this.body })));
-  }
-}
 
 /** A local consumer of one user's stream: a WebSocket, an SSE response, a waiting long-poll. */
 export interface Subscriber {
@@ -71,7 +19,7 @@ export interface Subscriber {
   deliver(d: Delivery): void;
   receipt(r: ReceiptDelivery): void;
   /** Typing and presence of the other members; absent where the consumer does not carry them (long-poll). */
-  signal?(s: SignalDelivery): void;
+  signal?(batch: SignalBatch): void;
 }
 
 interface UserEntry {
@@ -106,7 +54,10 @@ export class Hub {
   private readonly queue: Array<() => void | Promise<void>> = [];
   private running = false;
   /** Presence changes heard since the last flush: handled together, with one store read per app. */
-  private presence: Array<Extract<SignalMessage, { kind: 'presence' }>> = [];
+  private presence: Array<HeardChange & { appId: string }> = [];
+  /** Presence changes heard so far; a subscriber is marked with the count it attached at (news is later). */
+  private presenceHeard = 0;
+  private readonly presenceMarks = new WeakMap<Subscriber, number>();
 
   constructor(
     private readonly deps: {
@@ -139,7 +90,10 @@ export class Hub {
             for (const conversationId of spans.keys())
               this.conversation(sub.appId, conversationId).users.add(user);
           }
-          if (!sub.closed) user.subscribers.add(sub);
+          if (!sub.closed) {
+            user.subscribers.add(sub);
+            this.presenceMarks.set(sub, this.presenceHeard);
+          }
           resolve(this.dispatchedPos);
         } catch (err) {
           reject(err);
@@ -185,8 +139,9 @@ export class Hub {
   onSignal(m: SignalMessage): void {
     if (m.kind === 'presence') {
       // Changes of one window are handled together: one store read per app for all of them, and each
-      // member's frames leave in one write (the session corks its socket for the turn).
-      if (this.presence.push(m) > 1) return;
+      // member's frames leave in one write.
+      const { appId, userId, online, at } = m;
+      if (this.presence.push({ appId, userId, online, at, seq: ++this.presenceHeard }) > 1) return;
       const flush = () => this.push(() => this.flushPresence());
       const batchMs = this.deps.presenceBatchMs ?? 0;
       if (batchMs > 0) setTimeout(flush, batchMs).unref();
@@ -195,48 +150,44 @@ export class Hub {
     }
     this.push(async () => {
       const conv = await this.loaded(m.appId, m.conversationId);
-      const d = new SignalDelivery('typing', { conversationId: m.conversationId, userId: m.userId });
+      const batch = new SignalBatch('typing', [
+        new SignalDelivery('typing', { conversationId: m.conversationId, userId: m.userId }),
+      ]);
       for (const user of conv.users) {
         if (user.userId === m.userId || user.spans.get(m.conversationId)?.leftPos !== null) continue;
-        for (const sub of user.subscribers) sub.signal?.(d);
+        for (const sub of user.subscribers) sub.signal?.(batch);
       }
     });
   }
 
   /**
-   * Fan-out of presence is bounded by who is connected here, not by conversations × members: for each
-   * changed user, its current conversations (one indexed read per app per flush), and in each, only the
-   * members attached to this instance; a member sharing several conversations gets one frame.
+   * Fan-out of presence is bounded by who is connected here, not by conversations × members: for the changed
+   * users, their current conversations (one indexed read per app per window), and in each, only the members
+   * attached to this instance (presence-fanout.ts decides who gets which frames).
    */
   private async flushPresence(): Promise<void> {
-    // The latest change per user: it says the user's state now, which is all a frame tells.
-    const latest = new Map(this.presence.map((c) => [key(c.appId, c.userId), c]));
-    const changes = [...latest.values()];
+    const heard = this.presence;
     this.presence = [];
     if (this.users.size === 0) return;
-    const byApp = new Map<string, typeof changes>();
-    for (const c of changes) byApp.set(c.appId, [...(byApp.get(c.appId) ?? []), c]);
-    for (const [appId, appChanges] of byApp) {
-      const userIds = [...new Set(appChanges.map((c) => c.userId))];
-      const memberships = await this.deps.reader.currentConversationsOfUsers(appId, userIds);
-      for (const change of appChanges) {
-        const recipients = new Set<UserEntry>();
-        for (const conversationId of memberships.get(change.userId) ?? []) {
+    const byApp = new Map<string, HeardChange[]>();
+    for (const c of heard) {
+      const list = byApp.get(c.appId);
+      if (list) list.push(c);
+      else byApp.set(c.appId, [c]);
+    }
+    for (const [appId, changes] of byApp) {
+      const userIds = [...new Set(changes.map((c) => c.userId))];
+      const conversationsOf = await this.deps.reader.currentConversationsOfUsers(appId, userIds);
+      const batches = presenceFanOut<Subscriber>({
+        changes,
+        conversationsOf,
+        membersOf: (conversationId) => {
           const conv = this.conversations.get(key(appId, conversationId));
-          if (!conv) continue;
-          for (const user of conv.users) {
-            if (user.userId !== change.userId && user.spans.get(conversationId)?.leftPos === null)
-              recipients.add(user);
-          }
-        }
-        if (recipients.size === 0) continue;
-        const d = new SignalDelivery('presence', {
-          userId: change.userId,
-          online: change.online,
-          at: new Date(change.at).toISOString(),
-        });
-        for (const user of recipients) for (const sub of user.subscribers) sub.signal?.(d);
-      }
+          return conv && conv.users.size > 0 ? conv.users : undefined;
+        },
+        markOf: (sub) => this.presenceMarks.get(sub) ?? 0,
+      });
+      for (const [sub, batch] of batches) sub.signal?.(batch);
     }
   }
 

@@ -7,7 +7,7 @@ import type { UserPrincipal } from '../apps/principal.js';
 import { OncelyError, type ErrorCode } from '../errors.js';
 import type { ConnectionRelease } from './connection-registry.js';
 import { parseClientFrame, type ClientFrame, type FrameProblem, type ServerFrame } from './frames.js';
-import type { Delivery, ReceiptDelivery, SignalDelivery } from './hub.js';
+import type { Delivery, ReceiptDelivery, SignalBatch } from './deliveries.js';
 import type { SessionContext } from './sessions.js';
 import type { Subscription } from './subscription.js';
 import { watchExpiry, type ExpiryWatch } from './token-expiry.js';
@@ -18,11 +18,13 @@ export interface Transport {
   readonly name: 'websocket' | 'sse';
   /** Whether the peer answers pings (WebSocket pong): a silent one is then dropped by the heartbeat. */
   readonly answersPings: boolean;
+  /** Writes one server frame; a sequenced one comes with its cursor (SSE writes it as the `id:` line). */
+  write(frame: Buffer, cursor?: string): void;
   /**
-   * Writes one server frame; a sequenced one comes with its cursor (SSE writes it as the `id:` line), a
-   * typing or presence one with its name (SSE's `event:`; no `id:` that would move Last-Event-ID).
+   * Writes typing or presence frames, named by `event` (SSE's `event:`; no `id:` that would move
+   * Last-Event-ID). The same array comes to every connection that gets these frames: encode it once.
    */
-  write(frame: Buffer, cursor?: string, event?: 'typing' | 'presence'): void;
+  signals(frames: readonly Buffer[], event: 'typing' | 'presence'): void;
   /** Bytes written that the peer has not taken yet. */
   buffered(): number;
   /** A keep-alive: a WebSocket ping, an SSE comment. */
@@ -114,7 +116,7 @@ export class Session {
     const subscription = realtime.subscribe(user.appId, user.userId, {
       event: (d: Delivery) => this.write(d.frame, d.cursor),
       receipt: (r: ReceiptDelivery) => this.write(r.frame),
-      signal: (d: SignalDelivery) => this.write(d.frame, undefined, d.type),
+      signal: (batch: SignalBatch) => this.signals(batch),
       full: () => this.transport.buffered() > options.sendBufferLimitBytes / 2,
       drained: () => this.drained(),
       overflow: () => this.cutSlow(),
@@ -188,9 +190,15 @@ export class Session {
     this.ctx.closed(this);
   }
 
-  write(frame: Buffer, cursor?: string, event?: 'typing' | 'presence'): void {
+  write(frame: Buffer, cursor?: string): void {
     if (this.ended) return;
-    this.transport.write(frame, cursor, event);
+    this.transport.write(frame, cursor);
+    this.ctx.written(this);
+  }
+
+  private signals(batch: SignalBatch): void {
+    if (this.ended) return;
+    this.transport.signals(batch.frames, batch.type);
     this.ctx.written(this);
   }
 

@@ -2,7 +2,8 @@
 // "now", or resumes from a cursor by replaying the store and then switching to live with no gap and no
 // repeat. While a replay runs, live deliveries are buffered; those at or below the last replayed position
 // are dropped, so every event reaches the connection once, in stream order (invariant 3).
-import { Delivery, type Hub, type ReceiptDelivery, type SignalDelivery, type Subscriber } from './hub.js';
+import { Delivery, type ReceiptDelivery, type SignalBatch } from './deliveries.js';
+import type { Hub, Subscriber } from './hub.js';
 import type { StreamReader } from './stream-reader.js';
 
 /** Where a subscription writes: the transport. */
@@ -10,7 +11,7 @@ export interface Sink {
   event(d: Delivery): void;
   receipt(r: ReceiptDelivery): void;
   /** Typing and presence (not sequenced: written as they come, never replayed). */
-  signal(s: SignalDelivery): void;
+  signal(batch: SignalBatch): void;
   /** True when the transport holds enough unsent data that a replay should wait for `drained()`. */
   full(): boolean;
   /** Resolves when the transport has room again, so a long replay does not flood a slow reader. */
@@ -108,8 +109,8 @@ export class Subscription implements Subscriber {
     if (!this.closed) this.opts.sink.receipt(r);
   }
 
-  signal(s: SignalDelivery): void {
-    if (!this.closed) this.opts.sink.signal(s);
+  signal(batch: SignalBatch): void {
+    if (!this.closed) this.opts.sink.signal(batch);
   }
 
   private flush(): void {

@@ -73,6 +73,17 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
     }
     return lastFramed!;
   };
+  // Likewise a presence window's frames for the members that get the same ones: one Buffer of them all.
+  let lastBatch: readonly Buffer[] | undefined;
+  let lastBatchFramed: Buffer | undefined;
+  const framedAll = (payloads: readonly Buffer[]) => {
+    if (payloads !== lastBatch) {
+      lastBatch = payloads;
+      lastBatchFramed =
+        payloads.length === 1 ? textFrame(payloads[0]!) : Buffer.concat(payloads.map(textFrame));
+    }
+    return lastBatchFramed!;
+  };
 
   // Upgrades refused before the handshake get the API's error shape, as every HTTP answer does.
   const refuseUpgrade = (socket: Duplex, ...answer: Parameters<typeof rawHttpError>) => {
@@ -137,6 +148,12 @@ export function createWsGateway(opts: WsGatewayOptions): WsGateway {
       write(frame) {
         if (ws.readyState !== ws.OPEN) return;
         const bytes = framed(frame);
+        pending.push(bytes);
+        pendingBytes += bytes.length;
+      },
+      signals(frames) {
+        if (ws.readyState !== ws.OPEN) return;
+        const bytes = framedAll(frames);
         pending.push(bytes);
         pendingBytes += bytes.length;
       },

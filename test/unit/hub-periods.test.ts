@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import type { WireEvent } from '../../client/protocol.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { CursorCodec } from '../../src/realtime/cursor.js';
-import { Hub, type Delivery } from '../../src/realtime/hub.js';
+import type { Delivery } from '../../src/realtime/deliveries.js';
+import { Hub } from '../../src/realtime/hub.js';
 import type { MembershipSpan, StreamReader } from '../../src/realtime/stream-reader.js';
 
 const event = (pos: number, type: WireEvent['type'], userId?: string) => ({

@@ -12,21 +12,34 @@ import { OncelyError } from '../../errors.js';
 import { asUser, bearer, errors, Event } from '../schemas.js';
 
 /**
- * One SSE message (`id:` or `event:`, then `data:`). A fanned-out frame (an event, a presence change) comes
- * to every member's stream in a row: its text is built once for all of them.
+ * One SSE message (`id:`, then `data:`). A fanned-out frame (an event) comes to every member's stream in a
+ * row: its text is built once for all of them.
  */
-function sseMessages(): (frame: Buffer, cursor?: string, event?: string) => Buffer {
-  let last: { frame: Buffer; cursor?: string; event?: string; text: Buffer } | undefined;
-  return (frame, cursor, event) => {
-    if (last?.frame === frame && last.cursor === cursor && last.event === event) return last.text;
-    const head = cursor ? `id: ${cursor}\ndata: ` : event ? `event: ${event}\ndata: ` : 'data: ';
-    last = { frame, cursor, event, text: Buffer.concat([Buffer.from(head), frame, Buffer.from('\n\n')]) };
+function sseMessages(): (frame: Buffer, cursor?: string) => Buffer {
+  let last: { frame: Buffer; cursor?: string; text: Buffer } | undefined;
+  return (frame, cursor) => {
+    if (last?.frame === frame && last.cursor === cursor) return last.text;
+    const head = cursor ? `id: ${cursor}\ndata: ` : 'data: ';
+    last = { frame, cursor, text: Buffer.concat([Buffer.from(head), frame, Buffer.from('\n\n')]) };
+    return last.text;
+  };
+}
+
+/** Typing and presence messages (`event:`, then `data:`), one text for every stream that gets the same. */
+function sseSignals(): (frames: readonly Buffer[], event: string) => Buffer {
+  let last: { frames: readonly Buffer[]; text: Buffer } | undefined;
+  return (frames, event) => {
+    if (last?.frames === frames) return last.text;
+    const head = Buffer.from(`event: ${event}\ndata: `);
+    const end = Buffer.from('\n\n');
+    last = { frames, text: Buffer.concat(frames.flatMap((frame) => [head, frame, end])) };
     return last.text;
   };
 }
 
 export function registerSyncRoutes(app: TypedApp, s: Services, sessions: Sessions): void {
   const sseMessage = sseMessages();
+  const sseSignal = sseSignals();
   // A HEAD of a stream would open it (and hold one of the user's connections) to send nothing: refused at once.
   for (const url of ['/v1/sync', '/v1/events']) {
     app.head(url, { schema: { hide: true } }, async (_request, reply) => {
@@ -116,9 +129,13 @@ export function registerSyncRoutes(app: TypedApp, s: Services, sessions: Session
       const transport: Transport = {
         name: 'sse',
         answersPings: false,
-        write(frame, cursor, event) {
+        write(frame, cursor) {
           if (res.writableEnded) return;
-          res.write(sseMessage(frame, cursor, event));
+          res.write(sseMessage(frame, cursor));
+        },
+        signals(frames, event) {
+          if (res.writableEnded) return;
+          res.write(sseSignal(frames, event));
         },
         buffered: () => res.writableLength,
         ping: () => void (res.writableEnded || res.write(': ping\n\n')),
