@@ -58,13 +58,15 @@ export class Hub {
   /** Presence changes heard so far; a subscriber is marked with the count it attached at (news is later). */
   private presenceHeard = 0;
   private readonly presenceMarks = new WeakMap<Subscriber, number>();
+  /** When the last presence window closed (performance.now()). */
+  private presenceClosedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly deps: {
       reader: StreamReader;
       logger: Logger;
       cursors: CursorCodec;
-      /** Presence changes heard within this window go out together (0: at the next turn). */
+      /** Presence windows close at most this often; the changes heard within one go out together. */
       presenceBatchMs?: number;
     },
   ) {}
@@ -139,13 +141,17 @@ export class Hub {
   onSignal(m: SignalMessage): void {
     if (m.kind === 'presence') {
       // Changes of one window are handled together: one store read per app for all of them, and each
-      // member's frames leave in one write.
+      // member's frames leave in one write. A window closes at most once per batch time: a change after a
+      // quiet one goes out at the end of this turn, one within it waits for the batch time to pass.
       const { appId, userId, online, at } = m;
       if (this.presence.push({ appId, userId, online, at, seq: ++this.presenceHeard }) > 1) return;
-      const flush = () => this.push(() => this.flushPresence());
-      const batchMs = this.deps.presenceBatchMs ?? 0;
-      if (batchMs > 0) setTimeout(flush, batchMs).unref();
-      else flush();
+      const flush = () => {
+        this.presenceClosedAt = performance.now();
+        this.push(() => this.flushPresence());
+      };
+      const wait = this.presenceClosedAt + (this.deps.presenceBatchMs ?? 0) - performance.now();
+      if (wait > 0) setTimeout(flush, wait).unref();
+      else setImmediate(flush).unref();
       return;
     }
     this.push(async () => {
