@@ -4,7 +4,8 @@
 // together happen at `churn` per second, the number connected stays put, and an offline user stays offline
 // for (queue length / connects per second) seconds before coming back.
 // Counts the presence frames every socket receives. Reads a PresencePlan from the JSON file named by argv[2];
-// prints `{"connected":n}` once every socket is ready, waits for a line on stdin, runs, prints the result.
+// prints `{"connected":n}` once every socket is ready, then runs a period for each `go` line on stdin and
+// prints its result.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
@@ -68,54 +69,64 @@ await Promise.all(
   }),
 );
 process.stdout.write(`${JSON.stringify({ connected: plan.connected })}\n`);
-await new Promise<void>((resolve) => createInterface({ input: process.stdin }).once('line', () => resolve()));
 
 // Each tick: `perTick` random connected users disconnect and `perTick` from the head of the queue connect.
 const perTick = Math.max(1, Math.round((plan.churn / 2) * (tickMs / 1000)));
-let connects = 0;
-let disconnects = 0;
-let errors = 0;
 const inFlight = new Set<Promise<void>>();
-counting = true;
-const started = performance.now();
-await new Promise<void>((resolve) => {
-  const timer = setInterval(() => {
-    if (performance.now() - started >= plan.seconds * 1000) {
-      clearInterval(timer);
-      return resolve();
-    }
-    for (let k = 0; k < perTick && connectedNow.length > 0; k++) {
-      const at = Math.floor(Math.random() * connectedNow.length);
-      const i = connectedNow[at]!;
-      connectedNow[at] = connectedNow[connectedNow.length - 1]!;
-      connectedNow.pop();
-      sockets[i]!.close();
-      sockets[i] = undefined;
-      disconnects++;
-      offline.push(i);
-    }
-    for (let k = 0; k < perTick && offline.length > 0; k++) {
-      const i = offline.shift()!;
-      const p = open(plan.tokens[i]!).then(
-        (ws) => {
-          sockets[i] = ws;
-          connectedNow.push(i);
-          connects++;
-        },
-        () => {
-          errors++;
-          offline.push(i);
-        },
-      );
-      inFlight.add(p);
-      void p.finally(() => inFlight.delete(p));
-    }
-  }, tickMs);
-});
-const seconds = (performance.now() - started) / 1000;
-counting = false;
-errors += inFlight.size;
-const result: PresenceResult = { seconds, connects, disconnects, presenceFrames, errors };
-process.stdout.write(`${JSON.stringify(result)}\n`);
+
+/** One period of churn; the connects still unfinished at its end are waited for (briefly), then counted. */
+async function period(): Promise<PresenceResult> {
+  let connects = 0;
+  let disconnects = 0;
+  let errors = 0;
+  presenceFrames = 0;
+  counting = true;
+  const started = performance.now();
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (performance.now() - started >= plan.seconds * 1000) {
+        clearInterval(timer);
+        return resolve();
+      }
+      for (let k = 0; k < perTick && connectedNow.length > 0; k++) {
+        const at = Math.floor(Math.random() * connectedNow.length);
+        const i = connectedNow[at]!;
+        connectedNow[at] = connectedNow[connectedNow.length - 1]!;
+        connectedNow.pop();
+        sockets[i]!.close();
+        sockets[i] = undefined;
+        disconnects++;
+        offline.push(i);
+      }
+      for (let k = 0; k < perTick && offline.length > 0; k++) {
+        const i = offline.shift()!;
+        const p = open(plan.tokens[i]!).then(
+          (ws) => {
+            sockets[i] = ws;
+            connectedNow.push(i);
+            connects++;
+          },
+          () => {
+            errors++;
+            offline.push(i);
+          },
+        );
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+      }
+    }, tickMs);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  counting = false;
+  await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, 2_000))]);
+  errors += inFlight.size;
+  return { seconds, connects, disconnects, presenceFrames, errors };
+}
+
+// A period per `go` line, its result on a line; the process ends with its stdin.
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line !== 'go') continue;
+  process.stdout.write(`${JSON.stringify(await period())}\n`);
+}
 for (const ws of sockets) ws?.terminate();
 process.exit(0);
