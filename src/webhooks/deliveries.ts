@@ -180,6 +180,49 @@ export function createDeliveries({ store }: { store: Store }) {
       }
     },
 
+    /**
+     * Rows leased at insert under `token` (a replay on this instance), after id `after` in id order: read back
+     * by their lease rather than claimed, since they are this instance's already.
+     */
+    async leased(
+      appId: string,
+      endpointId: string,
+      token: string,
+      after: string,
+      limit: number,
+    ): Promise<WebhookDeliveriesTable[]> {
+      return db
+        .selectFrom('webhook_deliveries')
+        .selectAll()
+        .where('app_id', '=', appId)
+        .where('endpoint_id', '=', endpointId)
+        .where('id', '>', after)
+        .where('lease_token', '=', token)
+        .where('state', '=', pending)
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+    },
+
+    /** Gives back the endpoint's pending rows under `token` after id `after` (at close: a replay's unread rows). */
+    async releaseLease(
+      appId: string,
+      endpointId: string,
+      token: string,
+      after: string,
+      now: number,
+    ): Promise<void> {
+      await db
+        .updateTable('webhook_deliveries')
+        .set({ lease_token: null, next_attempt_at: now })
+        .where('app_id', '=', appId)
+        .where('endpoint_id', '=', endpointId)
+        .where('id', '>', after)
+        .where('lease_token', '=', token)
+        .where('state', '=', pending)
+        .execute();
+    },
+
     /** The events of claimed rows, by id (their bodies as they are now: a recalled body is gone). */
     async events(ids: readonly string[]) {
       if (ids.length === 0) return [];
@@ -281,12 +324,15 @@ export function createDeliveries({ store }: { store: Store }) {
     /**
      * New deliveries to one endpoint for every event of the app since `since` that its filter takes (webhook-id
      * is the event id again, so a receiver that has one already drops it). In pages, each its own transaction.
+     * With `lease`, the rows are written leased (to this instance's dispatcher, told of each page after its
+     * commit); without, due for any claim.
      */
     async replay(
       endpoint: { appId: string; id: string; ordered: boolean; events: ReadonlySet<EventType> | null },
       since: number,
       now: number,
       tries: number,
+      lease?: { token: string; until: number; committed(count: number): void },
     ): Promise<number> {
       let after = idBoundary(since);
       // The first page admits the boundary itself; later ones start strictly after the last id. (Not
@@ -297,7 +343,10 @@ export function createDeliveries({ store }: { store: Store }) {
         let page = db
           .selectFrom('events')
           .select(['id', 'conversation_id', 'seq', 'created_at'])
-          .where('app_id', '=', endpoint.appId)
+          // Pages walk the primary key from `after`. A plain `app_id = ?` let SQLite pick an index by
+          // (app_id, …) instead, reading and sorting every event of the app for each page of 500; the
+          // expression keeps the filter off every index, on both stores.
+          .where(sql<string>`${sql.ref('app_id')} || ''`, '=', endpoint.appId)
           .where('id', inclusive ? '>=' : '>', after)
           .where('created_at', '>=', since);
         if (endpoint.events) page = page.where('type', 'in', [...endpoint.events]);
@@ -318,8 +367,8 @@ export function createDeliveries({ store }: { store: Store }) {
                 state: 'pending' as const,
                 tries_left: tries,
                 attempt_count: 0,
-                next_attempt_at: now,
-                lease_token: null,
+                next_attempt_at: lease?.until ?? now,
+                lease_token: lease?.token ?? null,
                 last_status: null,
                 last_error: null,
                 created_at: now,
@@ -328,6 +377,7 @@ export function createDeliveries({ store }: { store: Store }) {
             )
             .execute();
         });
+        lease?.committed(events.length);
         queued += events.length;
         after = events[events.length - 1]!.id;
         inclusive = false;

@@ -1,9 +1,10 @@
-// The dispatcher, one per instance: claims due outbox rows under a lease, sends them signed with a limit of
-// requests in flight per endpoint, and records each attempt. Delivery is at least once: a row is finished only
-// by a recorded 2xx (or its last failure); a crash anywhere before that leaves it due again after its lease.
+// The dispatcher, one per instance: sends outbox rows signed, with a limit of requests in flight per endpoint,
+// and records each attempt. Rows written on this instance come leased to it (local-leases.ts); the others are
+// claimed when due, under a lease. Delivery is at least once: a row is finished only by a recorded 2xx (or its
+// last failure); a crash anywhere before that leaves it due again after its lease.
 import type { Clock } from '../clock.js';
 import type { WebhookConfig } from '../config.js';
-import { toWireEvent } from '../conversations/events.js';
+import { toWireEvent, type WireEvent } from '../conversations/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Bus } from '../realtime/bus.js';
@@ -13,6 +14,8 @@ import type { AttemptOutcome, Deliveries } from './deliveries.js';
 import type { HttpSender } from './http-sender.js';
 import { retryDelayMs } from './retry-schedule.js';
 import type { Signer } from './signatures.js';
+import { createAttemptRecorder } from './attempt-recorder.js';
+import { bodyOf, createLocalLeases, type LocalDispatch } from './local-leases.js';
 import { signingSecrets, type WebhookEndpoints } from './webhook-endpoints.js';
 
 export interface DispatcherOptions {
@@ -39,31 +42,22 @@ export interface DispatcherOptions {
 
 /** Rows one instance holds at most (in flight and waiting for their endpoint's free slot). */
 const maxHeld = 2000;
-/** Outcomes wait at most this long (or for `recordBatch` of them) to be recorded together. */
-const recordDelayMs = 5;
-const recordBatch = 128;
 /** How often the queue depth gauge is refreshed, and finished deliveries past retention are deleted. */
 const housekeepingMs = 5000;
 /** Longest a due delivery waits while the sends' writer is busy (`yieldWhile`); how often that is looked at. */
 const yieldAtMostMs = 5000;
 const yieldCheckMs = 10;
-
 interface EndpointSlots {
   inFlight: number;
+  /** Rows leased to this instance in a transaction not yet known to have committed (local-leases.ts). */
+  reserved: number;
   /** `since`: when it was handed to this endpoint's queue. */
   waiting: Array<{ row: WebhookDeliveriesTable; body: string | undefined; since: number }>;
 }
 
 /** The body of every attempt of one event: `{"type","timestamp","data":<event>}`, as the event is now. */
 export function payloadOf(event: EventsTable): string {
-  const data = toWireEvent(event);
-  return JSON.stringify({ type: data.type, timestamp: data.createdAt, data });
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
+  return bodyOf(toWireEvent(event));
 }
 
 export function createDispatcher(options: DispatcherOptions) {
@@ -74,13 +68,11 @@ export function createDispatcher(options: DispatcherOptions) {
   // enough lease is left — while a fast receiver's slots are refilled before they run dry.
   const perEndpoint = config.endpointConcurrency * 4;
   const slots = new Map<string, EndpointSlots>();
+  /** Held rows: leased to this instance, in flight, waiting for a slot or for their commit (`written`). */
   let held = 0;
-  let outcomes: AttemptOutcome[] = [];
   let claiming = false;
   let again = false;
   let closed = false;
-  let flushing: Promise<void> = Promise.resolve();
-  let flushQueued = false;
   const inFlight = new Set<Promise<void>>();
   /** Rows whose request `close()` cut short: given back, not recorded. */
   const abandoned: WebhookDeliveriesTable[] = [];
@@ -121,6 +113,7 @@ export function createDispatcher(options: DispatcherOptions) {
     try {
       do {
         again = false;
+        await local.readStored();
         const room = maxHeld - held;
         if (closed || room <= 0) break;
         const exclude = [...slots]
@@ -137,11 +130,7 @@ export function createDispatcher(options: DispatcherOptions) {
           foundNothingWith = excluded;
           break;
         }
-        const events = new Map((await deliveries.events(rows.map((r) => r.event_id))).map((e) => [e.id, e]));
-        for (const row of rows) {
-          const event = events.get(row.event_id);
-          enqueue(row, event && payloadOf(event));
-        }
+        await enqueueWithEvents(rows);
         // A full claim: more may be due.
         if (rows.length === limit) again = true;
       } while (again);
@@ -152,10 +141,53 @@ export function createDispatcher(options: DispatcherOptions) {
     }
   }
 
+  function slotsOf(key: string): EndpointSlots {
+    let s = slots.get(key);
+    if (!s) slots.set(key, (s = { inFlight: 0, reserved: 0, waiting: [] }));
+    return s;
+  }
+
+  function forgetIfIdle(key: string, s: EndpointSlots): void {
+    if (s.inFlight === 0 && s.waiting.length === 0 && s.reserved === 0) slots.delete(key);
+  }
+
+  function room(appId: string, endpointId: string): number {
+    if (closed) return 0;
+    const s = slots.get(`${appId}\n${endpointId}`);
+    const used = s ? s.inFlight + s.waiting.length + s.reserved : 0;
+    return Math.max(0, Math.min(perEndpoint - used, maxHeld - held));
+  }
+
+  /** Queues claimed or read-back rows with their events' bodies as they are now. */
+  async function enqueueWithEvents(rows: WebhookDeliveriesTable[]): Promise<void> {
+    const events = new Map((await deliveries.events(rows.map((r) => r.event_id))).map((e) => [e.id, e]));
+    for (const row of rows) {
+      const event = events.get(row.event_id);
+      enqueue(row, event && payloadOf(event));
+    }
+  }
+
+  const local = createLocalLeases({
+    deliveries,
+    clock,
+    timeoutMs: config.timeoutMs,
+    room,
+    hold(row, delta) {
+      held += delta;
+      const key = keyOf(row);
+      const s = slotsOf(key);
+      s.reserved += delta;
+      forgetIfIdle(key, s);
+    },
+    enqueue,
+    enqueueRead: enqueueWithEvents,
+    wake,
+    pump: () => void pump(),
+  });
+
   function enqueue(row: WebhookDeliveriesTable, body: string | undefined): void {
     const key = keyOf(row);
-    let s = slots.get(key);
-    if (!s) slots.set(key, (s = { inFlight: 0, waiting: [] }));
+    const s = slotsOf(key);
     held++;
     s.waiting.push({ row, body, since: performance.now() });
     startWaiting(key, s);
@@ -171,8 +203,8 @@ export function createDispatcher(options: DispatcherOptions) {
         .finally(() => {
           inFlight.delete(running);
           s.inFlight--;
-          if (s.inFlight === 0 && s.waiting.length === 0) slots.delete(key);
-          else startWaiting(key, s);
+          forgetIfIdle(key, s);
+          if (slots.has(key)) startWaiting(key, s);
           // Fewer waiting than slots: fetch the endpoint's next rows before its slots go idle.
           if (s.waiting.length < config.endpointConcurrency) void pump();
         });
@@ -250,42 +282,18 @@ export function createDispatcher(options: DispatcherOptions) {
     void pump();
   }
 
-  /**
-   * Outcomes are recorded together: one transaction per `recordBatch` answers or `recordDelayMs`, whichever
-   * comes first. The promise resolves once this one is recorded.
-   */
-  function finish(outcome: AttemptOutcome): Promise<void> {
-    outcomes.push(outcome);
-    if (!flushQueued) {
-      flushQueued = true;
-      flushTimer = setTimeout(flush, recordDelayMs);
-    } else if (outcomes.length >= recordBatch) {
-      clearTimeout(flushTimer);
-      flush();
-    }
-    return nextFlush.promise;
-  }
-
-  let flushTimer: NodeJS.Timeout | undefined;
-  let nextFlush = deferred();
-
-  function flush(): void {
-    flushQueued = false;
-    const batch = outcomes;
-    const settled = nextFlush;
-    outcomes = [];
-    nextFlush = deferred();
-    flushing = flushing
-      .then(() => deliveries.record(batch, clock.now()))
-      .catch((err) => logger.error({ err, count: batch.length }, 'recording webhook attempts failed'))
-      .finally(() => {
-        held -= batch.length;
-        settled.resolve();
-        // For ordered endpoints the next seq of a conversation is now claimable.
-        if (batch.some((o) => Number(o.delivery.ordered) === 1)) foundNothingWith = undefined;
-        void pump();
-      });
-  }
+  const recorder = createAttemptRecorder({
+    deliveries,
+    clock,
+    logger,
+    recorded(batch) {
+      held -= batch.length;
+      // For ordered endpoints the next seq of a conversation is now claimable.
+      if (batch.some((o) => Number(o.delivery.ordered) === 1)) foundNothingWith = undefined;
+      void pump();
+    },
+  });
+  const finish = (outcome: AttemptOutcome) => recorder.record(outcome);
 
   function wake(): void {
     foundNothingWith = undefined;
@@ -306,24 +314,41 @@ export function createDispatcher(options: DispatcherOptions) {
     while ((await deliveries.expire(before, 1000)) === 1000 && !closed);
   }
 
-  // New events wake the dispatcher at once (those of other instances too, through a shared bus).
-  let wakeQueued = false;
-  const wakeSoon = () => {
-    if (wakeQueued || closed) return;
-    wakeQueued = true;
+  // Committed events reach the dispatcher at once (those of other instances too, through a shared bus), in
+  // the next turn: not inside the publisher's call.
+  let heard: WireEvent[] = [];
+  let lostSome = false;
+  let turnQueued = false;
+  const nextTurn = () => {
+    if (turnQueued || closed) return;
+    turnQueued = true;
     setImmediate(() => {
-      wakeQueued = false;
-      wake();
+      turnQueued = false;
+      const events = heard;
+      heard = [];
+      if (lostSome) {
+        lostSome = false;
+        wake();
+      }
+      local.committed(events);
     });
   };
   const subscribed = options.bus.subscribe({
     message: (message) => {
-      if (message.kind === 'event') wakeSoon();
+      if (message.kind !== 'event') return;
+      heard.push(message.event);
+      nextTurn();
     },
     // Wake-ups were lost while the bus was away: look for due rows now.
-    lost: wakeSoon,
+    lost: () => {
+      lostSome = true;
+      nextTurn();
+    },
   });
-  const poll = setInterval(wake, config.pollMs);
+  const poll = setInterval(() => {
+    local.letGoStale();
+    wake();
+  }, config.pollMs);
   const keep = setInterval(
     () => void housekeeping().catch((err) => logger.error({ err }, 'webhook housekeeping failed')),
     housekeepingMs,
@@ -335,6 +360,9 @@ export function createDispatcher(options: DispatcherOptions) {
   return {
     /** Claims due rows now (tests, and after an API call made rows due). */
     wake,
+    room,
+    written: local.written,
+    leasedInStore: local.leasedInStore,
     /** Stops claiming, cuts requests in flight short, records what finished and gives back the rest. */
     async close(): Promise<void> {
       closed = true;
@@ -344,15 +372,12 @@ export function createDispatcher(options: DispatcherOptions) {
       (await subscribed)();
       await sender.close();
       await Promise.allSettled([...inFlight]);
-      if (flushQueued) {
-        clearTimeout(flushTimer);
-        flush();
-      }
-      await flushing;
+      await recorder.close();
       const unsent = [...slots.values()].flatMap((s) => s.waiting.map((w) => w.row));
       await deliveries.release([...abandoned, ...unsent], clock.now());
+      await local.release(clock.now());
     },
   };
 }
 
-export type Dispatcher = ReturnType<typeof createDispatcher>;
+export type Dispatcher = ReturnType<typeof createDispatcher> & LocalDispatch;

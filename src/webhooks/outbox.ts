@@ -1,10 +1,13 @@
 // The transactional outbox: inside an event's own transaction, one delivery row per (event, matching
-// endpoint). What commits with the event is delivered; nothing is lost between commit and dispatch.
+// endpoint). What commits with the event is delivered; nothing is lost between commit and dispatch. Rows this
+// instance's dispatcher has room for are written leased to it and handed over after the commit (the local
+// fast path); the others are written due, for a claim by any instance.
 import { newId } from '../clock.js';
 import type { EventWriter } from '../conversations/event-log.js';
 import type { WebhookDeliveriesTable } from '../store/schema.js';
-import { preparedQuery } from '../store/prepared-query.js';
+import { preparedRowsQuery } from '../store/prepared-query.js';
 import { triesFor } from './retry-schedule.js';
+import type { LocalDispatch } from './local-leases.js';
 import type { WebhookEndpoints } from './webhook-endpoints.js';
 
 /** Rows per multi-row insert: well under SQLite's and PostgreSQL's bound-parameter limits (16 columns). */
@@ -15,16 +18,24 @@ export type { EventWriter } from '../conversations/event-log.js';
 export interface OutboxOptions {
   endpoints: WebhookEndpoints;
   retrySchedule: readonly number[];
+  /** This instance's dispatcher, once it runs. @defaultValue none: every row is written due */
+  local?: () => LocalDispatch | undefined;
+  /** How long a row leased at insert stays this instance's (ms): after that any claim may take it. */
+  leaseMs: number;
 }
 
 /**
  * The outbox writer. Its cost per call is constant in statements: the endpoints of each app come from a
- * short-lived cache (read in the transaction when stale), and the rows go in one insert per 200.
+ * short-lived cache (read in the transaction when stale), and the rows go in one insert per 200 (none
+ * without rows).
  */
-export function createOutboxWriter({ endpoints, retrySchedule }: OutboxOptions): EventWriter {
+export function createOutboxWriter({ endpoints, retrySchedule, local, leaseMs }: OutboxOptions): EventWriter {
   const tries = triesFor(retrySchedule);
   return async (tx, events) => {
     if (events.length === 0) return;
+    const dispatcher = local?.();
+    // One token per transaction: a later try of it (after a rollback) leases under another.
+    const token = dispatcher && newId();
     const rows: WebhookDeliveriesTable[] = [];
     let appId: string | undefined;
     let ofApp: Awaited<ReturnType<WebhookEndpoints['ofApp']>> = [];
@@ -33,9 +44,11 @@ export function createOutboxWriter({ endpoints, retrySchedule }: OutboxOptions):
         appId = event.app_id;
         ofApp = await endpoints.ofApp(tx, appId);
       }
+      let leased: WebhookDeliveriesTable[] | undefined;
+      let ordered = false;
       for (const endpoint of ofApp) {
         if (!endpoint.enabled || (endpoint.events && !endpoint.events.has(event.type))) continue;
-        rows.push({
+        const row: WebhookDeliveriesTable = {
           id: newId(),
           app_id: event.app_id,
           endpoint_id: endpoint.id,
@@ -53,20 +66,22 @@ export function createOutboxWriter({ endpoints, retrySchedule }: OutboxOptions):
           last_error: null,
           created_at: event.created_at,
           finished_at: null,
-        });
+        };
+        rows.push(row);
+        // Ordered endpoints always go through a claim: it is what checks that no earlier seq is pending.
+        if (endpoint.ordered) ordered = true;
+        else if (dispatcher && dispatcher.room(event.app_id, endpoint.id) > 0) {
+          row.lease_token = token!;
+          row.next_attempt_at = Number(event.created_at) + leaseMs;
+          (leased ??= []).push(row);
+        }
       }
+      // Counted at once: the endpoint's next event in this transaction sees the room this one took. An event
+      // without rows is told too: its commit then wakes no claim here.
+      dispatcher?.written(event.id, leased ?? [], ordered);
     }
-    // One row (a single send) is the common case: a statement compiled once.
-    if (rows.length === 1) {
-      await insertOneQuery(tx, rows[0]!);
-      return;
-    }
-    for (let i = 0; i < rows.length; i += chunkSize) {
-      await tx
-        .insertInto('webhook_deliveries')
-        .values(rows.slice(i, i + chunkSize))
-        .execute();
-    }
+    // Compiled once per row count: a group's insert costs a re-bind, not a query build.
+    for (let i = 0; i < rows.length; i += chunkSize) await insertRowsQuery(tx, rows.slice(i, i + chunkSize));
   };
 }
 
@@ -89,6 +104,6 @@ const deliveryColumns = [
   'finished_at',
 ] as const satisfies ReadonlyArray<keyof WebhookDeliveriesTable>;
 
-const insertOneQuery = preparedQuery(deliveryColumns, (db, p) =>
-  db.insertInto('webhook_deliveries').values(p),
+const insertRowsQuery = preparedRowsQuery(deliveryColumns, [] as const, (db, rows) =>
+  db.insertInto('webhook_deliveries').values(rows),
 );

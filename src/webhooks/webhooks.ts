@@ -1,7 +1,7 @@
 // Outbound webhooks as one part: endpoints, the outbox writer the event transactions run, the dispatcher,
 // and what the API does with deliveries. The composition root builds it and registers its writer.
 import type { SecretBox } from '../store/secret-box.js';
-import type { Clock } from '../clock.js';
+import { newId, type Clock } from '../clock.js';
 import type { WebhookConfig } from '../config.js';
 import { OncelyError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -61,7 +61,12 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
 
   return {
     endpoints,
-    outboxWriter: createOutboxWriter({ endpoints, retrySchedule: config.retrySchedule }),
+    outboxWriter: createOutboxWriter({
+      endpoints,
+      retrySchedule: config.retrySchedule,
+      local: () => dispatcher,
+      leaseMs: config.leaseMs,
+    }),
     start(opts = {}) {
       dispatcher ??= createDispatcher({
         ...options,
@@ -93,9 +98,18 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
           `endpoint ${endpointId} is disabled: enable it first`,
         );
       }
-      const queued = await deliveries.replay(endpoint, since, now, triesFor(config.retrySchedule));
-      dispatcher?.wake();
-      return queued;
+      // Unordered: leased at insert to this instance's dispatcher, which reads them back without claiming.
+      // Ordered: due, for the claim that checks seq order.
+      const token = newId();
+      const until = now + config.leaseMs;
+      const local = endpoint.ordered ? undefined : dispatcher?.leasedInStore(token, appId, endpointId, until);
+      try {
+        const lease = local && { token, until, committed: local.committed };
+        return await deliveries.replay(endpoint, since, now, triesFor(config.retrySchedule), lease);
+      } finally {
+        local?.complete();
+        dispatcher?.wake();
+      }
     },
     async close() {
       await dispatcher?.close();
