@@ -55,13 +55,8 @@ const hotReads: HotRead[] = [
     query: (db, f) => streamQueries.closedPeriods(db, f.appId, f.user, f.conversations.slice(0, 3), 10),
   },
   {
-    name: 'user stream: positions of each conversation after the cursor',
-    query: (db, f) => streamQueries.conversationPositions(db, f.appId, reads(f)),
-    indexes: ['events_conversation_pos'],
-  },
-  {
-    name: 'user stream: the chosen events',
-    query: (db, f) => streamQueries.conversationEvents(db, f.appId, reads(f)),
+    name: 'user stream: a page merged from its conversations after the cursor',
+    query: (db, f) => streamQueries.streamPage(db, f.appId, streams(f), 20),
     indexes: ['events_conversation_pos'],
   },
   {
@@ -136,10 +131,8 @@ const hotReads: HotRead[] = [
   },
 ];
 
-const reads = (f: Fixture) =>
-  f.userConversations
-    .slice(0, 3)
-    .map((conversationId) => ({ conversationId, after: 5, to: f.head, limit: 20 }));
+const streams = (f: Fixture) =>
+  f.userConversations.slice(0, 3).map((conversationId) => ({ conversationId, after: 5, to: f.head }));
 
 /** One database: how to open a store of it and how to read its plans. */
 interface Planner {

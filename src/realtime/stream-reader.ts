@@ -2,13 +2,13 @@
 // SSE), a range of the global stream (the sequencer's gap fill), memberships (who sees what), and "now".
 // Every read seeks an index by conversation or position and is bounded by its page, so its cost follows the
 // reader's backlog, not the app's history (the plans are asserted in test/query-plans.test.ts).
-import { sql, type Compilable, type Kysely, type SelectQueryBuilder } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { preparedQuery, type PreparedQuery } from '../store/prepared-query.js';
 import { toWireEvent, type EventRecord, type WireEvent } from '../conversations/events.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { CatchUpQueue } from './catch-up-queue.js';
-import { StreamMerge, type MergeStream, type StreamRead } from './stream-merge.js';
+import { combine, streamsAfter, type MergeStream } from './stream-merge.js';
 
 export interface StreamEvent {
   appId: string;
@@ -54,8 +54,8 @@ export interface StreamReader {
   currentConversationsOfUsers(appId: string, userIds: string[]): Promise<Map<string, string[]>>;
 }
 
-/** Conversations read by one statement; SQLite allows 500 terms in a compound select. */
-const readsPerQuery = 50;
+/** Streams read by one statement; SQLite allows 500 terms in a compound select. */
+const streamsPerQuery = 100;
 
 /** The hot reads as queries, so their plans can be asserted per database (test/query-plans.test.ts). */
 export const streamQueries = {
@@ -105,34 +105,32 @@ export const streamQueries = {
       .where('closing.pos', '>', afterPos),
 
   /**
-   * Each read: the positions of one conversation's first events after a position (index only). Each row
-   * carries `k`, the index of its read in `reads`, so rows need no conversation id to be told apart.
+   * A page of a user's stream: the first `limit` events of her streams, merged in position order by one
+   * compound select (each part read lazily from the index, none past what the page takes). Each row
+   * carries `k`, the index of its stream in `streams`, so rows need no conversation id to be told apart.
    */
-  conversationPositions: (db: Kysely<Database>, appId: string, reads: StreamRead[]) =>
-    unionOfReads(reads, (r, k) =>
-      db
-        .selectFrom((eb) =>
-          conversationRead(eb.selectFrom('events').select([sql.lit(k).as('k'), 'pos']), appId, r).as('e'),
-        )
-        .selectAll(),
-    ),
-
-  /**
-   * The same reads, the events' own columns: for the positions the merge chose. The app and conversation are
-   * the read's (`k`); every column a row carries is one more value to make for each event read.
-   */
-  conversationEvents: (db: Kysely<Database>, appId: string, reads: StreamRead[]) =>
-    unionOfReads(reads, (r, k) =>
-      db
-        .selectFrom((eb) =>
-          conversationRead(
-            eb.selectFrom('events').select([sql.lit(k).as('k'), ...eventColumns]),
-            appId,
-            r,
-          ).as('e'),
-        )
-        .selectAll(),
-    ),
+  streamPage: (db: Kysely<Database>, appId: string, streams: MergeStream[], limit: number) =>
+    db
+      .selectFrom(
+        unionOfStreams(streams, (s, k) =>
+          db
+            .selectFrom((eb) =>
+              eb
+                .selectFrom('events')
+                .select([sql.lit(k).as('k'), ...eventColumns])
+                .where('app_id', '=', appId)
+                .where('conversation_id', '=', s.conversationId)
+                .where('pos', '>', s.after)
+                .where('pos', '<=', s.to)
+                .orderBy('pos')
+                .as('s'),
+            )
+            .selectAll(),
+        ).as('e'),
+      )
+      .selectAll()
+      .orderBy('pos')
+      .limit(limit),
 
   membershipsOfUser: (db: Kysely<Database>, appId: string, userId: string) =>
     db
@@ -158,28 +156,13 @@ export const streamQueries = {
       .limit(limit),
 };
 
-/** One conversation's first events after a position, by the (app_id, conversation_id, pos) index. */
-function conversationRead<Q extends SelectQueryBuilder<Database, 'events', object>>(
-  query: Q,
-  appId: string,
-  r: StreamRead,
+/** One statement for several streams. */
+function unionOfStreams<Q extends { unionAll(other: Q): Q }>(
+  streams: MergeStream[],
+  one: (s: MergeStream, k: number) => Q,
 ): Q {
-  return query
-    .where('app_id', '=', appId)
-    .where('conversation_id', '=', r.conversationId)
-    .where('pos', '>', r.after)
-    .where('pos', '<=', r.to)
-    .orderBy('pos')
-    .limit(r.limit) as Q;
-}
-
-/** One statement for several reads; SQLite wants each ordered, limited part in its own subquery. */
-function unionOfReads<Q extends { unionAll(other: Q): Q }>(
-  reads: StreamRead[],
-  one: (r: StreamRead, k: number) => Q,
-): Q {
-  let query = one(reads[0]!, 0);
-  for (let k = 1; k < reads.length; k++) query = query.unionAll(one(reads[k]!, k));
+  let query = one(streams[0]!, 0);
+  for (let k = 1; k < streams.length; k++) query = query.unionAll(one(streams[k]!, k));
   return query;
 }
 
@@ -199,34 +182,33 @@ const eventColumns = [
 ] as const satisfies ReadonlyArray<keyof EventRecord>;
 
 /**
- * A union of reads compiled once per number of reads, then only re-bound: building and compiling fifty
+ * A page statement compiled once per number of streams, then only re-bound: building and compiling fifty
  * subqueries with the query builder costs more than SQLite takes to run them.
  */
-function preparedReads<R>(
-  build: (db: Kysely<Database>, appId: string, reads: StreamRead[]) => Compilable<R>,
-): (db: Kysely<Database>, appId: string, reads: StreamRead[]) => Promise<R[]> {
-  const byCount = new Map<number, PreparedQuery<string, R>>();
-  const fields = ['conversationId', 'after', 'to', 'limit'] as const;
-  return async (db, appId, reads) => {
-    let query = byCount.get(reads.length);
+function preparedPage() {
+  type Row = Awaited<ReturnType<ReturnType<typeof streamQueries.streamPage>['execute']>>[number];
+  const byCount = new Map<number, PreparedQuery<string, Row>>();
+  const fields = ['conversationId', 'after', 'to'] as const;
+  return async (db: Kysely<Database>, appId: string, streams: MergeStream[], limit: number) => {
+    let query = byCount.get(streams.length);
     if (!query) {
-      const names = ['appId', ...reads.flatMap((_, i) => fields.map((f) => `${f}${i}`))];
+      const names = ['appId', 'limit', ...streams.flatMap((_, i) => fields.map((f) => `${f}${i}`))];
       query = preparedQuery(names, (qb, p) =>
-        build(
+        streamQueries.streamPage(
           qb,
           p.appId,
-          reads.map((_, i) => ({
+          streams.map((_, i) => ({
             conversationId: p[`conversationId${i}`],
             after: p[`after${i}`],
             to: p[`to${i}`],
-            limit: p[`limit${i}`],
           })),
+          p.limit,
         ),
       );
-      byCount.set(reads.length, query);
+      byCount.set(streams.length, query);
     }
-    const values: Record<string, unknown> = { appId };
-    reads.forEach((r, i) => fields.forEach((f) => (values[`${f}${i}`] = r[f])));
+    const values: Record<string, unknown> = { appId, limit };
+    streams.forEach((s, i) => fields.forEach((f) => (values[`${f}${i}`] = s[f])));
     return (await query(db, values)).rows;
   };
 }
@@ -236,23 +218,7 @@ const headQuery = preparedQuery([] as const, (db) => streamQueries.head(db));
 const spansQuery = preparedQuery(['appId', 'userId', 'afterPos'] as const, (db, p) =>
   streamQueries.spans(db, p.appId, p.userId, p.afterPos),
 );
-const positionsQuery = preparedReads(streamQueries.conversationPositions);
-const eventsQuery = preparedReads(streamQueries.conversationEvents);
-
-/** A position the merge chose for a page, with its stream (`key`: one membership period of a conversation). */
-interface ChosenEvent {
-  pos: number;
-  conversationId: string;
-  key: string;
-}
-
-/** A page decided from the index: its positions in order, and where each stream starts. */
-interface PagePlan {
-  items: ChosenEvent[];
-  starts: Map<string, number>;
-  through: number;
-  more: boolean;
-}
+const pageQuery = preparedPage();
 
 export interface StreamReaderOptions {
   /** Where pages of users' streams wait for their turn; without one they run at once. */
@@ -272,20 +238,6 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
     return Number(row?.value ?? 0);
   }
 
-  /** Runs reads a bounded number per statement; the rows of each read (by its index), in position order. */
-  async function read<R extends { k: number; pos: number }>(
-    reads: StreamRead[],
-    query: (reads: StreamRead[]) => Promise<R[]>,
-  ): Promise<R[][]> {
-    const byRead: R[][] = reads.map(() => []);
-    for (let i = 0; i < reads.length; i += readsPerQuery) {
-      for (const row of await query(reads.slice(i, i + readsPerQuery))) byRead[i + Number(row.k)]!.push(row);
-    }
-    // A compound select promises no order between or within its parts.
-    for (const rows of byRead) rows.sort((a, b) => Number(a.pos) - Number(b.pos));
-    return byRead;
-  }
-
   /**
    * The streams of a page: for each conversation, the member's latest span (from `members`) and, when the
    * member was re-added after the cursor, its earlier periods (member_periods): a cursor taken before a
@@ -293,9 +245,8 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
    */
   async function streamsOf(appId: string, userId: string, afterPos: number, top: number) {
     const spans = (await spansQuery(db, { appId, userId, afterPos })).rows;
-    const streams: Array<MergeStream & { key: string }> = spans.map((s) => ({
+    const streams: MergeStream[] = spans.map((s) => ({
       conversationId: s.conversation_id,
-      key: s.conversation_id,
       after: Math.max(afterPos, Number(s.joined_pos) - 1),
       to: s.left_pos === null ? top : Math.min(top, Number(s.left_pos)),
     }));
@@ -315,7 +266,6 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
       if (toPos >= joinedLater.get(p.conversation_id)!) continue;
       streams.push({
         conversationId: p.conversation_id,
-        key: `${p.conversation_id}\n${fromPos}`,
         after: Math.max(afterPos, fromPos - 1),
         to: Math.min(top, toPos),
       });
@@ -324,70 +274,28 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
   }
 
   /**
-   * The positions of a page, merged from the index alone (two or three index reads, a short turn), and
-   * where each of its streams starts.
+   * The first `limit` events of the streams after `afterPos`, in position order: one statement per
+   * `streamsPerQuery` streams, combined.
    */
-  async function planPage(appId: string, userId: string, afterPos: number, limit: number): Promise<PagePlan> {
-    // Positions up to the head are all committed (cursor.ts), so every round of the merge sees the same
-    // events below it, and a conversation found exhausted stays exhausted for this page; the events read
-    // for the plan in later turns lie below the head too, so they are the ones planned.
-    const top = await head();
-    if (top <= afterPos) return { items: [], starts: new Map(), through: afterPos, more: false };
-    const streams = await streamsOf(appId, userId, afterPos, top);
-    const merge = new StreamMerge<ChosenEvent>(streams, { limit, head: top });
-    for (let reads = merge.nextReads(); reads.length > 0; reads = merge.nextReads()) {
-      const found = await read(reads, (part) => positionsQuery(db, appId, part));
-      reads.forEach((r, i) =>
-        merge.add(
-          r,
-          found[i]!.map((row) => ({ pos: Number(row.pos), conversationId: r.conversationId, key: r.key! })),
-        ),
+  async function part(appId: string, streams: MergeStream[], afterPos: number, limit: number, top: number) {
+    const open = streamsAfter(streams, afterPos);
+    if (open.length === 0) return { items: [], through: Math.max(afterPos, top), more: false };
+    const answers: StreamEvent[][] = [];
+    for (let i = 0; i < open.length; i += streamsPerQuery) {
+      const chunk = open.slice(i, i + streamsPerQuery);
+      const rows = await pageQuery(db, appId, chunk, limit);
+      answers.push(
+        rows.map((row) => {
+          const record: EventRecord = {
+            ...row,
+            app_id: appId,
+            conversation_id: chunk[row.k]!.conversationId,
+          };
+          return { appId, event: toWireEvent(record), pos: Number(row.pos) };
+        }),
       );
     }
-    const page = merge.page();
-    return {
-      items: page.items,
-      starts: new Map(streams.map((s) => [s.key, s.after])),
-      through: page.through,
-      more: page.more,
-    };
-  }
-
-  /**
-   * The events of some of a plan's items (consecutive, in position order). A stream's chosen positions
-   * are its first ones after where the last part of it ended (`after`, updated here): a read with their count.
-   */
-  async function chosenEvents(
-    appId: string,
-    items: ChosenEvent[],
-    after: Map<string, number>,
-  ): Promise<StreamEvent[]> {
-    const byStream = new Map<string, StreamRead>();
-    for (const item of items) {
-      const r = byStream.get(item.key);
-      if (r) {
-        r.limit++;
-        r.to = item.pos;
-      } else {
-        byStream.set(item.key, {
-          conversationId: item.conversationId,
-          after: after.get(item.key)!,
-          to: item.pos,
-          limit: 1,
-        });
-      }
-    }
-    for (const [key, r] of byStream) after.set(key, r.to);
-    const reads = [...byStream.values()];
-    const found = await read(reads, (part) => eventsQuery(db, appId, part));
-    const events: StreamEvent[] = [];
-    reads.forEach((r, i) => {
-      for (const row of found[i]!) {
-        const record: EventRecord = { ...row, app_id: appId, conversation_id: r.conversationId };
-        events.push({ appId, event: toWireEvent(record), pos: Number(row.pos) });
-      }
-    });
-    return events.sort((x, y) => x.pos - y.pos);
+    return combine(answers, limit, top);
   }
 
   return {
@@ -396,17 +304,27 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
     async userEvents(appId, userId, afterPos, limit) {
       const { catchUps } = opts;
       const turn = <T>(task: () => Promise<T>): Promise<T> => (catchUps ? catchUps.run(task) : task());
-      // A page takes several turns: first its positions, then its events at most `eventsPerTurn` a turn, so
-      // one turn holds the event loop for a few milliseconds at most.
-      const plan = await turn(() => planPage(appId, userId, afterPos, limit));
-      const perTurn = catchUps ? (opts.eventsPerTurn ?? 250) : Math.max(1, plan.items.length);
-      const after = plan.starts;
+      const perTurn = catchUps ? (opts.eventsPerTurn ?? 250) : limit;
+      // A page takes several turns, each reading at most `perTurn` events, so one turn holds the event loop
+      // for a few milliseconds at most. Positions up to the head are all committed (cursor.ts): every part
+      // sees the same events below it.
+      let top = 0;
+      let streams: MergeStream[] | undefined;
       const events: StreamEvent[] = [];
-      for (let i = 0; i < plan.items.length; i += perTurn) {
-        const part = plan.items.slice(i, i + perTurn);
-        events.push(...(await turn(() => chosenEvents(appId, part, after))));
+      let through = afterPos;
+      for (;;) {
+        const want = Math.min(perTurn, limit - events.length);
+        const found = await turn(async () => {
+          if (!streams) {
+            top = await head();
+            streams = top > afterPos ? await streamsOf(appId, userId, afterPos, top) : [];
+          }
+          return part(appId, streams, through, want, top);
+        });
+        events.push(...found.items);
+        through = found.through;
+        if (!found.more || events.length >= limit) return { events, through, more: found.more };
       }
-      return { events, through: plan.through, more: plan.more };
     },
 
     async range(afterPos, toPos, limit) {

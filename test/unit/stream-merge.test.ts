@@ -1,34 +1,41 @@
-// The merge of a user's conversations into one page of her stream, against a plain sort of the same events.
+// The pages of a user's stream made from the answers of several statements, against a plain sort of the same
+// events: each statement is answered as the store would (its streams' first `limit` events by position).
 import { describe, expect, it } from 'vitest';
-import { StreamMerge, type MergeStream } from '../../src/realtime/stream-merge.js';
+import { combine, streamsAfter, type MergeStream } from '../../src/realtime/stream-merge.js';
 
-/** Conversations of events at given positions; the reads are answered from them as the store would. */
-function run(positions: Record<string, number[]>, spans: MergeStream[], limit: number, head: number) {
-  const merge = new StreamMerge<{ pos: number }>(spans, { limit, head });
-  let rounds = 0;
-  let read = 0;
-  for (let reads = merge.nextReads(); reads.length > 0; reads = merge.nextReads()) {
-    rounds++;
-    for (const r of reads) {
-      const rows = positions[r.conversationId]!.filter((p) => p > r.after && p <= r.to)
-        .slice(0, r.limit)
-        .map((pos) => ({ pos }));
-      read += rows.length;
-      merge.add(r, rows);
-    }
+/** One page after `after`: the streams split into statements of `perStatement`, each answered, combined. */
+function page(
+  positions: Record<string, number[]>,
+  streams: MergeStream[],
+  after: number,
+  limit: number,
+  head: number,
+  perStatement: number,
+) {
+  const open = streamsAfter(streams, after);
+  const answers: Array<Array<{ pos: number }>> = [];
+  for (let i = 0; i < open.length; i += perStatement) {
+    answers.push(
+      open
+        .slice(i, i + perStatement)
+        .flatMap((s) => positions[s.conversationId]!.filter((p) => p > s.after && p <= s.to))
+        .sort((a, b) => a - b)
+        .slice(0, limit)
+        .map((pos) => ({ pos })),
+    );
   }
-  return { ...merge.page(), rounds, read };
+  return answers.length === 0 ? { items: [], through: head, more: false } : combine(answers, limit, head);
 }
 
 /** Pages the whole stream from `after`, as a client does with the returned `through`. */
-function pageAll(positions: Record<string, number[]>, limit: number, head: number, after = 0) {
-  const pages: Array<ReturnType<typeof run>> = [];
-  for (;;) {
-    const spans = Object.keys(positions).map((conversationId) => ({ conversationId, after, to: head }));
-    const page = run(positions, spans, limit, head);
-    pages.push(page);
-    after = page.through;
-    if (!page.more) return pages;
+function pageAll(positions: Record<string, number[]>, limit: number, head: number, perStatement: number) {
+  const streams = Object.keys(positions).map((conversationId) => ({ conversationId, after: 0, to: head }));
+  const pages: Array<ReturnType<typeof page>> = [];
+  for (let after = 0; ;) {
+    const p = page(positions, streams, after, limit, head, perStatement);
+    pages.push(p);
+    after = p.through;
+    if (!p.more) return pages;
   }
 }
 
@@ -45,19 +52,20 @@ function deal(n: number, k: number, seed: number): Record<string, number[]> {
   return out;
 }
 
-describe('StreamMerge', () => {
+describe('pages of a stream from several statements', () => {
   it.each([
-    { n: 5000, k: 1, limit: 500 },
-    { n: 5000, k: 50, limit: 500 },
-    { n: 3000, k: 300, limit: 100 },
-    { n: 999, k: 7, limit: 1000 },
-    { n: 1000, k: 7, limit: 1000 },
-    { n: 40, k: 5, limit: 3 },
+    { n: 5000, k: 1, limit: 500, perStatement: 100 },
+    { n: 5000, k: 50, limit: 500, perStatement: 100 },
+    { n: 5000, k: 50, limit: 500, perStatement: 7 },
+    { n: 3000, k: 300, limit: 100, perStatement: 100 },
+    { n: 999, k: 7, limit: 1000, perStatement: 3 },
+    { n: 1000, k: 7, limit: 1000, perStatement: 3 },
+    { n: 40, k: 5, limit: 3, perStatement: 2 },
   ])(
-    'pages of $limit over $k conversations give every one of $n events once, in order',
-    ({ n, k, limit }) => {
+    'pages of $limit over $k conversations ($perStatement a statement) give every one of $n events once, in order',
+    ({ n, k, limit, perStatement }) => {
       const positions = deal(n, k, n + k);
-      const pages = pageAll(positions, limit, n);
+      const pages = pageAll(positions, limit, n, perStatement);
       const all = pages.flatMap((p) => p.items.map((i) => i.pos));
       expect(all).toEqual(Array.from({ length: n }, (_, i) => i + 1));
       // Every page but the last is full; the last one says it is the end.
@@ -67,33 +75,45 @@ describe('StreamMerge', () => {
     },
   );
 
-  it('reads about twice a page, in a few rounds, however the events spread', () => {
-    for (const k of [1, 5, 50, 500]) {
-      const positions = deal(20_000, k, 7);
-      const spans = Object.keys(positions).map((conversationId) => ({
-        conversationId,
-        after: 0,
-        to: 20_000,
-      }));
-      const page = run(positions, spans, 500, 20_000);
-      expect(page.items).toHaveLength(500);
-      expect(page.read, `${k} conversations`).toBeLessThanOrEqual(2 * 500 + 4 * k);
-      expect(page.rounds, `${k} conversations`).toBeLessThanOrEqual(8);
-    }
-  });
-
   it("keeps each conversation to its span: a membership's start and end", () => {
     const positions = { a: [1, 3, 5, 7, 9], b: [2, 4, 6, 8, 10] };
-    const spans = [
+    const streams = [
       { conversationId: 'a', after: 0, to: 5 },
       { conversationId: 'b', after: 3, to: 10 },
     ];
-    const page = run(positions, spans, 100, 10);
-    expect(page.items.map((i) => i.pos)).toEqual([1, 3, 4, 5, 6, 8, 10]);
-    expect(page).toMatchObject({ through: 10, more: false });
+    for (const perStatement of [1, 2]) {
+      const p = page(positions, streams, 0, 100, 10, perStatement);
+      expect(p.items.map((i) => i.pos)).toEqual([1, 3, 4, 5, 6, 8, 10]);
+      expect(p).toMatchObject({ through: 10, more: false });
+    }
+  });
+
+  it('a page starts each stream at the cursor or its own start, whichever is later, and drops ended ones', () => {
+    const streams = [
+      { conversationId: 'a', after: 0, to: 5 },
+      { conversationId: 'b', after: 7, to: 10 },
+    ];
+    expect(streamsAfter(streams, 4)).toEqual([
+      { conversationId: 'a', after: 4, to: 5 },
+      { conversationId: 'b', after: 7, to: 10 },
+    ]);
+    expect(streamsAfter(streams, 5)).toEqual([{ conversationId: 'b', after: 7, to: 10 }]);
+  });
+
+  it('a page cut where the fullest statement stopped is complete up to there', () => {
+    // The first statement stopped at 6 (it may have more after); the second's 7 and 9 wait for the next page.
+    const p = combine(
+      [
+        [{ pos: 2 }, { pos: 4 }, { pos: 6 }],
+        [{ pos: 1 }, { pos: 7 }, { pos: 9 }],
+      ],
+      3,
+      20,
+    );
+    expect(p).toEqual({ items: [{ pos: 1 }, { pos: 2 }, { pos: 4 }], through: 4, more: true });
   });
 
   it('an empty stream is complete up to the head', () => {
-    expect(run({}, [], 10, 42)).toMatchObject({ items: [], through: 42, more: false });
+    expect(combine([[]], 10, 42)).toMatchObject({ items: [], through: 42, more: false });
   });
 });
