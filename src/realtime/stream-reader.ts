@@ -2,8 +2,8 @@
 // SSE), a range of the global stream (the sequencer's gap fill), memberships (who sees what), and "now".
 // Every read seeks an index by conversation or position and is bounded by its page, so its cost follows the
 // reader's backlog, not the app's history (the plans are asserted in test/query-plans.test.ts).
-import { sql, type Kysely } from 'kysely';
-import { preparedQuery, type PreparedQuery } from '../store/prepared-query.js';
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
+import { preparedQuery, preparedStatement } from '../store/prepared-query.js';
 import { toWireEvent, type EventRecord, type WireEvent } from '../conversations/events.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -53,9 +53,6 @@ export interface StreamReader {
   /** The current conversations of each of these users (presence fan-out). */
   currentConversationsOfUsers(appId: string, userIds: string[]): Promise<Map<string, string[]>>;
 }
-
-/** Streams read by one statement; SQLite allows 500 terms in a compound select. */
-const streamsPerQuery = 100;
 
 /** The hot reads as queries, so their plans can be asserted per database (test/query-plans.test.ts). */
 export const streamQueries = {
@@ -166,7 +163,10 @@ function unionOfStreams<Q extends { unionAll(other: Q): Q }>(
   return query;
 }
 
-/** What a catch-up sends of an event; its app and conversation are known from the read. */
+/**
+ * What a catch-up sends of an event, in this order (a page's rows are arrays); its app and conversation are
+ * known from the read.
+ */
 const eventColumns = [
   'id',
   'seq',
@@ -180,20 +180,20 @@ const eventColumns = [
   'recalled_at',
   'expired_at',
 ] as const satisfies ReadonlyArray<keyof EventRecord>;
+type EventColumns = typeof eventColumns;
 
 /**
  * A page statement compiled once per number of streams, then only re-bound: building and compiling fifty
  * subqueries with the query builder costs more than SQLite takes to run them.
  */
 function preparedPage() {
-  type Row = Awaited<ReturnType<ReturnType<typeof streamQueries.streamPage>['execute']>>[number];
-  const byCount = new Map<number, PreparedQuery<string, Row>>();
+  const byCount = new Map<number, (db: Kysely<Database>, values: Record<string, unknown>) => CompiledQuery>();
   const fields = ['conversationId', 'after', 'to'] as const;
-  return async (db: Kysely<Database>, appId: string, streams: MergeStream[], limit: number) => {
-    let query = byCount.get(streams.length);
-    if (!query) {
+  return (db: Kysely<Database>, appId: string, streams: MergeStream[], limit: number) => {
+    let statement = byCount.get(streams.length);
+    if (!statement) {
       const names = ['appId', 'limit', ...streams.flatMap((_, i) => fields.map((f) => `${f}${i}`))];
-      query = preparedQuery(names, (qb, p) =>
+      statement = preparedStatement(names, (qb, p) =>
         streamQueries.streamPage(
           qb,
           p.appId,
@@ -205,12 +205,40 @@ function preparedPage() {
           p.limit,
         ),
       );
-      byCount.set(streams.length, query);
+      byCount.set(streams.length, statement);
     }
     const values: Record<string, unknown> = { appId, limit };
     streams.forEach((s, i) => fields.forEach((f) => (values[`${f}${i}`] = s[f])));
-    return (await query(db, values)).rows;
+    return statement(db, values);
   };
+}
+
+/** A row of the page statement as an array: its stream's index `k`, then the event's columns in order. */
+type PageRow = [k: number, ...values: ColumnValues<EventColumns>];
+type ColumnValues<C extends ReadonlyArray<keyof EventRecord>> = {
+  -readonly [I in keyof C]: EventRecord[C[I]];
+};
+
+/** An event of a page from its row; its app and conversation are the stream's. */
+function pageEvent(appId: string, conversationId: string, row: PageRow): StreamEvent {
+  const [, id, seq, pos, type, senderId, body, clientMsgId, subjectId, createdAt, recalledAt, expiredAt] =
+    row;
+  const event = toWireEvent({
+    id,
+    app_id: appId,
+    conversation_id: conversationId,
+    seq,
+    pos,
+    type,
+    sender_id: senderId,
+    body,
+    client_msg_id: clientMsgId,
+    subject_id: subjectId,
+    created_at: createdAt,
+    recalled_at: recalledAt,
+    expired_at: expiredAt,
+  });
+  return { appId, event, pos: Number(pos) };
 }
 
 // Every page runs these; compiled once, they are only re-bound.
@@ -228,10 +256,16 @@ export interface StreamReaderOptions {
    * holds the event loop for a few milliseconds at most. @defaultValue 250
    */
   eventsPerTurn?: number;
+  /**
+   * Streams read by one statement (a compound select; SQLite allows 500 terms in one). A user in more
+   * conversations gets one statement per this many, their answers combined. @defaultValue 100
+   */
+  streamsPerStatement?: number;
 }
 
 export function createStreamReader(store: Store, opts: StreamReaderOptions = {}): StreamReader {
   const { db } = store;
+  const perStatement = opts.streamsPerStatement ?? 100;
 
   async function head(): Promise<number> {
     const row = (await headQuery(db, {})).rows[0];
@@ -275,25 +309,17 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
 
   /**
    * The first `limit` events of the streams after `afterPos`, in position order: one statement per
-   * `streamsPerQuery` streams, combined.
+   * `streamsPerStatement` streams, combined.
    */
   async function part(appId: string, streams: MergeStream[], afterPos: number, limit: number, top: number) {
     const open = streamsAfter(streams, afterPos);
     if (open.length === 0) return { items: [], through: Math.max(afterPos, top), more: false };
     const answers: StreamEvent[][] = [];
-    for (let i = 0; i < open.length; i += streamsPerQuery) {
-      const chunk = open.slice(i, i + streamsPerQuery);
-      const rows = await pageQuery(db, appId, chunk, limit);
-      answers.push(
-        rows.map((row) => {
-          const record: EventRecord = {
-            ...row,
-            app_id: appId,
-            conversation_id: chunk[row.k]!.conversationId,
-          };
-          return { appId, event: toWireEvent(record), pos: Number(row.pos) };
-        }),
-      );
+    for (let i = 0; i < open.length; i += perStatement) {
+      const chunk = open.slice(i, i + perStatement);
+      // As arrays: a page is thousands of rows, and an object per row costs as much as reading it.
+      const rows = (await store.readRows(pageQuery(db, appId, chunk, limit))) as PageRow[];
+      answers.push(rows.map((row) => pageEvent(appId, chunk[row[0]]!.conversationId, row)));
     }
     return combine(answers, limit, top);
   }

@@ -38,12 +38,12 @@ function slotOf<K extends string, F extends string>(value: unknown): Slot<K, F> 
   return row ? { kind: 'row', row: Number(row[1]), field: row[2] as F } : { kind: 'value', name: name as K };
 }
 
-function bind<K extends string, F extends string, R>(
-  db: Kysely<Database>,
+/** The compiled query with these values bound in its parameters' places. */
+function bound<K extends string, F extends string, R>(
   { query, slots }: Entry<K, F, R>,
   values: Partial<Record<K, unknown>>,
   rows: ReadonlyArray<Record<F, unknown>>,
-): Promise<QueryResult<R>> {
+): CompiledQuery<R> {
   const parameters = new Array<unknown>(slots.length);
   for (let i = 0; i < slots.length; i++) {
     const slot = slots[i]!;
@@ -54,7 +54,7 @@ function bind<K extends string, F extends string, R>(
           ? values[slot.name]
           : rows[slot.row]![slot.field];
   }
-  return db.executeQuery<R>({ query: query.query, queryId: query.queryId, sql: query.sql, parameters });
+  return { query: query.query, queryId: query.queryId, sql: query.sql, parameters };
 }
 
 /**
@@ -65,6 +65,18 @@ export function preparedQuery<K extends string, R>(
   names: readonly K[],
   build: (db: Kysely<Database>, p: Placeholders<K>) => Buildable<R>,
 ): PreparedQuery<K, R> {
+  const statement = preparedStatement(names, build);
+  return (db, values) => db.executeQuery<R>(statement(db, values));
+}
+
+/**
+ * The same, answering the compiled query with the values bound rather than running it: for a caller that
+ * runs it its own way (`Store.readRows`).
+ */
+export function preparedStatement<K extends string, R>(
+  names: readonly K[],
+  build: (db: Kysely<Database>, p: Placeholders<K>) => Buildable<R>,
+): (db: Kysely<Database>, values: Record<K, unknown>) => CompiledQuery<R> {
   // Per dialect adapter: one process may hold stores of two dialects (SQLite and PostgreSQL).
   const compiled = new WeakMap<object, Entry<K, never, R>>();
   return (db, values) => {
@@ -81,7 +93,7 @@ export function preparedQuery<K extends string, R>(
       entry = { query, slots };
       compiled.set(adapter, entry);
     }
-    return bind(db, entry, values, []);
+    return bound(entry, values, []);
   };
 }
 
@@ -121,6 +133,6 @@ export function preparedRowsQuery<F extends string, K extends string, R>(
       entry = { query, slots: query.parameters.map((v) => slotOf<K, F>(v)) };
       if (byCount.size < rowCountsKept) byCount.set(rows.length, entry);
     }
-    return bind(db, entry, values, rows);
+    return db.executeQuery<R>(bound(entry, values, rows));
   };
 }

@@ -1,7 +1,7 @@
 // The Store contract: a Kysely handle over one schema, plus the few things that differ per database, as
 // named capabilities and adapter methods. Callers import this interface only; the composition root picks
 // the adapter (sqlite/ or postgres/), and no caller asks which one it got.
-import type { Kysely, Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { Database, EventsTable } from './schema.js';
 
 export type Tx = Transaction<Database>;
@@ -82,6 +82,12 @@ export interface Store {
    * for `oncely backup`. Absent where the database has its own tools (PostgreSQL: pg_dump).
    */
   backup?(destination: string): Promise<void>;
+  /**
+   * Runs a compiled read outside any transaction and answers its rows as arrays of column values, in the
+   * select's order: the rows `db.executeQuery` would give, without making an object of each. For reads of
+   * thousands of rows (a catch-up page), where making the objects costs as much as the read.
+   */
+  readRows(query: CompiledQuery): Promise<unknown[][]>;
   /** Throws when the database cannot answer (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

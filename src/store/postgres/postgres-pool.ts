@@ -79,6 +79,8 @@ function translate(err: unknown, outage: WriteOutage): unknown {
 export interface GuardedPool extends PostgresPool {
   /** The pool itself, for direct use (scrub, bench). */
   readonly pg: pg.Pool;
+  /** One statement on a pooled connection, its rows as arrays of column values (`rowMode: 'array'`). */
+  queryArrays(text: string, values: readonly unknown[]): Promise<unknown[][]>;
 }
 
 /** A pool for Kysely's PostgresDialect whose connects and queries fail as `store_unavailable` on outages. */
@@ -118,6 +120,13 @@ export function createGuardedPool(options: PostgresPoolOptions): GuardedPool {
         });
       }) as unknown as PostgresPoolClient['query'];
       return { query, release: () => client.release() };
+    },
+    async queryArrays(text, values) {
+      try {
+        return (await pool.query<unknown[]>({ text, values: values as unknown[], rowMode: 'array' })).rows;
+      } catch (err) {
+        throw translate(err, options.outage);
+      }
     },
     end: () => pool.end(),
   };

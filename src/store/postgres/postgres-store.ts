@@ -136,6 +136,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       // Autovacuum keeps statistics by itself; this brings them up to date now (tests, after a bulk load).
       await sql`analyze`.execute(db);
     },
+    readRows: (query) => pool.queryArrays(query.sql, query.parameters),
     async ping() {
       // While writes fail, readiness takes a write: a read alone answers on a full disk.
       if (outage.failing) await outage.probe(() => this.transaction((tx) => probeWrite(tx, Date.now())));

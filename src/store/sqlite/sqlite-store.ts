@@ -216,6 +216,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     else process.emitWarning(`PRAGMA optimize failed: ${String(err)}`);
   };
   const optimizeEveryMs = options.optimizeIntervalMs ?? 3_600_000;
+  /** Statements of `readRows`, kept per SQL text like Kysely's (withStatementCache), answering arrays. */
+  const rawStatements = new Map<string, BetterSqlite3.Statement>();
   let optimizeTimer: ReturnType<typeof setInterval> | undefined;
   return {
     db,
@@ -285,6 +287,19 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       // A copy of the database is as secret as the database: made 0600 before SQLite writes into it.
       if (!existsSync(destination)) closeSync(openSync(destination, 'wx', 0o600));
       await sqlite.backup(destination);
+    },
+    readRows(query) {
+      // On the one connection once Kysely lends it: a statement run between the statements of a transaction
+      // would see its uncommitted writes.
+      return db.connection().execute(async () => {
+        let statement = rawStatements.get(query.sql);
+        if (!statement) {
+          statement = sqlite.prepare(query.sql).raw(true);
+          if (rawStatements.size >= 100) rawStatements.delete(rawStatements.keys().next().value!);
+          rawStatements.set(query.sql, statement);
+        }
+        return statement.all(query.parameters as unknown[]) as unknown[][];
+      });
     },
     async ping() {
       // While writes fail, readiness takes a write: a read alone answers on a full disk.
