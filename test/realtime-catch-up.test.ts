@@ -77,7 +77,7 @@ describe('catch-up across many conversations', () => {
     const others = await Promise.all(Array.from({ length: 10 }, (_, i) => app.group([`q${i}`, `q${i + 1}`])));
     const start = (await alice.get('/v1/sync')).body.cursor as string;
     // Commit order is send order; alice's conversations and the others interleave unevenly.
-    const plan = Array.from({ length: 1600 }, (_, i) => {
+    const plan = Array.from({ length: 3300 }, (_, i) => {
       const busy = i % 3 === 0;
       const conversationId = busy ? others[i % others.length]! : mine[(i * i) % (i % 7 === 0 ? 3 : 30)]!;
       return { conversationId, from: busy ? `q${i % 10}` : `p${mine.indexOf(conversationId) % 5}` };
@@ -87,11 +87,12 @@ describe('catch-up across many conversations', () => {
 
     const polled = await catchUp(alice, start);
     expect(polled.events.map((e) => e.id)).toEqual(expected);
-    // Pages are full until the last: a short page means caught up.
+    // Pages (of 2,000 events; these bodies are far below the page's character budget) are full until the
+    // last: a short page means caught up.
     const n = expected.length;
     expect(polled.sizes).toEqual([
-      ...Array<number>(Math.floor(n / 500)).fill(500),
-      ...(n % 500 ? [n % 500] : []),
+      ...Array<number>(Math.floor(n / 2000)).fill(2000),
+      ...(n % 2000 ? [n % 2000] : []),
       0,
     ]);
 

@@ -89,23 +89,34 @@ async function pageAll(reader: StreamReader, after: number, limit: number) {
 
 describe('a user stream read from the store', () => {
   it.each([
-    { name: 'one statement, whole pages', options: {}, limit: 500 },
-    { name: 'five conversations a statement', options: { streamsPerStatement: 5 }, limit: 20 },
+    { name: 'one statement, whole pages', options: {}, limit: 500, full: 500 },
+    { name: 'five conversations a statement', options: { streamsPerStatement: 5 }, limit: 20, full: 20 },
     {
       name: 'five conversations a statement, 7 events a turn',
       options: { streamsPerStatement: 5, eventsPerTurn: 7, catchUps: new CatchUpQueue() },
       limit: 20,
+      full: 20,
     },
-  ])('$name: every event of hers once, in order, pages full until the last', async ({ options, limit }) => {
-    const reader = createStreamReader(store, options);
-    const head = await reader.head();
-    for (const after of [0, 250, 640]) {
-      const want = await expected(after);
-      expect(want.length).toBeGreaterThan(0);
-      const { ids, sizes, through } = await pageAll(reader, after, limit);
-      expect(ids).toEqual(want);
-      expect(sizes.slice(0, -1).every((n) => n === limit)).toBe(true);
-      expect(through).toBe(head);
-    }
-  });
+    {
+      // Each body is about 30 characters: a page ends after the part that passed 1,000.
+      name: 'pages ended early by the characters of their bodies',
+      options: { eventsPerTurn: 25, pageChars: 1000, catchUps: new CatchUpQueue() },
+      limit: 200,
+      full: 50,
+    },
+  ])(
+    '$name: every event of hers once, in order, pages full until the last',
+    async ({ options, limit, full }) => {
+      const reader = createStreamReader(store, options);
+      const head = await reader.head();
+      for (const after of [0, 250, 640]) {
+        const want = await expected(after);
+        expect(want.length).toBeGreaterThan(0);
+        const { ids, sizes, through } = await pageAll(reader, after, limit);
+        expect(ids).toEqual(want);
+        expect(sizes.slice(0, -1).every((n) => n === full)).toBe(true);
+        expect(through).toBe(head);
+      }
+    },
+  );
 });

@@ -88,8 +88,12 @@ export interface Sessions {
   close(code: number): void;
 }
 
-/** Most events in one long-poll answer; the client asks again at once when there were this many. */
-const pollPageSize = 500;
+/**
+ * Most events in one long-poll answer; the next poll is answered at once while more wait. A device far
+ * behind catches up in a few answers rather than dozens (each costs a request and a page's seeks); a page
+ * of large messages ends earlier (the reader's `pageChars`).
+ */
+const pollPageSize = 2000;
 
 export function createSessions(deps: SessionsDeps): Sessions {
   const { realtime, metrics, limits } = deps;

@@ -181,6 +181,8 @@ const eventColumns = [
   'expired_at',
 ] as const satisfies ReadonlyArray<keyof EventRecord>;
 type EventColumns = typeof eventColumns;
+/** Where a page row holds the body (after `k`). */
+const bodyColumn = 1 + eventColumns.indexOf('body');
 
 /**
  * A page statement compiled once per number of streams, then only re-bound: building and compiling fifty
@@ -261,11 +263,17 @@ export interface StreamReaderOptions {
    * conversations gets one statement per this many, their answers combined. @defaultValue 100
    */
   streamsPerStatement?: number;
+  /**
+   * Characters of message bodies after which a page ends early, at the end of a part (the rest follows on
+   * the next page): a page of large messages stays a bounded answer. @defaultValue 1 MiB
+   */
+  pageChars?: number;
 }
 
 export function createStreamReader(store: Store, opts: StreamReaderOptions = {}): StreamReader {
   const { db } = store;
   const perStatement = opts.streamsPerStatement ?? 100;
+  const pageChars = opts.pageChars ?? 1 << 20;
 
   async function head(): Promise<number> {
     const row = (await headQuery(db, {})).rows[0];
@@ -313,15 +321,17 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
    */
   async function part(appId: string, streams: MergeStream[], afterPos: number, limit: number, top: number) {
     const open = streamsAfter(streams, afterPos);
-    if (open.length === 0) return { items: [], through: Math.max(afterPos, top), more: false };
+    if (open.length === 0) return { items: [], through: Math.max(afterPos, top), more: false, chars: 0 };
     const answers: StreamEvent[][] = [];
+    let chars = 0;
     for (let i = 0; i < open.length; i += perStatement) {
       const chunk = open.slice(i, i + perStatement);
       // As arrays: a page is thousands of rows, and an object per row costs as much as reading it.
       const rows = (await store.readRows(pageQuery(db, appId, chunk, limit))) as PageRow[];
+      for (const row of rows) chars += (row[bodyColumn] as string | null)?.length ?? 0;
       answers.push(rows.map((row) => pageEvent(appId, chunk[row[0]]!.conversationId, row)));
     }
-    return combine(answers, limit, top);
+    return { ...combine(answers, limit, top), chars };
   }
 
   return {
@@ -338,6 +348,7 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
       let streams: MergeStream[] | undefined;
       const events: StreamEvent[] = [];
       let through = afterPos;
+      let chars = 0;
       for (;;) {
         const want = Math.min(perTurn, limit - events.length);
         const found = await turn(async () => {
@@ -349,7 +360,9 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
         });
         events.push(...found.items);
         through = found.through;
-        if (!found.more || events.length >= limit) return { events, through, more: found.more };
+        chars += found.chars;
+        if (!found.more || events.length >= limit || chars >= pageChars)
+          return { events, through, more: found.more };
       }
     },
 
