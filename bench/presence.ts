@@ -8,7 +8,8 @@
 // (ONCELY_PRESENCE=0) is the baseline: the server's CPU with presence beside it, presence frames delivered per
 // second. Goal: presence adds ≤ 20 % CPU. Servers and clients each run in their own process; both servers are
 // set up once and stay up, and each round runs a period on the one without presence, then on the one with it
-// (a pair), so the machine's drifting load reaches both sides of a pair alike.
+// (a pair), so the machine's drifting load reaches both sides of a pair alike. A first period on each
+// (not counted) warms them up.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,6 +175,9 @@ export default async function presenceBench(args: string[]): Promise<void> {
     // part of the run.
     const windowMs = opts.batchMs === undefined ? 1000 : Number(opts.batchMs);
     await new Promise((r) => setTimeout(r, Math.max(2000, windowMs + 1000)));
+    // A first period on each server warms it up (its code paths compiled, its heap grown) and is not counted:
+    // otherwise the first pair weighs the compiling of presence's paths as presence's cost.
+    for (const setup of setups) await setup.measure();
     for (let round = 0; round < Number(values.rounds); round++) {
       for (const setup of setups) {
         const r = await setup.measure();
