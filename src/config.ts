@@ -150,8 +150,9 @@ export interface Config {
   /** Realtime: presence (online state and its frames) on; off spares its cost on very large deployments. */
   presence: boolean;
   /**
-   * Realtime: presence changes heard within this many ms go out together, each member's frames in one write
-   * (the latest change per user). At most a quarter heartbeat, so Redis presence keeps its two-heartbeat bound.
+   * Realtime: a window of presence changes closes at most once per this many ms (a change after a quiet one
+   * goes out at once); a window's changes go out together, each member's frames in one write (the latest
+   * change per user). At most a quarter heartbeat, so Redis presence keeps its two-heartbeat bound.
    */
   presenceBatchMs: number;
   webhooks: WebhookConfig;
@@ -447,7 +448,9 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     presenceBatchMs: int(
       env,
       'ONCELY_PRESENCE_BATCH_MS',
-      Math.min(1000, Math.floor(wsHeartbeatMs / 8)),
+      // Two seconds: under heavy churn each connected member costs a socket write per window, the larger part
+      // of presence's cost (README "Benchmarks", presence); a change after a quiet window is not delayed.
+      Math.min(2000, Math.floor(wsHeartbeatMs / 8)),
       0,
       Math.floor(wsHeartbeatMs / 4),
     ),

@@ -43,8 +43,8 @@ describe('config', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
 
-  it('batches presence for a second, or an eighth of a short heartbeat; never more than a quarter of it', () => {
-    expect(loadConfig({}).presenceBatchMs).toBe(1000);
+  it('batches presence for two seconds, or an eighth of a short heartbeat; never more than a quarter of it', () => {
+    expect(loadConfig({}).presenceBatchMs).toBe(2000);
     expect(loadConfig({ ONCELY_WS_HEARTBEAT_MS: '2000' }).presenceBatchMs).toBe(250);
     expect(loadConfig({ ONCELY_PRESENCE_BATCH_MS: '0' }).presenceBatchMs).toBe(0);
     expect(() => loadConfig({ ONCELY_WS_HEARTBEAT_MS: '2000', ONCELY_PRESENCE_BATCH_MS: '600' })).toThrow(
