@@ -136,7 +136,7 @@ describe('ONCELY_TRUST_PROXY', () => {
   });
 });
 
-// `oncely backup` is SQLite's online backup; a PostgreSQL database is backed up with its own tools (pg_dump).
+// `oncely backup` is SQLite's VACUUM INTO; a PostgreSQL database is backed up with its own tools (pg_dump).
 describe.runIf(testStore === 'sqlite')('oncely backup', () => {
   it('copies a live database consistently while sends go on; the copy starts a server with the history', async () => {
     ensureServerBuilt();
@@ -215,7 +215,8 @@ describe.runIf(testStore === 'sqlite')('oncely backup', () => {
       expect(resumed.body.error.code).toBe('invalid_cursor');
       const fresh = await client(restored.url, alice.token).get('/v1/sync');
       expect(
-        (await client(restored.url, alice.token).get(`/v1/sync?cursor=${fresh.body.cursor}`)).status,
+        (await client(restored.url, alice.token).get(`/v1/sync?cursor=${fresh.body.cursor}&timeoutMs=0`))
+          .status,
       ).toBe(200);
     } finally {
       await restored.kill();

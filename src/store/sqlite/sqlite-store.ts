@@ -287,11 +287,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       }
     },
     async backup(destination) {
-      // The online backup API copies pages under SQLite's own locks, WAL included: a consistent snapshot
-      // while writers go on, where copying the files of a live WAL database is not.
-      // A copy of the database is as secret as the database: made 0600 before SQLite writes into it.
+      // VACUUM INTO writes the database as one read transaction sees it, WAL included: a consistent snapshot
+      // while writers go on (copying the files of a live WAL database is not one). SQLite's online backup API
+      // starts over whenever another process commits between its steps, so on a large database under steady
+      // sends it might never finish; one read transaction does.
+      // A copy of the database is as secret as the database: made 0600 (and empty, as VACUUM INTO needs)
+      // before SQLite writes into it.
       if (!existsSync(destination)) closeSync(openSync(destination, 'wx', 0o600));
-      await sqlite.backup(destination);
+      sqlite.prepare('VACUUM INTO ?').run(destination);
     },
     readRows(query) {
       // On the one connection once Kysely lends it: a statement run between the statements of a transaction
