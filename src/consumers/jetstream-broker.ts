@@ -84,8 +84,10 @@ export function createJetStreamBroker(options: JetStreamBrokerOptions): Broker {
         // One delivery beyond the runner's limit: a message that killed its consumer on the last try is
         // still delivered once more, and then dead-lettered with a reason instead of silently dropped.
         max_deliver: options.maxDeliveries + 1,
-        // The server's default (1,000 unacknowledged) would cap the prefetch below two batches.
-        max_ack_pending: Math.max(4096, 2 * prefetch),
+        // Deliveries held by a consumer that died stay pending until their ack wait ends. Room for several
+        // prefetch windows lets a restarted consumer go on at once instead of stalling behind them (the
+        // server's default, 1,000, would not even hold two batches).
+        max_ack_pending: Math.max(16_384, 8 * prefetch),
       });
     }
   }
