@@ -126,7 +126,8 @@ describe.skipIf(!chromiumPath)('the chat page', () => {
   it('a sign-in link works in a tab that already shows the page, and leaves the address bar; Enter signs in', async () => {
     const { alice, bob } = await people();
     const a = await openPage(browser, server.url, alice.token);
-    expect(await a.page.getByTestId('me').textContent()).toBe('Alice Liddell');
+    // The page shows the user id until her profile has loaded.
+    await until(async () => (await a.page.getByTestId('me').textContent()) === 'Alice Liddell');
     await a.page.evaluate((token) => (location.hash = `#token=${token}`), bob.token);
     await until(async () => (await a.page.getByTestId('me').textContent()) === 'Bob Builder');
     expect(a.page.url()).toBe(`${server.url}/`);
