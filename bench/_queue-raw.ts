@@ -6,10 +6,16 @@ import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/
 import { connect as natsConnect } from '@nats-io/transport-node';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
+import { pushAhead } from '../src/consumers/broker.js';
+import { consumerRunnerDefaults } from '../src/consumers/consumer-runner.js';
 
 const [kind, url, source, expectedArg] = process.argv.slice(2) as [string, string, string, string];
 const expected = Number(expectedArg);
-const batch = 1000;
+// As oncely's consumer: batches of 1,000 (src/main.ts), the runner's default number in hand, the adapters'
+// window for them.
+const window = { batchSize: 1000, batchesInFlight: consumerRunnerDefaults.batchesInFlight };
+const batch = window.batchSize;
+const prefetch = pushAhead(window);
 
 /** Wall and CPU time since the consumer connected. */
 function clock() {
@@ -21,7 +27,6 @@ function clock() {
   };
 }
 type Timing = ReturnType<ReturnType<typeof clock>>;
-const prefetch = 2048;
 
 async function rabbitmq(): Promise<Timing> {
   const model = await amqp.connect(url);

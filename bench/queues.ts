@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConsumerKind } from '../src/config.js';
 import type { Broker } from '../src/consumers/broker.js';
+import { consumerRunnerDefaults } from '../src/consumers/consumer-runner.js';
 import { createJetStreamBroker } from '../src/consumers/jetstream-broker.js';
 import { createRabbitMqBroker } from '../src/consumers/rabbitmq-broker.js';
 import { brokerClients } from '../test/broker-clients.js';
@@ -57,6 +58,9 @@ const starters: Record<ConsumerKind, { binary: () => string | undefined; start: 
     jetstream: { binary: natsBinary, start: startNats },
   };
 
+/** oncely's consumers take batches of 1,000 (src/main.ts) with the runner's default number in hand. */
+const window = { batchSize: 1000, batchesInFlight: consumerRunnerDefaults.batchesInFlight };
+
 /** Declares what oncely's consumer would (queue and dead letters, streams and durable) before publishing. */
 async function declare(kind: ConsumerKind, url: string, queue: string): Promise<void> {
   const brokers: Partial<Record<ConsumerKind, () => Broker>> = {
@@ -64,7 +68,7 @@ async function declare(kind: ConsumerKind, url: string, queue: string): Promise<
     jetstream: () => createJetStreamBroker({ url, stream: queue, durable: 'oncely', maxDeliveries: 5 }),
   };
   const broker = brokers[kind]?.();
-  if (broker) await (await broker.connect()).close();
+  if (broker) await (await broker.connect(window)).close();
 }
 
 /** `messages` payloads: each unique item once, and `republished` of them again a little later. */

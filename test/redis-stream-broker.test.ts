@@ -21,9 +21,10 @@ describe.skipIf(!redisBinary())('redis stream broker', () => {
 
   const broker = (stream: string, consumer: string, claimIdleMs?: number) =>
     createRedisStreamBroker({ url: redis.url, stream, group: 'g', consumer, claimIdleMs });
+  const window = { batchSize: 10, batchesInFlight: 2 };
 
   it("takes over a dead consumer's pending entries once they are idle, counting the delivery", async () => {
-    const dying = await broker('takeover', 'dies').connect();
+    const dying = await broker('takeover', 'dies').connect(window);
     await producer.publish('takeover', ['"a"', '"b"']);
     const never = new AbortController().signal;
     const taken = await dying.receive(10, never);
@@ -33,7 +34,7 @@ describe.skipIf(!redisBinary())('redis stream broker', () => {
     ]);
     await dying.close(); // gone without acknowledging
 
-    const heir = await broker('takeover', 'heir', 200).connect();
+    const heir = await broker('takeover', 'heir', 200).connect(window);
     const again = await heir.receive(10, never);
     expect(again.map((d) => [d.payload, d.deliveryCount])).toEqual([
       ['"a"', 2],
@@ -45,12 +46,12 @@ describe.skipIf(!redisBinary())('redis stream broker', () => {
   });
 
   it('a consumer restarted under its name first gets back what it had pending', async () => {
-    const first = await broker('resume', 'same').connect();
+    const first = await broker('resume', 'same').connect(window);
     await producer.publish('resume', ['"x"']);
     const never = new AbortController().signal;
     expect((await first.receive(10, never)).map((d) => d.payload)).toEqual(['"x"']);
     await first.close();
-    const second = await broker('resume', 'same').connect();
+    const second = await broker('resume', 'same').connect(window);
     const back = await second.receive(10, never);
     expect(back.map((d) => [d.payload, d.deliveryCount])).toEqual([['"x"', 2]]);
     await second.ack(back);

@@ -13,7 +13,14 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { connect as natsConnect, headers, nanos } from '@nats-io/transport-node';
-import { Doorbell, type Broker, type BrokerConnection, type Delivery } from './broker.js';
+import {
+  PushedDeliveries,
+  pushAhead,
+  type Broker,
+  type BrokerConnection,
+  type Delivery,
+  type ReceiveWindow,
+} from './broker.js';
 
 export interface JetStreamBrokerOptions {
   url: string;
@@ -23,13 +30,11 @@ export interface JetStreamBrokerOptions {
   durable: string;
   /** Used for the consumer's `max_deliver` when oncely declares it (one more: the runner decides first). */
   maxDeliveries: number;
-  /** Messages the client pulls ahead of processing: two batches' worth. @defaultValue 2048 */
-  prefetch?: number;
   /** How long a delivery may stay unacknowledged before the server delivers it again. @defaultValue 30 000 */
   ackWaitMs?: number;
 }
 
-export const jetStreamDefaults = { prefetch: 2048, ackWaitMs: 30_000 } as const;
+export const jetStreamDefaults = { ackWaitMs: 30_000 } as const;
 
 export const deadLetterSubject = (stream: string) => `dead.${stream}`;
 export const deadLetterStreamName = (stream: string) => `${stream}_dead`;
@@ -63,11 +68,10 @@ async function absent(lookup: Promise<unknown>, code: number): Promise<boolean> 
 
 export function createJetStreamBroker(options: JetStreamBrokerOptions): Broker {
   const { stream, durable } = options;
-  const prefetch = options.prefetch ?? jetStreamDefaults.prefetch;
   const ackWaitMs = options.ackWaitMs ?? jetStreamDefaults.ackWaitMs;
 
   /** Streams and the durable consumer are created when absent; existing ones keep their owner's settings. */
-  async function declare(jsm: JetStreamManager): Promise<void> {
+  async function declare(jsm: JetStreamManager, prefetch: number): Promise<void> {
     if (await absent(jsm.streams.info(stream), streamNotFound)) {
       await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
     }
@@ -92,14 +96,16 @@ export function createJetStreamBroker(options: JetStreamBrokerOptions): Broker {
     }
   }
 
-  async function connect(): Promise<BrokerConnection> {
+  async function connect(window: ReceiveWindow): Promise<BrokerConnection> {
+    // Messages the client pulls ahead of processing: the batches in hand and the next one.
+    const prefetch = pushAhead(window);
     // The runner owns reconnecting (with backoff and a visible state).
     const nc = await natsConnect({ servers: options.url.replace(/^nats:\/\//, ''), reconnect: false });
     let messages: ConsumerMessages;
     let consumer: Consumer;
     const js = jetstream(nc);
     try {
-      await declare(await jetstreamManager(nc));
+      await declare(await jetstreamManager(nc), prefetch);
       consumer = await js.consumers.get(stream, durable);
       messages = await consumer.consume({ max_messages: prefetch });
     } catch (err) {
@@ -110,25 +116,23 @@ export function createJetStreamBroker(options: JetStreamBrokerOptions): Broker {
     let lostWith: Error | undefined;
     let onLost!: (err: Error) => void;
     const lost = new Promise<Error>((resolve) => (onLost = resolve));
-    const doorbell = new Doorbell();
+    const pushed = new PushedDeliveries<JetStreamDelivery>();
     const loseWith = (err: Error) => {
       if (lostWith) return;
       lostWith = err;
       onLost(err);
-      doorbell.ring();
+      pushed.wake();
     };
     void nc.closed().then((err) => loseWith(err ?? new Error('connection to NATS closed')));
 
-    const buffered: JetStreamDelivery[] = [];
     void (async () => {
       for await (const message of messages) {
-        buffered.push({
+        pushed.push({
           id: String(message.seq),
           payload: message.string(),
           deliveryCount: message.info.deliveryCount,
           message,
         });
-        doorbell.ring();
       }
       loseWith(new Error('the JetStream consumer stopped'));
     })().catch((err: Error) => loseWith(err));
@@ -136,12 +140,9 @@ export function createJetStreamBroker(options: JetStreamBrokerOptions): Broker {
     return {
       lost,
       async receive(max, signal) {
-        while (buffered.length === 0 && !signal.aborted) {
-          if (lostWith) throw lostWith;
-          await doorbell.wait(signal);
-        }
+        const batch = await pushed.take(max, signal, () => lostWith !== undefined);
         if (lostWith) throw lostWith;
-        return buffered.splice(0, max);
+        return batch;
       },
       async ack(deliveries) {
         if (lostWith) throw lostWith;

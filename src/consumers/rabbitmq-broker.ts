@@ -1,7 +1,14 @@
 // RabbitMQ behind the Broker contract (amqplib): a durable quorum queue consumed with manual acks and a
 // prefetch window; dead letters go through the fanout exchange `{source}.dlx` to the queue `{source}.dead`.
 import amqp, { type ConfirmChannel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { Doorbell, type Broker, type BrokerConnection, type Delivery } from './broker.js';
+import {
+  PushedDeliveries,
+  pushAhead,
+  type Broker,
+  type BrokerConnection,
+  type Delivery,
+  type ReceiveWindow,
+} from './broker.js';
 
 export interface RabbitMqBrokerOptions {
   url: string;
@@ -9,11 +16,7 @@ export interface RabbitMqBrokerOptions {
   queue: string;
   /** Used as the queue's `x-delivery-limit` when oncely declares it: the broker's own backstop. */
   maxDeliveries: number;
-  /** Unacknowledged deliveries the broker may push ahead: two batches' worth. @defaultValue 2048 */
-  prefetch?: number;
 }
-
-export const rabbitMqDefaults = { prefetch: 2048 } as const;
 
 export const deadLetterExchange = (queue: string) => `${queue}.dlx`;
 export const deadLetterQueue = (queue: string) => `${queue}.dead`;
@@ -31,7 +34,6 @@ interface RabbitDelivery extends Delivery {
 
 export function createRabbitMqBroker(options: RabbitMqBrokerOptions): Broker {
   const { queue } = options;
-  const prefetch = options.prefetch ?? rabbitMqDefaults.prefetch;
 
   /** Declares the queue only when absent: an existing queue keeps the arguments its owner gave it. */
   async function declare(model: ChannelModel): Promise<void> {
@@ -64,7 +66,9 @@ export function createRabbitMqBroker(options: RabbitMqBrokerOptions): Broker {
     await ch.close();
   }
 
-  async function connect(): Promise<BrokerConnection> {
+  async function connect(window: ReceiveWindow): Promise<BrokerConnection> {
+    // Unacknowledged deliveries the broker may push: the batches in hand and the next one.
+    const prefetch = pushAhead(window);
     const model = await amqp.connect(options.url);
     let ch: ConfirmChannel;
     try {
@@ -79,35 +83,34 @@ export function createRabbitMqBroker(options: RabbitMqBrokerOptions): Broker {
     let lostWith: Error | undefined;
     let onLost!: (err: Error) => void;
     const lost = new Promise<Error>((resolve) => (onLost = resolve));
-    const buffered: RabbitDelivery[] = [];
-    const doorbell = new Doorbell();
+    // Delivered and not yet settled, in delivery-tag order: acks use `multiple` over a settled prefix. The
+    // broker pushes no more while it holds `prefetch` of them.
+    const outstanding = new Map<number, ConsumeMessage>();
+    const pushed = new PushedDeliveries<RabbitDelivery>(() => outstanding.size >= prefetch);
     const loseWith = (err: Error) => {
       if (lostWith) return;
       lostWith = err;
       onLost(err);
-      doorbell.ring();
+      pushed.wake();
     };
     model.on('error', (err: Error) => loseWith(err));
     model.on('close', (err?: Error) => loseWith(err ?? new Error('connection closed')));
     ch.on('error', (err: Error) => loseWith(err));
     ch.on('close', () => loseWith(new Error('channel closed')));
 
-    // Delivered and not yet settled, in delivery-tag order: acks use `multiple` over a settled prefix.
-    const outstanding = new Map<number, ConsumeMessage>();
     const retryTimers = new Set<NodeJS.Timeout>();
 
     await ch.consume(queue, (message) => {
       if (!message) return loseWith(new Error(`the broker cancelled the consumer of ${queue}`));
       outstanding.set(message.fields.deliveryTag, message);
       const previous = Number(message.properties.headers?.['x-delivery-count'] ?? NaN);
-      buffered.push({
+      pushed.push({
         id: String(message.fields.deliveryTag),
         payload: message.content.toString('utf8'),
         // Classic queues count nothing: a redelivered flag is all there is.
         deliveryCount: Number.isFinite(previous) ? previous + 1 : message.fields.redelivered ? 2 : 1,
         message,
       });
-      doorbell.ring();
     });
 
     function settle(deliveries: Delivery[]): ConsumeMessage[] {
@@ -122,12 +125,9 @@ export function createRabbitMqBroker(options: RabbitMqBrokerOptions): Broker {
     return {
       lost,
       async receive(max, signal) {
-        while (buffered.length === 0 && !signal.aborted) {
-          if (lostWith) throw lostWith;
-          await doorbell.wait(signal);
-        }
+        const batch = await pushed.take(max, signal, () => lostWith !== undefined);
         if (lostWith) throw lostWith;
-        return buffered.splice(0, max);
+        return batch;
       },
       async ack(deliveries) {
         if (lostWith) throw lostWith;
