@@ -183,14 +183,14 @@ export function counter(metrics: string, name: string, labels: Record<string, st
   return total;
 }
 
-/** User + system CPU time of a process so far, in ms (Linux /proc; NaN elsewhere). */
-export function cpuMs(pid: number | undefined): number {
+/** User + system CPU time of a process (or `pid/task/tid`: one thread) so far, in ms (Linux /proc; NaN elsewhere). */
+export function cpuMs(pid: number | string | undefined): number {
   const { user, system } = cpuSplitMs(pid);
   return user + system;
 }
 
 /** A process's CPU so far in user space and in the kernel (system calls: e.g. socket writes), ms. */
-export function cpuSplitMs(pid: number | undefined): { user: number; system: number } {
+export function cpuSplitMs(pid: number | string | undefined): { user: number; system: number } {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     // utime and stime are fields 14 and 15 of stat, in clock ticks of 10 ms.

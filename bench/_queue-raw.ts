@@ -1,7 +1,7 @@
 // The baseline of `bench/queues.ts`, in its own process: the broker's own consume-and-acknowledge rate with
 // the same client library and the same batch and prefetch sizes as oncely's consumer, doing nothing with
-// the messages. Usage: _queue-raw.ts <kind> <url> <source> <expected>; prints {"ms", "cpuMs"} from connected
-// to done.
+// the messages. Usage: _queue-raw.ts <kind> <url> <source> <expected>; prints `running` once connected, then
+// {"ms", "cpuMs"} from connected to done.
 import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import amqp from 'amqplib';
@@ -17,8 +17,9 @@ const window = { batchSize: 1000, batchesInFlight: consumerRunnerDefaults.batche
 const batch = window.batchSize;
 const prefetch = pushAhead(window);
 
-/** Wall and CPU time since the consumer connected. */
+/** Wall and CPU time since the consumer connected (announced with a line `running`). */
 function clock() {
+  process.stdout.write('running\n');
   const wall = Date.now();
   const cpu = process.cpuUsage();
   return () => {

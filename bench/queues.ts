@@ -6,8 +6,11 @@
 // client library, batch and prefetch sizes, doing nothing with the messages. Each side runs in its own
 // process; each is timed from its consumer's connect to its last acknowledgement, and reports the CPU time it
 // used meanwhile (which other load on a shared machine moves much less than the rates). Rounds alternate
-// the two on one broker, each round on a fresh source and a fresh database; medians are printed.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// the two on one broker, each round on a fresh source and a fresh database; medians are printed. A second
+// line per broker says where oncely's CPU went (its main thread, how busy its event loop was, its other
+// threads), how much CPU the broker server itself spent per message under each consumer, and how busy the
+// whole machine was meanwhile, since they all share its cores.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,7 +29,7 @@ import {
   startRedis,
   type TestBroker,
 } from '../test/brokers.js';
-import { adminToken, noRateLimits, median, startScript } from './_processes.js';
+import { adminToken, cpuMs, noRateLimits, median, startScript } from './_processes.js';
 
 function options(args: string[]) {
   const { values } = parseArgs({
@@ -100,13 +103,34 @@ function backlog(
   return { payloads, unique };
 }
 
+/** The whole machine's CPU ticks so far (every core, every process): busy and in all. */
+function machineTicks(): { busy: number; all: number } {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const ticks = fields.map(Number);
+  const all = ticks.reduce((a, b) => a + b, 0);
+  // Fields: user nice system idle iowait irq softirq steal …
+  return { busy: all - ticks[3]! - ticks[4]!, all };
+}
+
+/** Share of the machine's CPU busy since `from` (every process: the consumers, the broker, anyone else). */
+function machineBusySince(from: { busy: number; all: number }): number {
+  const now = machineTicks();
+  return (now.busy - from.busy) / (now.all - from.all);
+}
+
 interface Timing {
   ms: number;
   cpuMs: number;
+  /** The broker server's CPU time over the same span (ms). */
+  brokerCpuMs?: number;
+  /** The machine's CPU busy over the same span (0–1). */
+  machineBusy?: number;
 }
 
 /** One round on a running broker: the baseline, then oncely, over the same backlog on source `source`. */
-async function round(kind: ConsumerKind, url: string, source: string, o: ReturnType<typeof options>) {
+async function round(broker: TestBroker, kind: ConsumerKind, source: string, o: ReturnType<typeof options>) {
+  const { url } = broker;
+  const brokerCpu = () => cpuMs(broker.pid());
   const dir = mkdtempSync(join(tmpdir(), 'oncely-bench-queues-'));
   const oncely = startScript(
     ['bench/_queue-oncely.ts'],
@@ -139,17 +163,29 @@ async function round(kind: ConsumerKind, url: string, source: string, o: ReturnT
     await producer.close();
 
     const rawConsumer = startScript(['bench/_queue-raw.ts', kind, url, rawSource, String(payloads.length)]);
+    await rawConsumer.nextLine('raw consumer running');
+    let brokerBefore = brokerCpu();
+    let machineBefore = machineTicks();
     const raw = JSON.parse(await rawConsumer.nextLine('raw consumer')) as Timing;
+    raw.brokerCpuMs = brokerCpu() - brokerBefore;
+    raw.machineBusy = machineBusySince(machineBefore);
     await rawConsumer.stop();
 
     const file = join(dir, 'consumers.json');
     writeFileSync(file, JSON.stringify([{ name: 'bench', kind, url, appId: setup.appId, source }]));
     oncely.process.stdin!.write(`go ${file}\n`);
+    await oncely.nextLine('oncely running');
+    brokerBefore = brokerCpu();
+    machineBefore = machineTicks();
     const result = JSON.parse(await oncely.nextLine('oncely consumer')) as Timing & {
+      mainThreadCpuMs: number;
+      loopBusy: number;
       created: number;
       duplicate: number;
       dead: number;
     };
+    result.brokerCpuMs = brokerCpu() - brokerBefore;
+    result.machineBusy = machineBusySince(machineBefore);
     // It exits by itself once closed (and writes its CPU profile on the way out).
     if (oncely.process.exitCode === null) await new Promise((r) => oncely.process.once('exit', r));
     if (result.created !== unique || result.duplicate !== payloads.length - unique || result.dead !== 0) {
@@ -166,10 +202,17 @@ async function runBroker(kind: ConsumerKind, o: ReturnType<typeof options>) {
   const broker = await starters[kind].start();
   try {
     const rounds = [];
-    for (let r = 0; r < o.rounds; r++) rounds.push(await round(kind, broker.url, `bench${r}`, o));
+    for (let r = 0; r < o.rounds; r++) rounds.push(await round(broker, kind, `bench${r}`, o));
     const perSecond = (t: Timing) => (o.messages * 1000) / t.ms;
-    const cpuPerMessage = (t: Timing) => (t.cpuMs * 1000) / o.messages;
+    const perMessage = (ms: number) => (ms * 1000) / o.messages;
+    const cpuPerMessage = (t: Timing) => perMessage(t.cpuMs);
     return {
+      oncelyMainCpu: median(rounds.map((r) => perMessage(r.oncely.mainThreadCpuMs))),
+      loopBusy: median(rounds.map((r) => r.oncely.loopBusy)),
+      brokerCpuRaw: median(rounds.map((r) => perMessage(r.raw.brokerCpuMs!))),
+      brokerCpuOncely: median(rounds.map((r) => perMessage(r.oncely.brokerCpuMs!))),
+      machineRaw: median(rounds.map((r) => r.raw.machineBusy!)),
+      machineOncely: median(rounds.map((r) => r.oncely.machineBusy!)),
       raw: median(rounds.map((r) => perSecond(r.raw))),
       oncely: median(rounds.map((r) => perSecond(r.oncely))),
       ratios: rounds.map((r) => perSecond(r.oncely) / perSecond(r.raw)),
@@ -200,6 +243,13 @@ export default async function main(args: string[]): Promise<void> {
       `${kind.padEnd(12)}  ${Math.round(r.raw).toString().padStart(9)}  ${Math.round(r.oncely).toString().padStart(12)}  ${median(r.ratios).toFixed(2).padStart(10)} (${ratios})`.padEnd(
         72,
       ) + `${r.rawCpu.toFixed(1)}, ${r.oncelyCpu.toFixed(1)}`,
+    );
+    const pct = (x: number) => `${Math.round(x * 100)} %`;
+    console.log(
+      `${''.padEnd(12)}  oncely: main thread ${r.oncelyMainCpu.toFixed(1)} µs/msg (event loop busy ${pct(r.loopBusy)}), ` +
+        `other threads ${(r.oncelyCpu - r.oncelyMainCpu).toFixed(1)}; broker server ${r.brokerCpuRaw.toFixed(1)} ` +
+        `µs/msg under raw, ${r.brokerCpuOncely.toFixed(1)} under oncely; machine busy ${pct(r.machineRaw)} ` +
+        `under raw, ${pct(r.machineOncely)} under oncely`,
     );
   }
 }

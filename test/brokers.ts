@@ -19,6 +19,8 @@ export interface TestBroker {
   stop(): Promise<void>;
   /** Stops it and removes its data. */
   destroy(): Promise<void>;
+  /** The server process's id while it runs (the benchmark reads its CPU time). */
+  pid(): number | undefined;
 }
 
 export const rabbitMqBinary = () =>
@@ -111,6 +113,7 @@ export async function startRedis(opts: { fsync?: 'always' | 'everysec' } = {}): 
     restart: async () => (await stop(), await start()),
     stop,
     destroy: async () => (await stop(), rmSync(dir, { recursive: true, force: true })),
+    pid: () => current?.child.pid,
   };
 }
 
@@ -136,6 +139,7 @@ export async function startNats(): Promise<TestBroker> {
     restart: async () => (await stop(), await start()),
     stop,
     destroy: async () => (await stop(), rmSync(dir, { recursive: true, force: true })),
+    pid: () => current?.child.pid,
   };
 }
 
@@ -176,13 +180,16 @@ export async function startRabbitMq(): Promise<TestBroker> {
     current = launch(binary!, [], env);
     await waitListening(current, port, 'RabbitMQ', 60_000);
   }
-  async function stop() {
-    let pid: number | undefined;
+  /** The Erlang VM's pid, from the file it writes once started. */
+  function vmPid(): number | undefined {
     try {
-      pid = Number(readFileSync(pidFile, 'utf8').trim());
+      return Number(readFileSync(pidFile, 'utf8').trim()) || undefined;
     } catch {
-      /* never got as far as writing it */
+      return undefined; // never got as far as writing it
     }
+  }
+  async function stop() {
+    const pid = vmPid();
     if (pid) await stopPid(pid, 30_000);
     if (current?.child.pid) await stopPid(current.child.pid);
     await current?.exited;
@@ -204,5 +211,6 @@ export async function startRabbitMq(): Promise<TestBroker> {
       await stopEpmd();
       rmSync(dir, { recursive: true, force: true });
     },
+    pid: () => vmPid(),
   };
 }
