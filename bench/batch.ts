@@ -4,13 +4,13 @@
 // baseline: raw better-sqlite3 inserts of the same rows (an event and its key row per item) on oncely's schema,
 // one transaction per batch, same WAL and sync setting, in this process — the storage floor without HTTP,
 // JSON or checks.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { createSqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { adminToken, call, counter, createBenchApp, startOncelyProcess } from './_processes.js';
+import { adminToken, call, counter, cpuMs, createBenchApp, startOncelyProcess } from './_processes.js';
 
 const groups = 32;
 
@@ -40,6 +40,9 @@ interface Run {
   itemsPerSecond: number;
   p50: number;
   p99: number;
+  /** CPU per item: oncely's process, and of it its main thread (the event loop); raw's own process. */
+  cpuUsPerItem?: number;
+  mainThreadUsPerItem?: number;
 }
 
 const percentile = (xs: number[], p: number) =>
@@ -105,6 +108,7 @@ async function baseline(durability: string, batches: number, size: number): Prom
     const seqs = new Array<number>(groups).fill(0);
     let pos = 0;
     const latencies: number[] = [];
+    const cpuBefore = process.cpuUsage();
     const started = performance.now();
     for (let b = 0; b < batches; b++) {
       const t = performance.now();
@@ -130,10 +134,12 @@ async function baseline(durability: string, batches: number, size: number): Prom
       latencies.push(performance.now() - t);
     }
     const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
     return {
       itemsPerSecond: (batches * size) / seconds,
       p50: Math.round(percentile(latencies, 0.5)),
       p99: Math.round(percentile(latencies, 0.99)),
+      cpuUsPerItem: (cpu.user + cpu.system) / (batches * size),
     };
   } finally {
     db.close();
@@ -141,8 +147,21 @@ async function baseline(durability: string, batches: number, size: number): Prom
   }
 }
 
+/** The CPU of one thread of `pid` so far (its main thread when `tid` is the pid), ms. */
+function threadCpuMs(pid: number | undefined, tid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of stat, in clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 const show = (r: Run) =>
-  `${r.itemsPerSecond.toFixed(0).padStart(7)} items/s   batch p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms`;
+  `${r.itemsPerSecond.toFixed(0).padStart(7)} items/s   batch p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms` +
+  `   CPU ${r.cpuUsPerItem!.toFixed(1).padStart(5)} µs/item` +
+  (r.mainThreadUsPerItem === undefined ? '' : ` (main thread ${r.mainThreadUsPerItem.toFixed(1)})`);
 
 export default async function batch(args: string[]): Promise<void> {
   const o = options(args);
@@ -173,7 +192,11 @@ export default async function batch(args: string[]): Promise<void> {
     for (const size of o.sizes) {
       const batches = Math.max(1, Math.round(o.items / size));
       const before = await call<string>(url, adminToken, 'GET', '/metrics');
-      const oncely = await sendAll(url, apiKey, bodies(`s${size}`, size, batches), o.concurrency, size);
+      const sending = bodies(`s${size}`, size, batches);
+      const [cpu, main] = [cpuMs(server.pid), threadCpuMs(server.pid, server.pid)];
+      const oncely = await sendAll(url, apiKey, sending, o.concurrency, size);
+      oncely.cpuUsPerItem = ((cpuMs(server.pid) - cpu) * 1000) / (batches * size);
+      oncely.mainThreadUsPerItem = ((threadCpuMs(server.pid, server.pid) - main) * 1000) / (batches * size);
       const after = await call<string>(url, adminToken, 'GET', '/metrics');
       const created =
         counter(after, 'oncely_batch_items_total', { status: 'created' }) -
