@@ -99,18 +99,22 @@ export function createWriter(options: WriterOptions): Writer {
       await store.lockConversations(tx, sortedConversations(sends));
       const { refusals, lastSeq } = await checkAccess(tx, sends);
 
+      // Each send's key and conversation as strings, made once: a batch looks them up several times each.
+      const keyIds = sends.map((s) => (s.idempotency ? keyId(s.idempotency) : undefined));
+      const convOf = sends.map((s) => `${s.appId}\n${s.conversationId}`);
+
       // The first permitted send of each key claims it; later sends of the key in this group follow it.
       const leaderOf = new Map<string, number>();
       const followers: number[] = [];
-      sends.forEach((s, i) => {
-        if (!s.idempotency || refusals[i]) return;
-        const id = keyId(s.idempotency);
+      for (let i = 0; i < sends.length; i++) {
+        const id = keyIds[i];
+        if (id === undefined || refusals[i]) continue;
         if (leaderOf.has(id)) followers.push(i);
         else leaderOf.set(id, i);
-      });
+      }
       const isWriter = (i: number) => {
-        const key = sends[i]!.idempotency;
-        return !refusals[i] && (!key || leaderOf.get(keyId(key)) === i);
+        const id = keyIds[i];
+        return !refusals[i] && (id === undefined || leaderOf.get(id) === i);
       };
 
       // Each message's id and seq are known before anything is written: ids are made here, and seqs follow
@@ -125,13 +129,14 @@ export function createWriter(options: WriterOptions): Writer {
       const seqsFor = (writing: number[]) => {
         const next = new Map<string, number>();
         return writing.map((i) => {
-          const conv = `${sends[i]!.appId}\n${sends[i]!.conversationId}`;
+          const conv = convOf[i]!;
           const seq = (next.get(conv) ?? lastSeq.get(conv)!) + 1;
           next.set(conv, seq);
           return seq;
         });
       };
-      const hoped = sends.flatMap((_, i) => (isWriter(i) ? [i] : []));
+      const hoped: number[] = [];
+      for (let i = 0; i < sends.length; i++) if (isWriter(i)) hoped.push(i);
       const hopedSeqs = new Map(seqsFor(hoped).map((seq, n) => [hoped[n]!, seq]));
       const claims = [...leaderOf.values()].map((i) => ({
         appId: sends[i]!.idempotency!.appId,
@@ -146,17 +151,20 @@ export function createWriter(options: WriterOptions): Writer {
       // apart), and keys of refused sends answered before (a repeat is answered even if the sender has
       // left since).
       const refusedRepeats = sends.flatMap((s, i) =>
-        s.idempotency && refusals[i] && !leaderOf.has(keyId(s.idempotency)) ? [s.idempotency] : [],
+        s.idempotency && refusals[i] && !leaderOf.has(keyIds[i]!) ? [s.idempotency] : [],
       );
       const lookup = allClaimed ? refusedRepeats : [...claims, ...refusedRepeats];
       const records =
         lookup.length > 0 ? await findKeyRecords(tx, lookup, now) : new Map<string, KeyRecord>();
+      // When every claim won, every leader holds its key.
       const held = new Set<string>();
-      for (const c of claims) {
-        const id = keyId(c);
-        if (allClaimed || records.get(id)?.result === c.result) {
-          held.add(id);
-          records.delete(id);
+      if (!allClaimed) {
+        for (const c of claims) {
+          const id = keyId(c);
+          if (records.get(id)?.result === c.result) {
+            held.add(id);
+            records.delete(id);
+          }
         }
       }
 
@@ -164,18 +172,18 @@ export function createWriter(options: WriterOptions): Writer {
       sends.forEach((s, i) => {
         const refusal = refusals[i];
         const key = s.idempotency;
-        const id = key && keyId(key);
-        const record = id && records.get(id);
+        const id = keyIds[i];
+        const record = key && records.size > 0 ? records.get(id!) : undefined;
         if (refusal) {
           outcomes[i] = record
-            ? { ok: true, value: replay(record, key.fingerprint) }
+            ? { ok: true, value: replay(record, key!.fingerprint) }
             : { ok: false, error: refusal };
-        } else if (!id || (leaderOf.get(id) === i && held.has(id))) {
+        } else if (id === undefined || (leaderOf.get(id) === i && (allClaimed || held.has(id)))) {
           writing.push(i);
         } else if (leaderOf.get(id) === i) {
           // Lost the claim: a repeat of a committed send, or (no record) one still being written elsewhere.
           outcomes[i] = record
-            ? { ok: true, value: replay(record, key.fingerprint) }
+            ? { ok: true, value: replay(record, key!.fingerprint) }
             : { ok: false, error: busy() };
         }
       });
@@ -222,9 +230,9 @@ export function createWriter(options: WriterOptions): Writer {
       // Later sends of a key claimed in this group: repeats of the first, judged by their own payload.
       for (const i of followers) {
         const key = sends[i]!.idempotency!;
-        const leader = leaderOf.get(keyId(key))!;
+        const leader = leaderOf.get(keyIds[i]!)!;
         const led = outcomes[leader]!;
-        const record = records.get(keyId(key));
+        const record = records.get(keyIds[i]!);
         if (record) outcomes[i] = { ok: true, value: replay(record, key.fingerprint) };
         else if (led.ok) {
           const same = sends[leader]!.idempotency!.fingerprint === key.fingerprint;
