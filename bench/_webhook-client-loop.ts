@@ -1,6 +1,6 @@
 // The ceiling of `bench/webhooks.ts`: a plain HTTP client loop (undici, keep-alive, `concurrency` requests in
 // flight) POSTing webhook-sized signed-looking bodies to the same receiver. Args: url, count, concurrency, bytes.
-// Prints {requests, seconds}.
+// Prints {requests, seconds, cpuMs} (cpuMs: this process's CPU, all threads, while the loop ran).
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 
@@ -15,6 +15,7 @@ const body = JSON.stringify({
 const agent = new Agent({ keepAliveTimeout: 4000 });
 let next = 0;
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
     while (next < count) {
@@ -34,7 +35,9 @@ await Promise.all(
     }
   }),
 );
+const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
 process.stdout.write(
-  `${JSON.stringify({ requests: count, seconds: (performance.now() - started) / 1000 })}\n`,
+  `${JSON.stringify({ requests: count, seconds, cpuMs: (cpu.user + cpu.system) / 1000 })}\n`,
 );
 await agent.close();

@@ -120,6 +120,9 @@ export default async function webhooks(args: string[]): Promise<void> {
     const loops: number[] = [];
     const oncelys: number[] = [];
     const cpuPerEvent: number[] = [];
+    // CPU per request of each process (µs), to see what bounds the ratio on a machine of few cores: the client
+    // loop's and the receiver's in the loop phase, oncely's and the receiver's in oncely's.
+    const cpu = { loop: [] as number[], receiverOfLoop: [] as number[], receiverOfOncely: [] as number[] };
     const runLoop = async () =>
       JSON.parse(
         await startScript([
@@ -129,16 +132,20 @@ export default async function webhooks(args: string[]): Promise<void> {
           String(o.concurrency),
           String(sampleBytes),
         ]).firstLine,
-      ) as { requests: number; seconds: number };
+      ) as { requests: number; seconds: number; cpuMs: number };
     await runLoop();
     for (let round = 0; round < o.rounds; round++) {
+      const receiverCpu = cpuMs(receiver.process.pid);
       const loop = await runLoop();
+      cpu.receiverOfLoop.push(((cpuMs(receiver.process.pid) - receiverCpu) * 1000) / o.events);
+      cpu.loop.push((loop.cpuMs * 1000) / o.events);
       const endpointId = `deliver-${round}`;
       await call(url, delivery.apiKey, 'PUT', `/v1/webhook-endpoints/${endpointId}`, {
         url: `${receiverUrl}/${endpointId}`,
       });
       const before = await receiverCount(receiver);
       const cpuBefore = cpuMs(server.pid);
+      const receiverBefore = cpuMs(receiver.process.pid);
       const started = performance.now();
       await call(url, delivery.apiKey, 'POST', `/v1/webhook-endpoints/${endpointId}/replay`, { since: 0 });
       await receivedAll(receiver, before.unique + o.events);
@@ -146,6 +153,7 @@ export default async function webhooks(args: string[]): Promise<void> {
       const after = await receiverCount(receiver);
       const repeats = after.requests - before.requests - (after.unique - before.unique);
       cpuPerEvent.push(((cpuMs(server.pid) - cpuBefore) * 1000) / o.events);
+      cpu.receiverOfOncely.push(((cpuMs(receiver.process.pid) - receiverBefore) * 1000) / o.events);
       await call(url, delivery.apiKey, 'DELETE', `/v1/webhook-endpoints/${endpointId}`);
       loops.push(rate(loop));
       oncelys.push(o.events / seconds);
@@ -153,11 +161,19 @@ export default async function webhooks(args: string[]): Promise<void> {
         `round ${round + 1}  client loop ${rate(loop).toFixed(0).padStart(6)} req/s   oncely ${(o.events / seconds).toFixed(0).padStart(6)} events/s` +
           `   (${cpuPerEvent[round]!.toFixed(0)} µs server CPU per event, ${repeats} sent twice)`,
       );
+      console.log(
+        `         CPU per request: client loop ${cpu.loop[round]!.toFixed(0)} µs + its receiver ${cpu.receiverOfLoop[round]!.toFixed(0)} µs;` +
+          ` oncely ${cpuPerEvent[round]!.toFixed(0)} µs + its receiver ${cpu.receiverOfOncely[round]!.toFixed(0)} µs`,
+      );
     }
     const deliveryRatio = median(oncelys) / median(loops);
     console.log(
       `delivery: oncely median ${median(oncelys).toFixed(0)} events/s = ${(deliveryRatio * 100).toFixed(0)} % of the client loop's ` +
         `${median(loops).toFixed(0)} req/s (goal ≥ 50 %); ${median(cpuPerEvent).toFixed(0)} µs server CPU per event`,
+    );
+    console.log(
+      `CPU per request (medians): client loop ${median(cpu.loop).toFixed(0)} µs + receiver ${median(cpu.receiverOfLoop).toFixed(0)} µs;` +
+        ` oncely ${median(cpuPerEvent).toFixed(0)} µs + receiver ${median(cpu.receiverOfOncely).toFixed(0)} µs`,
     );
 
     // 2. Ingest with one endpoint (delivering meanwhile) against without.

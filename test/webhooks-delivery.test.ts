@@ -157,6 +157,20 @@ describe('outbound webhooks', () => {
     expect(again.status).toBe(202);
     await waitFor(() => receiver.requests.filter((r) => r.id === id).length === 2);
     expect(receiver.unique.size).toBe(1);
+    // Every attempt listed in order: the four failures, the success retried by hand, and the one after it.
+    await waitFor(async () => {
+      const res = await app.api.get('/v1/webhook-endpoints/hook/deliveries?state=succeeded');
+      return res.body.items[0]?.attemptCount === 6;
+    });
+    const done = (await app.api.get('/v1/webhook-endpoints/hook/deliveries?state=succeeded')).body.items[0];
+    expect(done.attempts.map((a: any) => [a.n, a.statusCode])).toEqual([
+      [1, 500],
+      [2, 500],
+      [3, 500],
+      [4, 500],
+      [5, 204],
+      [6, 204],
+    ]);
   });
 
   it('410 Gone disables the endpoint and turns its pending deliveries into dead letters', async () => {

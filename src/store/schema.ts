@@ -200,6 +200,12 @@ export interface WebhookDeliveriesTable {
   last_error: string | null;
   created_at: number;
   finished_at: number | null;
+  /**
+   * Set only while the latest attempt (number `attempt_count`) is kept here rather than in webhook_attempts: a
+   * success is (migration 0013); a failure, and a success that a later attempt follows, are attempts rows.
+   */
+  last_attempt_at: number | null;
+  last_duration_ms: number | null;
 }
 
 export interface WebhookAttemptsTable {

@@ -4,11 +4,11 @@
 // last failure); a crash anywhere before that leaves it due again after its lease.
 import type { Clock } from '../clock.js';
 import type { WebhookConfig } from '../config.js';
-import { toWireEvent, type WireEvent } from '../conversations/events.js';
+import { toWireEvent, type EventRecord, type WireEvent } from '../conversations/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Bus } from '../realtime/bus.js';
-import type { EventsTable, WebhookDeliveriesTable } from '../store/schema.js';
+import type { WebhookDeliveriesTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { AttemptOutcome, Deliveries } from './deliveries.js';
 import type { HttpSender } from './http-sender.js';
@@ -56,7 +56,7 @@ interface EndpointSlots {
 }
 
 /** The body of every attempt of one event: `{"type","timestamp","data":<event>}`, as the event is now. */
-export function payloadOf(event: EventsTable): string {
+export function payloadOf(event: EventRecord): string {
   return bodyOf(toWireEvent(event));
 }
 
@@ -180,7 +180,9 @@ export function createDispatcher(options: DispatcherOptions) {
       forgetIfIdle(key, s);
     },
     enqueue,
-    enqueueRead: enqueueWithEvents,
+    enqueueRead(rows) {
+      for (const { row, event } of rows) enqueue(row, event && payloadOf(event));
+    },
     wake,
     pump: () => void pump(),
   });

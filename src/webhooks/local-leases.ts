@@ -4,7 +4,7 @@
 import type { Clock } from '../clock.js';
 import type { WireEvent } from '../conversations/events.js';
 import type { WebhookDeliveriesTable } from '../store/schema.js';
-import type { Deliveries } from './deliveries.js';
+import type { Deliveries, DeliveryWithEvent } from './deliveries.js';
 
 /**
  * A row leased at insert (`written`) whose event has not reached the bus listener this long is let go: its
@@ -62,8 +62,8 @@ export interface LocalLeasesOptions {
   hold(row: WebhookDeliveriesTable, delta: 1 | -1): void;
   /** Queues a committed row with its body. */
   enqueue(row: WebhookDeliveriesTable, body: string): void;
-  /** Queues rows read back from the store, with their events' bodies. */
-  enqueueRead(rows: WebhookDeliveriesTable[]): Promise<void>;
+  /** Queues rows read back from the store with their events. */
+  enqueueRead(rows: DeliveryWithEvent[]): void;
   /** Claims due rows (for events this instance did not write). */
   wake(): void;
   /** Runs the dispatcher's fetching turn (which reads back stored rows). */
@@ -151,8 +151,8 @@ export function createLocalLeases(o: LocalLeasesOptions) {
           // Fewer than committed: the rest is gone (the endpoint deleted or disabled).
           st.unread = rows.length < n ? 0 : st.unread - n;
           if (rows.length > 0) {
-            st.after = rows[rows.length - 1]!.id;
-            await o.enqueueRead(rows);
+            st.after = rows[rows.length - 1]!.row.id;
+            o.enqueueRead(rows);
           }
         }
         if (st.unread === 0 && st.complete) stored.delete(token);

@@ -66,6 +66,8 @@ export function createOutboxWriter({ endpoints, retrySchedule, local, leaseMs }:
           last_error: null,
           created_at: event.created_at,
           finished_at: null,
+          last_attempt_at: null,
+          last_duration_ms: null,
         };
         rows.push(row);
         // Ordered endpoints always go through a claim: it is what checks that no earlier seq is pending.

@@ -12,8 +12,10 @@ import { memberPeriods } from './0008-member-periods.js';
 import { messageExpiry } from './0009-message-expiry.js';
 import { writeProbe } from './0010-write-probe.js';
 import { sourceConversations } from './0011-source-conversations.js';
+import { webhookSuccessInRow } from './0013-webhook-success-in-row.js';
 
-const migrations: Record<string, Migration> = {
+/** By name, in the order they apply (exported for the tests of an upgrade from an earlier schema). */
+export const migrations: Readonly<Record<string, Migration>> = {
   '0001_core': core,
   '0002_callbacks': callbacks,
   '0003_read_indexes': readIndexes,
@@ -25,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '0009_message_expiry': messageExpiry,
   '0010_write_probe': writeProbe,
   '0011_source_conversations': sourceConversations,
+  '0013_webhook_success_in_row': webhookSuccessInRow,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
