@@ -41,6 +41,8 @@ interface HotRead {
   query(db: Kysely<Database>, f: Fixture): Compilable<unknown>;
   /** Indexes the plan must use: without them the read's cost would follow the data it skips. */
   indexes?: string[];
+  /** The plan must read events by their stream position (Planner.readsByPosition). */
+  byPosition?: boolean;
 }
 
 const hotReads: HotRead[] = [
@@ -62,7 +64,7 @@ const hotReads: HotRead[] = [
   {
     name: 'sequencer gap fill',
     query: (db, f) => streamQueries.range(db, 10, f.head, 1000),
-    indexes: ['events_pos'],
+    byPosition: true,
   },
   {
     name: 'hub: memberships of a user',
@@ -144,6 +146,11 @@ interface Planner {
   violations(plan: string[]): string[];
   /** Whether the plan reads through the named index. */
   uses(plan: string[], index: string): boolean;
+  /**
+   * Whether the plan reads events by a range of stream positions: through the table's own key where the
+   * database stores rows in its order (migration 0012), else through the events_pos index.
+   */
+  readsByPosition(plan: string[]): boolean;
 }
 
 const sqlite: Planner = {
@@ -175,6 +182,7 @@ const sqlite: Planner = {
     );
   },
   uses: (plan, index) => plan.some((l) => new RegExp(`INDEX ${index}\\b`).test(l)),
+  readsByPosition: (plan) => plan.some((l) => /^SEARCH events USING INTEGER PRIMARY KEY \(rowid>/.test(l)),
 };
 
 // PostgreSQL: sequential scans and sorts are made prohibitively expensive for the explain, so the plan shows
@@ -203,6 +211,7 @@ const postgres: Planner = {
     );
   },
   uses: (plan, index) => plan.some((l) => new RegExp(`(?:using|Bitmap Index Scan on) ${index}\\b`).test(l)),
+  readsByPosition: (plan) => postgres.uses(plan, 'events_pos'),
 };
 
 // Each project explains on its own store: the sqlite project with SQLite's planner, the postgres one with
@@ -300,6 +309,7 @@ describe.each(planners)('query plans on $name', (planner) => {
     const plan = await planner.explain(store, read.query(store.db, fixture).compile());
     expect(planner.violations(plan), plan.join('\n')).toEqual([]);
     for (const index of read.indexes ?? []) expect(planner.uses(plan, index), plan.join('\n')).toBe(true);
+    if (read.byPosition) expect(planner.readsByPosition(plan), plan.join('\n')).toBe(true);
     // The query runs as built (the plan of a query that fails would prove nothing).
     await store.db.executeQuery(read.query(store.db, fixture).compile());
   }
@@ -331,6 +341,12 @@ describe('the SQLite plan rules', () => {
     expect(
       sqlite.violations(['CO-ROUTINE e', 'SEARCH events USING INDEX events_pos (pos>?)', 'SCAN e']),
     ).toEqual([]);
+    expect(sqlite.readsByPosition(['SEARCH events USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)'])).toBe(
+      true,
+    );
+    expect(sqlite.readsByPosition(['SEARCH events USING INDEX events_conversation_pos (app_id=?)'])).toBe(
+      false,
+    );
   });
 });
 

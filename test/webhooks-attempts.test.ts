@@ -5,7 +5,7 @@ import { Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createStore } from '../src/main.js';
-import { migrations } from '../src/store/migrations/index.js';
+import { migrationsFor } from '../src/store/migrations/index.js';
 import type { Store } from '../src/store/store.js';
 import { createDeliveries, type AttemptOutcome } from '../src/webhooks/deliveries.js';
 import { dropDatabase, tempDir } from './harness.js';
@@ -20,7 +20,7 @@ beforeAll(async () => {
   dir = tempDir();
   store = createStore(loadConfig({ ONCELY_DATA_DIR: dir, ONCELY_DATABASE_URL: await databaseUrl(dir) }));
   // The schema as it was before 0013.
-  const { '0013_webhook_success_in_row': _, ...before } = migrations;
+  const { '0013_webhook_success_in_row': _, ...before } = migrationsFor(store);
   const { error } = await new Migrator({
     db: store.db,
     provider: { getMigrations: async () => before },

@@ -39,6 +39,13 @@ export interface Store {
    * `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING` is already atomic.
    */
   readonly supportsSkipLocked: boolean;
+  /**
+   * A table keyed by one `integer` column stores its rows in that key's order, with no index of its own for
+   * it (SQLite's rowid tables; in PostgreSQL's heap a primary key is an index like any other): the events
+   * table is keyed by its stream position there (migration 0012), and reads by position go through the table
+   * itself rather than an events_pos index.
+   */
+  readonly integerKeyStoresRows: boolean;
   /** The query handle; every query is portable Kysely. */
   readonly db: Kysely<Database>;
   /** Creates or upgrades the schema; safe to run at every start, also by several instances at once. */

@@ -81,7 +81,10 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     db,
     concurrentTransactions: poolMax,
     supportsSkipLocked: true,
-    migrate: () => migrateToLatest(db as Kysely<unknown>),
+    integerKeyStoresRows: false,
+    migrate() {
+      return migrateToLatest(db as Kysely<unknown>, this);
+    },
     async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
       let current: Tx | undefined;
       // Invariant 2: with synchronous_commit=on, COMMIT has returned only after its WAL is on disk.

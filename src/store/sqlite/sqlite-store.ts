@@ -229,8 +229,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // better-sqlite3 has one connection, and Kysely runs one transaction at a time on it.
     concurrentTransactions: 1,
     supportsSkipLocked: false,
+    integerKeyStoresRows: true,
     async migrate() {
-      const applied = await migrateToLatest(db as Kysely<unknown>);
+      const applied = await migrateToLatest(db as Kysely<unknown>, this);
       await optimize(true);
       if (optimizeEveryMs > 0 && !optimizeTimer) {
         optimizeTimer = setInterval(() => void optimize().catch(reportOptimizeError), optimizeEveryMs);
