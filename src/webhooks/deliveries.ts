@@ -78,6 +78,38 @@ const recordSuccesses = preparedRowsQuery(
     where webhook_deliveries.id = v.column1 and webhook_deliveries.lease_token = v.column2`,
 );
 
+/** Rows per multi-row insert: well under SQLite's and PostgreSQL's bound-parameter limits (16 columns). */
+const insertChunk = 200;
+
+const deliveryColumns = [
+  'id',
+  'app_id',
+  'endpoint_id',
+  'event_id',
+  'conversation_id',
+  'seq',
+  'ordered',
+  'state',
+  'tries_left',
+  'attempt_count',
+  'next_attempt_at',
+  'lease_token',
+  'last_status',
+  'last_error',
+  'created_at',
+  'finished_at',
+] as const satisfies ReadonlyArray<keyof WebhookDeliveriesTable>;
+
+const insertRowsQuery = preparedRowsQuery(deliveryColumns, [] as const, (db, rows) =>
+  db.insertInto('webhook_deliveries').values(rows),
+);
+
+/** New delivery rows, one insert per 200, each compiled once per row count (a re-bind, not a query build). */
+export async function insertDeliveries(tx: Tx, rows: readonly WebhookDeliveriesTable[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += insertChunk)
+    await insertRowsQuery(tx, rows.slice(i, i + insertChunk));
+}
+
 /** A delivery row with its event as it is now (undefined: the event no longer exists). */
 export interface DeliveryWithEvent {
   row: WebhookDeliveriesTable;
@@ -449,29 +481,29 @@ export function createDeliveries({ store }: { store: Store }) {
         const events = await page.orderBy('id').limit(500).execute();
         if (events.length === 0) return queued;
         await store.transaction(async (tx) => {
-          await tx
-            .insertInto('webhook_deliveries')
-            .values(
-              events.map((e) => ({
-                id: newId(),
-                app_id: endpoint.appId,
-                endpoint_id: endpoint.id,
-                event_id: e.id,
-                conversation_id: e.conversation_id,
-                seq: e.seq,
-                ordered: endpoint.ordered ? 1 : 0,
-                state: 'pending' as const,
-                tries_left: tries,
-                attempt_count: 0,
-                next_attempt_at: lease?.until ?? now,
-                lease_token: lease?.token ?? null,
-                last_status: null,
-                last_error: null,
-                created_at: now,
-                finished_at: null,
-              })),
-            )
-            .execute();
+          await insertDeliveries(
+            tx,
+            events.map((e) => ({
+              id: newId(),
+              app_id: endpoint.appId,
+              endpoint_id: endpoint.id,
+              event_id: e.id,
+              conversation_id: e.conversation_id,
+              seq: e.seq,
+              ordered: endpoint.ordered ? 1 : 0,
+              state: 'pending' as const,
+              tries_left: tries,
+              attempt_count: 0,
+              next_attempt_at: lease?.until ?? now,
+              lease_token: lease?.token ?? null,
+              last_status: null,
+              last_error: null,
+              created_at: now,
+              finished_at: null,
+              last_attempt_at: null,
+              last_duration_ms: null,
+            })),
+          );
         });
         lease?.committed(events.length);
         queued += events.length;

@@ -5,13 +5,10 @@
 import { newId } from '../clock.js';
 import type { EventWriter } from '../conversations/event-log.js';
 import type { WebhookDeliveriesTable } from '../store/schema.js';
-import { preparedRowsQuery } from '../store/prepared-query.js';
 import { triesFor } from './retry-schedule.js';
+import { insertDeliveries } from './deliveries.js';
 import type { LocalDispatch } from './local-leases.js';
 import type { WebhookEndpoints } from './webhook-endpoints.js';
-
-/** Rows per multi-row insert: well under SQLite's and PostgreSQL's bound-parameter limits (16 columns). */
-const chunkSize = 200;
 
 export type { EventWriter } from '../conversations/event-log.js';
 
@@ -82,30 +79,6 @@ export function createOutboxWriter({ endpoints, retrySchedule, local, leaseMs }:
       // without rows is told too: its commit then wakes no claim here.
       dispatcher?.written(event.id, leased ?? [], ordered);
     }
-    // Compiled once per row count: a group's insert costs a re-bind, not a query build.
-    for (let i = 0; i < rows.length; i += chunkSize) await insertRowsQuery(tx, rows.slice(i, i + chunkSize));
+    await insertDeliveries(tx, rows);
   };
 }
-
-const deliveryColumns = [
-  'id',
-  'app_id',
-  'endpoint_id',
-  'event_id',
-  'conversation_id',
-  'seq',
-  'ordered',
-  'state',
-  'tries_left',
-  'attempt_count',
-  'next_attempt_at',
-  'lease_token',
-  'last_status',
-  'last_error',
-  'created_at',
-  'finished_at',
-] as const satisfies ReadonlyArray<keyof WebhookDeliveriesTable>;
-
-const insertRowsQuery = preparedRowsQuery(deliveryColumns, [] as const, (db, rows) =>
-  db.insertInto('webhook_deliveries').values(rows),
-);
