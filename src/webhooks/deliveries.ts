@@ -5,7 +5,13 @@ import { newId } from '../clock.js';
 import { OncelyError } from '../errors.js';
 import type { EventRecord } from '../conversations/events.js';
 import { preparedQuery, preparedRowsQuery } from '../store/prepared-query.js';
-import type { Database, DeliveryState, EventType, WebhookDeliveriesTable } from '../store/schema.js';
+import type {
+  Database,
+  DeliveryState,
+  EventType,
+  WebhookAttemptsTable,
+  WebhookDeliveriesTable,
+} from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 
 /** Literal, not bound: SQLite uses a partial index only when the query repeats its condition as a constant. */
@@ -53,6 +59,29 @@ export interface DeliveryView {
 }
 
 const iso = (ms: number) => new Date(Number(ms)).toISOString();
+
+/**
+ * The attempt a delivery's row keeps in its own fields (its last success, migration 0013), as attempts rows:
+ * none or one.
+ */
+function keptAttempts(
+  row: Pick<
+    WebhookDeliveriesTable,
+    'id' | 'attempt_count' | 'last_attempt_at' | 'last_status' | 'last_duration_ms' | 'last_error'
+  >,
+): WebhookAttemptsTable[] {
+  if (row.last_attempt_at === null) return [];
+  return [
+    {
+      delivery_id: row.id,
+      n: Number(row.attempt_count),
+      attempted_at: row.last_attempt_at,
+      status_code: row.last_status,
+      duration_ms: Number(row.last_duration_ms ?? 0),
+      error: row.last_error,
+    },
+  ];
+}
 
 /** Successes per statement (5 parameters each). */
 const recordChunk = 128;
@@ -421,17 +450,11 @@ export function createDeliveries({ store }: { store: Store }) {
         }
         const { enabled: _enabled, ...delivery } = row;
         // The success kept in the row becomes an attempts row: the row's fields will tell of the next attempt.
-        if (row.last_attempt_at !== null) {
+        const kept = keptAttempts(row);
+        if (kept.length > 0) {
           await tx
             .insertInto('webhook_attempts')
-            .values({
-              delivery_id: row.id,
-              n: Number(row.attempt_count),
-              attempted_at: row.last_attempt_at,
-              status_code: row.last_status,
-              duration_ms: Number(row.last_duration_ms ?? 0),
-              error: row.last_error,
-            })
+            .values(kept)
             .onConflict((oc) => oc.columns(['delivery_id', 'n']).doNothing())
             .execute();
         }
@@ -563,29 +586,14 @@ export function createDeliveries({ store }: { store: Store }) {
       lastError: r.last_error,
       createdAt: iso(r.created_at),
       finishedAt: r.finished_at === null ? null : iso(r.finished_at),
-      attempts: [
-        ...attempts
-          .filter((a) => a.delivery_id === r.id)
-          .map((a) => ({
-            n: Number(a.n),
-            at: iso(a.attempted_at),
-            statusCode: a.status_code === null ? null : Number(a.status_code),
-            durationMs: Number(a.duration_ms),
-            error: a.error,
-          })),
-        // The latest attempt, when the row keeps it (a success: migration 0013).
-        ...(r.last_attempt_at === null
-          ? []
-          : [
-              {
-                n: Number(r.attempt_count),
-                at: iso(r.last_attempt_at),
-                statusCode: r.last_status === null ? null : Number(r.last_status),
-                durationMs: Number(r.last_duration_ms ?? 0),
-                error: r.last_error,
-              },
-            ]),
-      ],
+      // The attempts rows, then the latest attempt when the row keeps it (a success: migration 0013).
+      attempts: [...attempts.filter((a) => a.delivery_id === r.id), ...keptAttempts(r)].map((a) => ({
+        n: Number(a.n),
+        at: iso(a.attempted_at),
+        statusCode: a.status_code === null ? null : Number(a.status_code),
+        durationMs: Number(a.duration_ms),
+        error: a.error,
+      })),
     }));
   }
 

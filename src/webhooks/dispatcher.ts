@@ -158,7 +158,7 @@ export function createDispatcher(options: DispatcherOptions) {
     return Math.max(0, Math.min(perEndpoint - used, maxHeld - held));
   }
 
-  /** Queues claimed or read-back rows with their events' bodies as they are now. */
+  /** Queues claimed rows with their events' bodies as they are now (read-back rows come with their events). */
   async function enqueueWithEvents(rows: WebhookDeliveriesTable[]): Promise<void> {
     const events = new Map((await deliveries.events(rows.map((r) => r.event_id))).map((e) => [e.id, e]));
     for (const row of rows) {
