@@ -153,6 +153,14 @@ export function createCallbacks(o: CallbacksOptions) {
     }
   }
 
+  /** A msgId's record, if retained: one this process committed is known without a statement. */
+  async function firstAnswer(ref: KeyRef): Promise<{ fingerprint: string; result: SendResult } | undefined> {
+    const mine = o.ingest.committedKey(ref);
+    if (mine) return mine;
+    const stored = await findKey(o.store.db, ref, o.clock.now());
+    return stored && { fingerprint: stored.fingerprint, result: JSON.parse(stored.result) as SendResult };
+  }
+
   return {
     /** Handles one callback; throws OncelyError 4xx for refusals (after keeping malformed ones). */
     async receive(
@@ -192,12 +200,12 @@ export function createCallbacks(o: CallbacksOptions) {
       if (known) return deliver(labels, raw, parsed, ref, fingerprint, known);
       // A repeat of a stored msgId is answered as such before any party is looked at (a first sight may
       // name someone the source may no longer add). Racing first sights are settled by the claim itself.
-      const first = await findKey(o.store.db, ref, o.clock.now());
+      const first = await firstAnswer(ref);
       if (first) {
         const same = first.fingerprint === fingerprint;
         // Ingest counts the repeats it sees itself; these never reach it.
         (same ? metrics.duplicates : metrics.idempotencyConflicts).inc({ source: 'callback' });
-        return repeat(labels, raw, parsed, JSON.parse(first.result) as SendResult, same);
+        return repeat(labels, raw, parsed, first.result, same);
       }
       return deliver(labels, raw, parsed, ref, fingerprint, undefined);
     },

@@ -6,9 +6,11 @@ import type { Clock } from '../clock.js';
 import type { Conversations } from '../conversations/conversations.js';
 import type { AppendedEvent, EventLog } from '../conversations/event-log.js';
 import type { MessageBody, WireEvent } from '../conversations/events.js';
+import { CommittedKeys, type CommittedKey } from '../idempotency/committed-keys.js';
+import type { KeyRef } from '../idempotency/keys.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Bus, BusMessage } from '../realtime/bus.js';
+import type { Bus } from '../realtime/bus.js';
 import type { Store, Tx } from '../store/store.js';
 import {
   bodyLimitDefaults,
@@ -18,11 +20,12 @@ import {
   tooDeepMessage,
   type BodyLimits,
 } from './body-limits.js';
+import { createAfterCommit } from './after-commit.js';
 import { actorAnswer, actorCommand, type ActorSend, type ActorSendAnswer } from './actor-send.js';
 import { GroupCommit, type Outcome } from './group-commit.js';
 import { createItemSender, type ItemOutcome, type SendItems } from './items.js';
 import { isRefused } from './item-slots.js';
-import { createWriter, type SendCommand, type SendOutcome } from './writer.js';
+import { createWriter, type SendCommand, type SendOutcome, type SendResult } from './writer.js';
 
 export type { ActorSend, ActorSendAnswer } from './actor-send.js';
 export type { Item, ItemError, ItemOutcome, SendItems } from './items.js';
@@ -57,6 +60,8 @@ export interface IngestOptions {
    * conversations overlap all but their last statement and commit.
    */
   groupCommitInFlight: number;
+  /** Keys this process committed, kept to answer their retries without the store. @defaultValue 50,000 */
+  committedKeysMax?: number;
   hooks?: IngestHooks[];
 }
 
@@ -81,6 +86,11 @@ export interface Ingest {
   sendAsActor(input: ActorSend): Promise<ActorSendAnswer>;
   /** A list of batch-like items of one scope in one transaction, each answered on its own (or atomically). */
   sendItems(input: SendItems): Promise<ItemOutcome[]>;
+  /**
+   * The record of a key this process committed, while it is retained: what the store would answer for it,
+   * known without a statement. Undefined says nothing (committed elsewhere, forgotten, or never): ask the store.
+   */
+  committedKey(ref: KeyRef): CommittedKey<SendResult> | undefined;
   /** The body limits every send meets (depth, then size), for entry points that must check before ingest. */
   readonly bodyLimits: BodyLimits;
   /**
@@ -107,6 +117,12 @@ export function createIngest(options: IngestOptions): Ingest {
     events: options.events,
     idempotencyTtlSeconds: options.idempotencyTtlSeconds,
   });
+  const committedKeys = new CommittedKeys<SendResult>({
+    ttlMs: options.idempotencyTtlSeconds * 1000,
+    maxKeys: options.committedKeysMax,
+  });
+  const after = createAfterCommit({ bus, metrics, logger, hooks, committedKeys });
+  const afterCommit = after.committed;
 
   /** Depth and size limits, then the plugins' beforeCommit; without plugins it answers at once (no promise per send). */
   function prepare(cmd: SendCommand): SendCommand | Promise<SendCommand> {
@@ -120,64 +136,6 @@ export function createIngest(options: IngestOptions): Ingest {
       if (enriched) cmd = { ...cmd, body: enriched };
     }
     return cmd;
-  }
-
-  // afterCommit hooks run in commit order on a chain of their own: a slow plugin must not hold up the
-  // group commit loop, and with it every sender's answer.
-  let hooksDone: Promise<void> = Promise.resolve();
-
-  async function runHooks(created: Array<{ event: WireEvent; cmd: SendCommand }>): Promise<void> {
-    for (const { event, cmd } of created) {
-      for (const hook of hooks) {
-        try {
-          await hook.afterCommit?.(event, cmd);
-        } catch (err) {
-          logger.error({ err, messageId: event.id }, 'afterCommit hook failed');
-        }
-      }
-    }
-  }
-
-  /**
-   * After a commit: the group's events go to the bus in one call, counted once per label, and queued for
-   * the hooks. Nothing here is awaited: invariant 2 needs the durable commit before an answer, not the
-   * publish (a lost publish is repaired by the store, which is the truth).
-   */
-  function afterCommit(
-    committed: Array<{ cmd: SendCommand; outcome: Outcome<SendOutcome> }>,
-    before: AppendedEvent[] = [],
-  ): void {
-    const published: BusMessage[] = before.map((a) => ({ kind: 'event', ...a }));
-    const created: Array<{ event: WireEvent; cmd: SendCommand }> = [];
-    const counts = new Map<string, number>();
-    const count = (metric: string, source: string) => {
-      const label = `${metric}\n${source}`;
-      counts.set(label, (counts.get(label) ?? 0) + 1);
-    };
-    for (const { cmd, outcome } of committed) {
-      if (!outcome.ok) continue;
-      const o = outcome.value;
-      if (o.status === 'created') {
-        const { appId, event, pos } = o.appended;
-        published.push({ kind: 'event', appId, event, pos });
-        if (hooks.length > 0) created.push({ event: o.appended.event, cmd });
-        count('created', cmd.source);
-      } else count(o.status, cmd.source);
-    }
-    for (const [label, n] of counts) {
-      const [metric, source] = label.split('\n') as [string, string];
-      const counter =
-        metric === 'created'
-          ? metrics.messagesCreated
-          : metric === 'duplicate'
-            ? metrics.duplicates
-            : metrics.idempotencyConflicts;
-      counter.inc({ source }, n);
-    }
-    if (published.length > 0) {
-      bus.publishMany(published).catch((err: unknown) => logger.warn({ err }, 'bus publish failed'));
-    }
-    if (created.length > 0) hooksDone = hooksDone.then(() => runHooks(created));
   }
 
   async function runGroup(cmds: SendCommand[]): Promise<Outcome<SendOutcome>[]> {
@@ -211,11 +169,25 @@ export function createIngest(options: IngestOptions): Ingest {
     runGroup,
   });
 
+  /**
+   * A retry of a key this process committed, answered as the writer would answer it (a repeat is answered
+   * even if its sender has left since), without a statement or a place in a group.
+   */
+  function cachedRepeat(cmd: SendCommand): SendOutcome | undefined {
+    const key = cmd.idempotency;
+    const first = key && committedKeys.find(key, clock.now());
+    if (!first) return undefined;
+    const status = first.fingerprint === key.fingerprint ? 'duplicate' : 'reused';
+    after.countRepeat(status, cmd.source);
+    return { status, result: first.result, firstSeenAt: first.firstSeenAt };
+  }
+
   async function send(cmd: SendCommand): Promise<SendOutcome> {
+    // Prepared first, like any repeat: the limits and the plugins' beforeCommit see every send.
     cmd = await prepare(cmd);
     const end = metrics.ingestLatency.startTimer();
     try {
-      return await group.submit(cmd);
+      return cachedRepeat(cmd) ?? (await group.submit(cmd));
     } finally {
       end();
     }
@@ -261,6 +233,7 @@ export function createIngest(options: IngestOptions): Ingest {
     metrics,
     prepare,
     afterCommit,
+    committedKeys,
   });
 
   return {
@@ -286,11 +259,12 @@ export function createIngest(options: IngestOptions): Ingest {
       );
       return sendItems({ ...input, items });
     },
+    committedKey: (ref) => committedKeys.find(ref, clock.now()),
     bodyLimits,
     busy: () => group.idleMs() < sendsQuietMs,
     async close() {
       await group.flushed();
-      await hooksDone;
+      await after.hooksDone();
     },
   };
 }
