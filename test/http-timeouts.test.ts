@@ -1,9 +1,10 @@
 // Connections that never end: a silent socket and a body dripped a byte at a time are closed after the
-// request timeout, past the connection cap new sockets are closed at once — and live long-polls and SSE
-// streams, quiet longer than the request timeout, are not cut.
+// request timeout, past the connection cap new sockets are closed at once — and live long-polls, SSE
+// streams and WebSockets, quiet longer than the request and idle timeouts, are not cut.
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, startServer, waitFor, type TestServer } from './harness.js';
+import { TestSocket } from './realtime-socket.js';
 
 interface RawSocket {
   socket: Socket;
@@ -90,6 +91,27 @@ describe('request and idle timeouts', () => {
     }
     expect(pings).toBeGreaterThan(5);
     controller.abort();
+  });
+
+  it('a WebSocket lives past the request and idle timeouts on its heartbeats, and still sends', async () => {
+    const app = await createApp(server.url, 'ws');
+    const conv = await app.group(['alice', 'bob']);
+    const socket = await TestSocket.connect(server.url, (await app.user('alice')).token);
+    let pings = 0;
+    socket.ws.on('ping', () => pings++);
+    const started = Date.now();
+    // Pings every 300 ms: past both timeouts (1 s, 3 s) by the server's own clock, the client sending nothing.
+    await waitFor(() => pings >= 14 || socket.closeCode !== undefined, 10_000);
+    expect(socket.closeCode).toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3500);
+    socket.send({
+      type: 'send',
+      clientMsgId: 'late',
+      conversationId: conv,
+      body: { type: 'text', text: 'hi' },
+    });
+    await socket.waitFor((f) => f.type === 'sent' && f.clientMsgId === 'late');
+    await socket.close();
   });
 });
 

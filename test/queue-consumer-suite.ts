@@ -154,6 +154,12 @@ export function queueConsumerSuite(kind: ConsumerKind, startBroker: (() => Promi
           item('poison', 'p-3', { body: { type: 'text', text: 'another payload' } }),
           'idempotency_key_reused',
         ],
+        // Nested 5,000 deep (too deep for JSON.stringify to write): refused before anything recursive reads it.
+        [
+          `{"idempotencyKey":"p-5","from":"alice","conversationId":"${conv.poison}",` +
+            `"body":{"type":"custom","data":${'['.repeat(5000)}${']'.repeat(5000)}}}`,
+          'body_too_deep',
+        ],
       ];
       await producer.publish('poison', [item('poison', 'p-3')]);
       await waitFor(async () => (await status('poison')).created === 1);

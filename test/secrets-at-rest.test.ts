@@ -9,8 +9,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { startOncely, type Oncely } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
-import { adminToken, client, createApp, databaseUrl, dropDatabase, tempDir, testStore } from './harness.js';
+import {
+  adminToken,
+  client,
+  createApp,
+  databaseUrl,
+  dropDatabase,
+  tempDir,
+  testStore,
+  waitFor,
+} from './harness.js';
 import { signedHeaders } from './signed-webhook.js';
+import { startReceiver } from './webhook-receiver.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -88,13 +98,14 @@ describe('ONCELY_SECRETS_KEY', () => {
     const dataDir = tempDir('oncely-sealed-');
     dirs.push(dataDir);
     const oncely = await start(dataDir, { ONCELY_SECRETS_KEY: key });
+    const receiver = await startReceiver();
     try {
       const app = await createApp(oncely.url);
       const alice = await app.user('alice');
       expect((await alice.get('/v1/me')).status).toBe(200);
       const sourceSecret = `whsec_${randomBytes(24).toString('base64')}`;
       await app.api.put('/v1/callback-sources/crm', { format: 'generic', secret: sourceSecret });
-      const endpoint = await app.api.put('/v1/webhook-endpoints/hook', { url: 'http://127.0.0.1:9/hook' });
+      const endpoint = await app.api.put('/v1/webhook-endpoints/hook', { url: receiver.url });
       expect(endpoint.status).toBe(201);
       const rotated = await app.api.post('/v1/webhook-endpoints/hook/rotate-secret', {});
       expect(rotated.status).toBe(200);
@@ -108,6 +119,7 @@ describe('ONCELY_SECRETS_KEY', () => {
       }
       // Both webhook secrets are still there to sign (the rotated one for its overlap).
       expect((await app.api.get('/v1/webhook-endpoints/hook')).body.secrets).toHaveLength(2);
+      receiver.secrets.push(endpoint.body.secret, rotated.body.secret);
       const body = callbackBody('sealed-1');
       const res = await client(oncely.url).post(
         `/v1/apps/${app.appId}/callbacks/crm`,
@@ -115,8 +127,13 @@ describe('ONCELY_SECRETS_KEY', () => {
         signedHeaders(sourceSecret, body),
       );
       expect(res.status).toBe(200);
+      // The callback's message went out as a webhook, signed with the sealed secrets: both verify it.
+      await waitFor(() => receiver.requests.length > 0);
+      expect(receiver.unverified).toBe(0);
+      expect(receiver.requests[0]!.verifiedBy).toEqual([0, 1]);
     } finally {
       await oncely.close();
+      await receiver.close();
     }
   });
 

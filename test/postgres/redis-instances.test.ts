@@ -1,6 +1,7 @@
 // Three oncely instances on one PostgreSQL database and one Redis, as behind a load balancer: a device on
 // any of them hears what is sent through the others, in seq order, and a Redis outage loses and repeats
 // nothing (sends still commit; delivery resumes when Redis is back). Runs in the postgres project only.
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisBinary, startRedis, type TestBroker } from '../brokers.js';
 import {
@@ -61,6 +62,49 @@ describe.skipIf(!haveRedis)('three instances on one PostgreSQL and one Redis', (
     await waitFor(() => seqsOf(socket, conv).length >= 60);
     expect(seqsOf(socket, conv)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     await socket.close();
+  });
+
+  it("a batch's events leave its instance in one PUBLISH, in seq order; /readyz checks store and bus", async () => {
+    const [a, b] = servers as [TestServer, TestServer, TestServer];
+    for (const s of servers) {
+      const ready = await client(s.url).get('/readyz');
+      expect([ready.status, ready.body.checks]).toEqual([200, { store: 'ok', bus: 'ok' }]);
+    }
+    const app = await createApp(a.url);
+    const conv = await app.group(['alice', 'bob']);
+    const socket = await TestSocket.connect(a.url, (await app.user('alice')).token);
+    // A listener on every channel: the envelopes that carry this conversation's events, as published.
+    const listener = new Redis(redis.url);
+    const envelopes: number[][] = [];
+    listener.on('pmessage', (_pattern: string, _channel: string, raw: string) => {
+      const { m } = JSON.parse(raw) as {
+        m: Array<{ kind: string; event?: { conversationId: string; seq: number } }>;
+      };
+      const seqs = m.flatMap((x) =>
+        x.kind === 'event' && x.event!.conversationId === conv ? [x.event!.seq] : [],
+      );
+      if (seqs.length > 0) envelopes.push(seqs);
+    });
+    await listener.psubscribe('*');
+    try {
+      const items = Array.from({ length: 30 }, (_, i) => ({
+        idempotencyKey: `batch-${i}`,
+        from: 'bob',
+        conversationId: conv,
+        body: text(`b${i}`),
+      }));
+      const res = await client(b.url, app.apiKey).post('/v1/messages/batch', { mode: 'atomic', items });
+      expect(res.status).toBe(200);
+      expect(res.body.results.every((r: { status: string }) => r.status === 'created')).toBe(true);
+      const all = Array.from({ length: 30 }, (_, i) => i + 1);
+      await waitFor(() => seqsOf(socket, conv).length >= 30);
+      expect(seqsOf(socket, conv)).toEqual(all);
+      await waitFor(() => envelopes.flat().length >= 30);
+      expect(envelopes).toEqual([all]);
+    } finally {
+      listener.disconnect();
+      await socket.close();
+    }
   });
 
   it('a receipt made on C reaches a device on A (receipts travel only on the bus)', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.js';
@@ -88,5 +88,23 @@ describe('config', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'oncely-config-')), 'config.json');
     writeFileSync(file, '{not json');
     expect(() => loadConfig({ ONCELY_CONFIG_FILE: file })).toThrow(/not valid JSON/);
+  });
+
+  it('reads no variable that README "Configuration" leaves out', () => {
+    const src = new URL('../../src/', import.meta.url);
+    const read = new Set<string>();
+    for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' }))
+      if (file.endsWith('.ts'))
+        for (const [name] of readFileSync(new URL(file, src), 'utf8').matchAll(
+          /\bONCELY_[A-Z0-9_]*[A-Z0-9]\b/g,
+        ))
+          read.add(name);
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('## Configuration'),
+      readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1),
+    );
+    expect(read.size).toBeGreaterThan(40);
+    expect([...read].filter((name) => !section.includes(`\`${name}\``)).sort()).toEqual([]);
   });
 });
