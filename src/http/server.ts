@@ -20,6 +20,7 @@ import { rateLimitedAuth } from './auth.js';
 import { trustProxyOption } from './client-address.js';
 import { openapiOptions } from './openapi.js';
 import { registerRateLimits } from './rate-limits.js';
+import { requestLoggerFactory } from './request-logger.js';
 import { createValidatorCompiler } from './request-validator.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerBatchRoutes } from './routes/batch.js';
@@ -66,6 +67,8 @@ export async function buildHttpServer(s: Services): Promise<TypedApp> {
       connectionsCheckingInterval: Math.min(30_000, Math.max(50, s.config.http.requestTimeoutMs / 4)),
     },
     logController: new LogController({ disableRequestLogging: true }),
+    // A request's child logger is made only if the request logs (request-logger.ts).
+    childLoggerFactory: requestLoggerFactory,
     requestIdHeader: 'x-request-id',
     // Behind a reverse proxy: request.ip (logged) is the client's, not the proxy's (README "Running in production").
     trustProxy: trustProxyOption(s.config.trustProxy),
