@@ -64,7 +64,7 @@ export function createCallbacks(o: CallbacksOptions) {
     sameFingerprint: boolean,
   ): Promise<CallbackAnswer> {
     if (sameFingerprint) {
-      metrics.callbacksDuplicate.inc(labels);
+      metrics.callbacksDuplicate.of(`${labels.app}\n${labels.source}`, labels).inc();
       return { status: 'ignored', reason: 'duplicate', messageId: first.id };
     }
     // Same msgId, other payload: a sender bug or an attack. Never merged; answered as a repeat, made visible.
@@ -171,7 +171,7 @@ export function createCallbacks(o: CallbacksOptions) {
     ): Promise<CallbackAnswer> {
       const source = await o.sources.resolve(appId, sourceId);
       const labels = { app: appId, source: sourceId };
-      metrics.callbacksReceived.inc(labels);
+      metrics.callbacksReceived.of(`${appId}\n${sourceId}`, labels).inc();
       try {
         source.verifier?.verify(raw, headers);
       } catch (err) {
@@ -204,7 +204,8 @@ export function createCallbacks(o: CallbacksOptions) {
       if (first) {
         const same = first.fingerprint === fingerprint;
         // Ingest counts the repeats it sees itself; these never reach it.
-        (same ? metrics.duplicates : metrics.idempotencyConflicts).inc({ source: 'callback' });
+        if (same) metrics.duplicates.of('callback', { source: 'callback' }).inc();
+        else metrics.idempotencyConflicts.inc({ source: 'callback' });
         return repeat(labels, raw, parsed, first.result, same);
       }
       return deliver(labels, raw, parsed, ref, fingerprint, undefined);

@@ -59,26 +59,21 @@ export function createAfterCommit({
     }
   }
 
-  const counterOf = (status: SendOutcome['status']) =>
-    status === 'created'
-      ? metrics.messagesCreated
-      : status === 'duplicate'
-        ? metrics.duplicates
-        : metrics.idempotencyConflicts;
+  function count(status: SendOutcome['status'], source: string, n = 1): void {
+    if (status === 'duplicate') metrics.duplicates.of(source, { source }).inc(n);
+    else (status === 'created' ? metrics.messagesCreated : metrics.idempotencyConflicts).inc({ source }, n);
+  }
 
   return {
     committed(committed, before = []) {
       const published: BusMessage[] = before.map((a) => ({ kind: 'event', ...a }));
       const created: Array<{ event: WireEvent; cmd: SendCommand }> = [];
       const counts = new Map<string, number>();
-      const count = (status: SendOutcome['status'], source: string) => {
-        const label = `${status}\n${source}`;
-        counts.set(label, (counts.get(label) ?? 0) + 1);
-      };
       for (const { cmd, outcome } of committed) {
         if (!outcome.ok) continue;
         const o = outcome.value;
-        count(o.status, cmd.source);
+        const label = `${o.status}\n${cmd.source}`;
+        counts.set(label, (counts.get(label) ?? 0) + 1);
         if (o.status !== 'created') continue;
         const { appId, event, pos } = o.appended;
         published.push({ kind: 'event', appId, event, pos });
@@ -92,16 +87,14 @@ export function createAfterCommit({
       }
       for (const [label, n] of counts) {
         const [status, source] = label.split('\n') as [SendOutcome['status'], string];
-        counterOf(status).inc({ source }, n);
+        count(status, source, n);
       }
       if (published.length > 0) {
         bus.publishMany(published).catch((err: unknown) => logger.warn({ err }, 'bus publish failed'));
       }
       if (created.length > 0) hooksDone = hooksDone.then(() => runHooks(created));
     },
-    countRepeat(status, source) {
-      counterOf(status).inc({ source });
-    },
+    countRepeat: (status, source) => count(status, source),
     hooksDone: () => hooksDone,
   };
 }

@@ -154,7 +154,7 @@ export function createItemSender(d: ItemsDeps) {
     if (atomic && anyFailed()) abortAll(slots);
     // Repeats of an item earlier in the list, of an earlier list, and of a concurrent one.
     repeats += slots.filter((s) => s.state === 'repeat' && slots[s.of]!.state !== 'failed').length;
-    if (repeats > 0) d.metrics.duplicates.inc({ source }, repeats);
+    if (repeats > 0) d.metrics.duplicates.of(source, { source }).inc(repeats);
     if (conflicts > 0) d.metrics.idempotencyConflicts.inc({ source }, conflicts);
     d.afterCommit(committed);
     return itemOutcomes(slots);

@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client) on a registry of our own, so several servers in one process
 // (tests) never share counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Tally } from './tally.js';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -18,7 +19,7 @@ export function createMetrics() {
       help: "Message bodies erased because their conversation's retention passed",
       registers: [registry],
     }),
-    duplicates: new Counter({
+    duplicates: new Tally({
       name: 'oncely_duplicates_total',
       help: 'Repeats answered from the stored result, by entry point',
       labelNames: ['source'] as const,
@@ -70,14 +71,15 @@ export function createMetrics() {
       help: 'Bus messages not sent to other instances because Redis could not be reached (their devices catch up from the store)',
       registers: [registry],
     }),
-    // Callbacks by app and source: the duplicate rate of a source is duplicate / received.
-    callbacksReceived: new Counter({
+    // Callbacks by app and source: the duplicate rate of a source is duplicate / received. Tallies: counted
+    // on every callback, where a labelled inc costs more (tally.ts).
+    callbacksReceived: new Tally({
       name: 'oncely_callbacks_received_total',
       help: 'Callbacks received for a known source, signed or not',
       labelNames: ['app', 'source'] as const,
       registers: [registry],
     }),
-    callbacksDuplicate: new Counter({
+    callbacksDuplicate: new Tally({
       name: 'oncely_callbacks_duplicate_total',
       help: 'Callbacks repeating a msgId with the same payload (answered ignored/duplicate)',
       labelNames: ['app', 'source'] as const,
