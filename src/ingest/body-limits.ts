@@ -65,6 +65,11 @@ export function checkTextDepth(text: string, limits: BodyLimits, what: string): 
 /** Depth first, then `413 message_too_large` over the size limit. */
 export function checkBody(body: unknown, limits: BodyLimits): void {
   checkBodyDepth(body, limits);
+  checkBodySize(body, limits);
+}
+
+/** `413 message_too_large` over the size limit, for a body whose depth is known to be within its limit. */
+export function checkBodySize(body: unknown, limits: BodyLimits): void {
   const bytes = Buffer.byteLength(JSON.stringify(body));
   if (bytes > limits.maxBytes) {
     throw OncelyError.of(

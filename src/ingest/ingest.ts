@@ -15,6 +15,7 @@ import type { Store, Tx } from '../store/store.js';
 import {
   bodyLimitDefaults,
   checkBody,
+  checkBodySize,
   checkBodyDepth,
   exceedsDepth,
   tooDeepMessage,
@@ -124,9 +125,13 @@ export function createIngest(options: IngestOptions): Ingest {
   const after = createAfterCommit({ bus, metrics, logger, hooks, committedKeys });
   const afterCommit = after.committed;
 
-  /** Depth and size limits, then the plugins' beforeCommit; without plugins it answers at once (no promise per send). */
-  function prepare(cmd: SendCommand): SendCommand | Promise<SendCommand> {
-    checkBody(cmd.body, bodyLimits);
+  /**
+   * Depth and size limits (only size when the entry point has just measured this body's depth), then the
+   * plugins' beforeCommit; without plugins it answers at once (no promise per send).
+   */
+  function prepare(cmd: SendCommand, depthChecked = false): SendCommand | Promise<SendCommand> {
+    if (depthChecked) checkBodySize(cmd.body, bodyLimits);
+    else checkBody(cmd.body, bodyLimits);
     return hooks.length === 0 ? cmd : runBeforeCommit(cmd);
   }
 
@@ -182,9 +187,9 @@ export function createIngest(options: IngestOptions): Ingest {
     return { status, result: first.result, firstSeenAt: first.firstSeenAt };
   }
 
-  async function send(cmd: SendCommand): Promise<SendOutcome> {
+  async function send(cmd: SendCommand, depthChecked = false): Promise<SendOutcome> {
     // Prepared first, like any repeat: the limits and the plugins' beforeCommit see every send.
-    cmd = await prepare(cmd);
+    cmd = await prepare(cmd, depthChecked);
     const end = metrics.ingestLatency.startTimer();
     try {
       return cachedRepeat(cmd) ?? (await group.submit(cmd));
@@ -231,18 +236,19 @@ export function createIngest(options: IngestOptions): Ingest {
     conversations: options.conversations,
     clock,
     metrics,
-    prepare,
+    // Ingest.sendItems below measures every item's depth first.
+    prepare: (cmd) => prepare(cmd, true),
     afterCommit,
     committedKeys,
   });
 
   return {
-    send,
+    send: (cmd) => send(cmd),
     sendWith,
     async sendAsActor(input) {
       // Before the key's fingerprint, whose canonical JSON recurses.
       checkBodyDepth(input.body, bodyLimits);
-      return actorAnswer(input, await send(actorCommand(input)));
+      return actorAnswer(input, await send(actorCommand(input), true));
     },
     sendItems(input) {
       // A body too deep to fingerprint fails alone, like an item of the wrong shape.
