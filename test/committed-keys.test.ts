@@ -165,7 +165,7 @@ describe('retries of keys this instance committed', () => {
     }
   });
 
-  it('batch items repeating committed keys are classified as the store classifies them', async () => {
+  it('batch items repeating keys (a list looks them up in the store) are answered alike on both', async () => {
     const batch = (server: TestServer, items: unknown[]) => on(server).post('/v1/messages/batch', { items });
     const item = (key: string, t: string) => ({
       idempotencyKey: key,

@@ -1,6 +1,6 @@
 // What follows a durable commit of sends, whichever way they were written (group commit, a send with its
-// setup, a list of items): the keys and answers are remembered for retries, the outcomes counted, the
-// events published in one bus call, and the plugins' afterCommit hooks queued.
+// setup, a list of items): keys and answers are remembered for retries (not a list's), the outcomes counted,
+// the events published in one bus call, and the plugins' afterCommit hooks queued.
 import type { AppendedEvent } from '../conversations/event-log.js';
 import type { WireEvent } from '../conversations/events.js';
 import type { CommittedKeys } from '../idempotency/committed-keys.js';
@@ -24,11 +24,13 @@ export interface AfterCommit {
   /**
    * Called once the commit holding `committed` is durable (never for a rolled-back one). Nothing here is
    * awaited: invariant 2 needs the durable commit before an answer, not the publish (a lost publish is
-   * repaired by the store, which is the truth). `before`: events a setup appended, published first.
+   * repaired by the store, which is the truth). `before`: events a setup appended, published first;
+   * `remember`: whether the created sends' keys are kept for their retries (Ingest.committedKey).
    */
   committed(
     committed: Array<{ cmd: SendCommand; outcome: Outcome<SendOutcome> }>,
     before?: AppendedEvent[],
+    options?: { remember: boolean },
   ): void;
   /** Counts a repeat answered without the store, as a repeat answered by the writer is counted. */
   countRepeat(status: 'duplicate' | 'reused', source: string): void;
@@ -65,7 +67,7 @@ export function createAfterCommit({
   }
 
   return {
-    committed(committed, before = []) {
+    committed(committed, before = [], { remember } = { remember: true }) {
       const published: BusMessage[] = before.map((a) => ({ kind: 'event', ...a }));
       const created: Array<{ event: WireEvent; cmd: SendCommand }> = [];
       const counts = new Map<string, number>();
@@ -79,9 +81,9 @@ export function createAfterCommit({
         published.push({ kind: 'event', appId, event, pos });
         if (hooks.length > 0) created.push({ event, cmd });
         const key = cmd.idempotency;
-        // A copy that no caller holds: it answers every retry until the record expires.
-        if (key) {
-          const result = Object.freeze({ ...o.result });
+        // Frozen, not copied: the same answer goes to the sender and to every retry until the record expires.
+        if (key && remember) {
+          const result = Object.freeze(o.result);
           committedKeys.remember(key, { fingerprint: key.fingerprint, result, firstSeenAt: o.firstSeenAt });
         }
       }

@@ -238,8 +238,9 @@ export function createIngest(options: IngestOptions): Ingest {
     metrics,
     // Ingest.sendItems below measures every item's depth first.
     prepare: (cmd) => prepare(cmd, true),
-    afterCommit,
-    committedKeys,
+    // A list's keys are not remembered: it classifies all its keys with one look-up (≈ 1.7 µs per item),
+    // less than remembering each created item costs.
+    afterCommit: (committed) => afterCommit(committed, [], { remember: false }),
   });
 
   return {

@@ -2,7 +2,6 @@
 // outcome each ends with.
 import type { MessageBody } from '../conversations/events.js';
 import { isRetryable, OncelyError, type ErrorCode } from '../errors.js';
-import type { CommittedKey } from '../idempotency/committed-keys.js';
 import type { KeyRecord } from '../idempotency/keys.js';
 import type { SendCommand, SendResult, WriteOutcome } from './writer.js';
 
@@ -59,21 +58,16 @@ export function fromError(err: unknown): Slot {
   throw err;
 }
 
-const reusedKey = () =>
-  failure('idempotency_key_reused', 'this idempotencyKey was first used with a different item');
-
 /** A live record of a key: the same payload is a duplicate, another payload a reused key. */
 export function fromRecord(record: KeyRecord, fp: string): Slot {
-  return record.fingerprint !== fp
-    ? reusedKey()
-    : { state: 'duplicate', result: JSON.parse(record.result) as SendResult, at: Number(record.created_at) };
-}
-
-/** The same for a key this process committed (idempotency/committed-keys.ts). */
-export function fromCommitted(first: CommittedKey<SendResult>, fp: string): Slot {
-  return first.fingerprint !== fp
-    ? reusedKey()
-    : { state: 'duplicate', result: first.result, at: first.firstSeenAt };
+  if (record.fingerprint !== fp) {
+    return failure('idempotency_key_reused', 'this idempotencyKey was first used with a different item');
+  }
+  return {
+    state: 'duplicate',
+    result: JSON.parse(record.result) as SendResult,
+    at: Number(record.created_at),
+  };
 }
 
 /** What the writer made of an item's send. */
@@ -83,7 +77,7 @@ export function fromWrite(outcome: WriteOutcome): Slot {
   if (value.status === 'created') return { state: 'created', result: value.result, at: value.firstSeenAt };
   if (value.status === 'duplicate')
     return { state: 'duplicate', result: value.result, at: value.firstSeenAt };
-  return reusedKey();
+  return failure('idempotency_key_reused', 'this idempotencyKey was first used with a different item');
 }
 
 /** Atomic mode: one failure fails the list; what would have been created is reported as aborted. */

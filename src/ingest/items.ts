@@ -3,7 +3,6 @@
 // in a fixed number of statements for the whole list.
 import type { Clock } from '../clock.js';
 import type { Conversations } from '../conversations/conversations.js';
-import type { CommittedKeys } from '../idempotency/committed-keys.js';
 import { fingerprint } from '../idempotency/fingerprint.js';
 import { findKeyRecords, keyId, type KeyRef } from '../idempotency/keys.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -12,7 +11,6 @@ import {
   abortAll,
   failure,
   fromError,
-  fromCommitted,
   fromRecord,
   fromWrite,
   isRefused,
@@ -27,7 +25,6 @@ import {
   WriteRefused,
   type SendCommand,
   type SendOutcome,
-  type SendResult,
   type WriteOutcome,
   type Writer,
 } from './writer.js';
@@ -56,8 +53,6 @@ export interface ItemsDeps {
   prepare(cmd: SendCommand): SendCommand | Promise<SendCommand>;
   /** Publishes, counts and hooks what was committed, as for any send. */
   afterCommit(committed: Array<{ cmd: SendCommand; outcome: Outcome<SendOutcome> }>): void;
-  /** Keys this process committed: their repeats are classified without the store. */
-  committedKeys: CommittedKeys<SendResult>;
 }
 
 export function createItemSender(d: ItemsDeps) {
@@ -72,27 +67,17 @@ export function createItemSender(d: ItemsDeps) {
     const slots = classify(input, fps);
     const keyOf = (i: number): KeyRef => (slots[i] as Extract<Slot, { state: 'new' }>).cmd.idempotency!;
 
-    // Every key is classified first: new, a repeat of an earlier list, or reused with another item. Keys
-    // this process committed are known without the store; one query asks it about the rest.
+    // One query classifies every key: new, a repeat of an earlier list, or reused with another item.
+    const fresh = slots.flatMap((s, i) => (s.state === 'new' ? [i] : []));
+    const records = fresh.length > 0 ? await findKeyRecords(d.store.db, fresh.map(keyOf), now) : new Map();
     let repeats = 0;
     let conflicts = 0;
-    const classified = (i: number, slot: Slot) => {
-      slots[i] = slot;
-      if (slot.state === 'duplicate') repeats++;
-      else conflicts++;
-    };
-    const unknown: number[] = [];
-    slots.forEach((s, i) => {
-      if (s.state !== 'new') return;
-      const first = d.committedKeys.find(keyOf(i), now);
-      if (first) classified(i, fromCommitted(first, fps[i]!));
-      else unknown.push(i);
-    });
-    const records =
-      unknown.length > 0 ? await findKeyRecords(d.store.db, unknown.map(keyOf), now) : new Map();
-    for (const i of unknown) {
+    for (const i of fresh) {
       const record = records.get(keyId(keyOf(i)));
-      if (record) classified(i, fromRecord(record, fps[i]!));
+      if (!record) continue;
+      slots[i] = fromRecord(record, fps[i]!);
+      if (slots[i]!.state === 'duplicate') repeats++;
+      else conflicts++;
     }
     const preparing: Array<Promise<void>> = [];
     slots.forEach((slot, i) => {
