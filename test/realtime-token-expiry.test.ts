@@ -1,10 +1,11 @@
 // A realtime session lasts as long as its token: the WebSocket closes at expiry (4401 token_expired) unless
-// the client sent a fresh token of the same user in an `auth` frame; an SSE stream ends at expiry; the
-// client library hands the server fresh tokens from the application's callback and never drops the session.
+// the client sent a fresh token of the same user in an `auth` frame; an SSE stream ends at expiry and a
+// long-poll never waits past it; the client library hands the server fresh tokens from the application's
+// callback and never drops the session.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { OncelyClient, type ConnectionState, type WebSocketConstructor } from '../client/index.js';
-import { createApp, startServer, text, waitFor, type TestApp, type TestServer } from './harness.js';
+import { client, createApp, startServer, text, waitFor, type TestApp, type TestServer } from './harness.js';
 import { TestSocket } from './realtime-socket.js';
 
 let server: TestServer;
@@ -84,6 +85,22 @@ describe('SSE streams end with their token', () => {
     expect(body).toContain('"type":"ready"');
     expect(body).toContain('"code":"token_expired"');
     expect(Date.now()).toBeGreaterThanOrEqual(short.expiresAt - 50);
+  });
+});
+
+describe('long-polls end with their token', () => {
+  it('a poll asked to wait past its token’s expiry is answered by then; the next one is token_expired', async () => {
+    const short = await token('alice', 2);
+    const alice = client(server.url, short.token);
+    const { cursor } = (await alice.get('/v1/sync')).body as { cursor: string };
+    const res = await alice.get(`/v1/sync?cursor=${encodeURIComponent(cursor)}&timeoutMs=25000`);
+    expect([res.status, res.body.events]).toEqual([200, []]);
+    // Answered at the expiry, not after the 25 s it asked for.
+    expect(Date.now()).toBeGreaterThanOrEqual(short.expiresAt - 50);
+    expect(Date.now()).toBeLessThan(short.expiresAt + 10_000);
+    await after(short.expiresAt);
+    const next = await alice.get(`/v1/sync?cursor=${encodeURIComponent(res.body.cursor)}&timeoutMs=25000`);
+    expect([next.status, next.body.error.code]).toEqual([401, 'token_expired']);
   });
 });
 
