@@ -10,7 +10,7 @@
 // synchronous_commit on), beside oncely on SQLite, and the same rows are written straight through `pg`
 // (bench/_pg-ceiling.ts) as the database's own ceiling; it prints PostgreSQL's costliest statements and how
 // long transactions held the stream counter.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -117,20 +117,52 @@ const runLoad = (plan: LoadPlan) => runPlanned('bench/_load.ts', plan);
 interface Measured extends LoadResult {
   /** CPU time the server process spent per request (user + system). */
   cpuUsPerRequest: number;
+  /** Of it, the server's main thread (the event loop): the one thread every request passes through. */
+  mainUsPerRequest: number;
+  /** Cores the whole machine kept busy meanwhile (every process: the load generator, others' jobs). */
+  machineCores: number;
+}
+
+/** The machine's busy CPU time so far (every core, every process), in ticks of 10 ms (Linux /proc/stat; NaN elsewhere). */
+function machineBusyTicks(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    // Every state but idle and iowait.
+    return fields.reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Runs a load and adds the server's CPU time per request: a figure that other load on the machine barely moves. */
 async function measured(pid: number | undefined, run: () => Promise<LoadResult>): Promise<Measured> {
+  const mainThread = `${pid}/task/${pid}`;
   const before = cpuMs(pid);
+  const mainBefore = cpuMs(mainThread);
+  const machineBefore = machineBusyTicks();
+  const started = performance.now();
   const result = await run();
-  return { ...result, cpuUsPerRequest: ((cpuMs(pid) - before) * 1000) / result.requests };
+  const machineCores = ((machineBusyTicks() - machineBefore) * 10) / (performance.now() - started);
+  return {
+    ...result,
+    machineCores,
+    cpuUsPerRequest: ((cpuMs(pid) - before) * 1000) / result.requests,
+    mainUsPerRequest: ((cpuMs(mainThread) - mainBefore) * 1000) / result.requests,
+  };
 }
 
 function describe(r: Measured): string {
   const rate = r.requests / r.seconds;
   // The raw inserts have no server process of their own to measure.
   const cpu = Number.isNaN(r.cpuUsPerRequest) ? '   –' : r.cpuUsPerRequest.toFixed(0).padStart(4);
-  return `${rate.toFixed(0).padStart(7)} msgs/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   server CPU ${cpu} µs/request   statuses ${JSON.stringify(r.statuses)}`;
+  const main = Number.isNaN(r.mainUsPerRequest) ? '' : ` (main thread ${r.mainUsPerRequest.toFixed(0)})`;
+  const machine = Number.isNaN(r.machineCores) ? '' : `   machine ${r.machineCores.toFixed(2)} cores busy`;
+  return `${rate.toFixed(0).padStart(7)} msgs/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   server CPU ${cpu} µs/request${main}${machine}   statuses ${JSON.stringify(r.statuses)}`;
 }
 
 const rate = (r: LoadResult) => r.requests / r.seconds;
@@ -159,10 +191,11 @@ interface Target {
 
 function summary(name: string, rs: Measured[]): string {
   const cpu = median(rs.map((r) => r.cpuUsPerRequest));
+  const main = median(rs.map((r) => r.mainUsPerRequest));
   return (
     `${name} median ${median(rs.map(rate)).toFixed(0)} msgs/s, p50 ${median(rs.map((r) => r.p50))} ms, ` +
     `p99 ${median(rs.map((r) => r.p99))} ms` +
-    (Number.isNaN(cpu) ? '' : `, server CPU ${cpu.toFixed(0)} µs/request`)
+    (Number.isNaN(cpu) ? '' : `, server CPU ${cpu.toFixed(0)} µs/request (main thread ${main.toFixed(0)})`)
   );
 }
 
