@@ -57,9 +57,15 @@ const hotReads: HotRead[] = [
     query: (db, f) => streamQueries.closedPeriods(db, f.appId, f.user, f.conversations.slice(0, 3), 10),
   },
   {
-    name: 'user stream: a page merged from its conversations after the cursor',
-    query: (db, f) => streamQueries.streamPage(db, f.appId, streams(f), 20),
-    indexes: ['events_conversation_pos'],
+    name: "user stream: each conversation's first seq past the cursor and past the head",
+    // A raw statement (a recursive search): compiled for the store's dialect.
+    query: (db, f) => ({ compile: () => streamQueries.seqBounds(db, f.appId, searches(f)).compile(db) }),
+    indexes: ['events_conversation_seq'],
+  },
+  {
+    name: 'user stream: a page read as ranges of seqs of its conversations',
+    query: (db, f) => streamQueries.streamPage(db, f.appId, seqReads(f)),
+    indexes: ['events_conversation_seq'],
   },
   {
     name: 'sequencer gap fill',
@@ -133,8 +139,15 @@ const hotReads: HotRead[] = [
   },
 ];
 
-const streams = (f: Fixture) =>
-  f.userConversations.slice(0, 3).map((conversationId) => ({ conversationId, after: 5, to: f.head }));
+const searches = (f: Fixture) =>
+  f.userConversations.slice(0, 3).flatMap((conversationId) => [
+    { conversationId, pos: 5 },
+    { conversationId, pos: f.head },
+  ]);
+const seqReads = (f: Fixture) =>
+  f.userConversations
+    .slice(0, 3)
+    .map((conversationId, stream) => ({ stream, conversationId, from: 5, to: 60 }));
 
 /** One database: how to open a store of it and how to read its plans. */
 interface Planner {

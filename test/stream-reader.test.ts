@@ -77,13 +77,15 @@ async function expected(after: number): Promise<string[]> {
 async function pageAll(reader: StreamReader, after: number, limit: number) {
   const ids: string[] = [];
   const sizes: number[] = [];
+  const chars: number[] = [];
   for (;;) {
     const page = await reader.userEvents(appId, 'alice', after, limit);
     ids.push(...page.events.map((e) => e.event.id));
     sizes.push(page.events.length);
+    chars.push(page.events.reduce((n, e) => n + JSON.stringify(e.event.body).length, 0));
     expect(page.events.map((e) => e.pos)).toEqual([...page.events.map((e) => e.pos)].sort((a, b) => a - b));
     after = page.through;
-    if (!page.more) return { ids, sizes, through: after };
+    if (!page.more) return { ids, sizes, chars, through: after };
   }
 }
 
@@ -98,11 +100,11 @@ describe('a user stream read from the store', () => {
       full: 20,
     },
     {
-      // Each body is about 30 characters: a page ends after the part that passed 1,000.
+      // Each body is about 30 characters: a page ends after the turn that passed 1,000.
       name: 'pages ended early by the characters of their bodies',
       options: { eventsPerTurn: 25, pageChars: 1000, catchUps: new CatchUpQueue() },
       limit: 200,
-      full: 50,
+      full: undefined,
     },
   ])(
     '$name: every event of hers once, in order, pages full until the last',
@@ -112,9 +114,15 @@ describe('a user stream read from the store', () => {
       for (const after of [0, 250, 640]) {
         const want = await expected(after);
         expect(want.length).toBeGreaterThan(0);
-        const { ids, sizes, through } = await pageAll(reader, after, limit);
+        const { ids, sizes, chars, through } = await pageAll(reader, after, limit);
         expect(ids).toEqual(want);
-        expect(sizes.slice(0, -1).every((n) => n === full)).toBe(true);
+        if (full !== undefined) expect(sizes.slice(0, -1).every((n) => n === full)).toBe(true);
+        // Else ended early, once its bodies passed 1,000 characters.
+        else
+          for (const [i, n] of chars.slice(0, -1).entries()) {
+            expect(n).toBeGreaterThanOrEqual(1000);
+            expect(sizes[i]).toBeLessThan(limit);
+          }
         expect(through).toBe(head);
       }
     },

@@ -1,14 +1,22 @@
 // Reads of the event stream from the store: a page of a user's events after a position (resume, long-poll,
 // SSE), a range of the global stream (the sequencer's gap fill), memberships (who sees what), and "now".
-// Every read seeks an index by conversation or position and is bounded by its page, so its cost follows the
-// reader's backlog, not the app's history (the plans are asserted in test/query-plans.test.ts).
-import { sql, type CompiledQuery, type Kysely } from 'kysely';
-import { preparedQuery, preparedStatement } from '../store/prepared-query.js';
-import { toWireEvent, type EventRecord, type WireEvent } from '../conversations/events.js';
-import type { Database } from '../store/schema.js';
+// Every read seeks an index by conversation and seq, or by position, and is bounded by its page, so its cost
+// follows the reader's backlog, not the app's history (the plans are asserted in test/query-plans.test.ts).
+import { preparedQuery } from '../store/prepared-query.js';
+import { toWireEvent, type WireEvent } from '../conversations/events.js';
 import type { Store } from '../store/store.js';
 import type { CatchUpQueue } from './catch-up-queue.js';
-import { combine, streamsAfter, type MergeStream } from './stream-merge.js';
+import { StreamMerge, streamsAfter, type MergeStream, type SeqRead, type SeqStream } from './stream-merge.js';
+import {
+  bodyColumn,
+  pageEvent,
+  perCount,
+  streamQueries,
+  type PageRow,
+  type SeqSearch,
+} from './stream-queries.js';
+
+export { streamQueries } from './stream-queries.js';
 
 export interface StreamEvent {
   appId: string;
@@ -54,201 +62,20 @@ export interface StreamReader {
   currentConversationsOfUsers(appId: string, userIds: string[]): Promise<Map<string, string[]>>;
 }
 
-/** The hot reads as queries, so their plans can be asserted per database (test/query-plans.test.ts). */
-export const streamQueries = {
-  head: (db: Kysely<Database>) => db.selectFrom('counters').select('value').where('name', '=', 'pos'),
-
-  /**
-   * The memberships of a user whose latest span reaches past `afterPos` (one joined after the head read
-   * included: its earlier periods may still lie below the head).
-   */
-  spans: (db: Kysely<Database>, appId: string, userId: string, afterPos: number) =>
-    db
-      .selectFrom('members')
-      .select(['conversation_id', 'joined_pos', 'left_pos'])
-      .where('app_id', '=', appId)
-      .where('user_id', '=', userId)
-      .where((eb) => eb.or([eb('left_pos', 'is', null), eb('left_pos', '>', afterPos)])),
-
-  /**
-   * The closed membership periods (migration 0008) of a user in some conversations that end past `afterPos`,
-   * as positions: the events that opened and closed them, found by seq (founding members open at 0).
-   */
-  closedPeriods: (
-    db: Kysely<Database>,
-    appId: string,
-    userId: string,
-    conversationIds: string[],
-    afterPos: number,
-  ) =>
-    db
-      .selectFrom('member_periods as p')
-      .innerJoin('events as closing', (j) =>
-        j
-          .onRef('closing.app_id', '=', 'p.app_id')
-          .onRef('closing.conversation_id', '=', 'p.conversation_id')
-          .onRef('closing.seq', '=', 'p.to_seq'),
-      )
-      .leftJoin('events as opening', (j) =>
-        j
-          .onRef('opening.app_id', '=', 'p.app_id')
-          .onRef('opening.conversation_id', '=', 'p.conversation_id')
-          .onRef('opening.seq', '=', 'p.from_seq'),
-      )
-      .select(['p.conversation_id', 'opening.pos as from_pos', 'closing.pos as to_pos'])
-      .where('p.app_id', '=', appId)
-      .where('p.conversation_id', 'in', conversationIds)
-      .where('p.user_id', '=', userId)
-      .where('closing.pos', '>', afterPos),
-
-  /**
-   * A page of a user's stream: the first `limit` events of her streams, merged in position order by one
-   * compound select (each part read lazily from the index, none past what the page takes). Each row
-   * carries `k`, the index of its stream in `streams`, so rows need no conversation id to be told apart.
-   */
-  streamPage: (db: Kysely<Database>, appId: string, streams: MergeStream[], limit: number) =>
-    db
-      .selectFrom(
-        unionOfStreams(streams, (s, k) =>
-          db
-            .selectFrom((eb) =>
-              eb
-                .selectFrom('events')
-                .select([sql.lit(k).as('k'), ...eventColumns])
-                .where('app_id', '=', appId)
-                .where('conversation_id', '=', s.conversationId)
-                .where('pos', '>', s.after)
-                .where('pos', '<=', s.to)
-                .orderBy('pos')
-                .as('s'),
-            )
-            .selectAll(),
-        ).as('e'),
-      )
-      .selectAll()
-      .orderBy('pos')
-      .limit(limit),
-
-  membershipsOfUser: (db: Kysely<Database>, appId: string, userId: string) =>
-    db
-      .selectFrom('members')
-      .select(['conversation_id', 'joined_pos', 'left_pos'])
-      .where('app_id', '=', appId)
-      .where('user_id', '=', userId),
-
-  membersOfConversation: (db: Kysely<Database>, appId: string, conversationId: string) =>
-    db
-      .selectFrom('members')
-      .select(['user_id', 'joined_pos', 'left_pos'])
-      .where('app_id', '=', appId)
-      .where('conversation_id', '=', conversationId),
-
-  range: (db: Kysely<Database>, afterPos: number, toPos: number, limit: number) =>
-    db
-      .selectFrom('events')
-      .selectAll()
-      .where('pos', '>', afterPos)
-      .where('pos', '<=', toPos)
-      .orderBy('pos')
-      .limit(limit),
-};
-
-/** One statement for several streams. */
-function unionOfStreams<Q extends { unionAll(other: Q): Q }>(
-  streams: MergeStream[],
-  one: (s: MergeStream, k: number) => Q,
-): Q {
-  let query = one(streams[0]!, 0);
-  for (let k = 1; k < streams.length; k++) query = query.unionAll(one(streams[k]!, k));
-  return query;
-}
-
-/**
- * What a catch-up sends of an event, in this order (a page's rows are arrays); its app and conversation are
- * known from the read.
- */
-const eventColumns = [
-  'id',
-  'seq',
-  'pos',
-  'type',
-  'sender_id',
-  'body',
-  'client_msg_id',
-  'subject_id',
-  'created_at',
-  'recalled_at',
-  'expired_at',
-] as const satisfies ReadonlyArray<keyof EventRecord>;
-type EventColumns = typeof eventColumns;
-/** Where a page row holds the body (after `k`). */
-const bodyColumn = 1 + eventColumns.indexOf('body');
-
-/**
- * A page statement compiled once per number of streams, then only re-bound: building and compiling fifty
- * subqueries with the query builder costs more than SQLite takes to run them.
- */
-function preparedPage() {
-  const byCount = new Map<number, (db: Kysely<Database>, values: Record<string, unknown>) => CompiledQuery>();
-  const fields = ['conversationId', 'after', 'to'] as const;
-  return (db: Kysely<Database>, appId: string, streams: MergeStream[], limit: number) => {
-    let statement = byCount.get(streams.length);
-    if (!statement) {
-      const names = ['appId', 'limit', ...streams.flatMap((_, i) => fields.map((f) => `${f}${i}`))];
-      statement = preparedStatement(names, (qb, p) =>
-        streamQueries.streamPage(
-          qb,
-          p.appId,
-          streams.map((_, i) => ({
-            conversationId: p[`conversationId${i}`],
-            after: p[`after${i}`],
-            to: p[`to${i}`],
-          })),
-          p.limit,
-        ),
-      );
-      byCount.set(streams.length, statement);
-    }
-    const values: Record<string, unknown> = { appId, limit };
-    streams.forEach((s, i) => fields.forEach((f) => (values[`${f}${i}`] = s[f])));
-    return statement(db, values);
-  };
-}
-
-/** A row of the page statement as an array: its stream's index `k`, then the event's columns in order. */
-type PageRow = [k: number, ...values: ColumnValues<EventColumns>];
-type ColumnValues<C extends ReadonlyArray<keyof EventRecord>> = {
-  -readonly [I in keyof C]: EventRecord[C[I]];
-};
-
-/** An event of a page from its row; its app and conversation are the stream's. */
-function pageEvent(appId: string, conversationId: string, row: PageRow): StreamEvent {
-  const [, id, seq, pos, type, senderId, body, clientMsgId, subjectId, createdAt, recalledAt, expiredAt] =
-    row;
-  const event = toWireEvent({
-    id,
-    app_id: appId,
-    conversation_id: conversationId,
-    seq,
-    pos,
-    type,
-    sender_id: senderId,
-    body,
-    client_msg_id: clientMsgId,
-    subject_id: subjectId,
-    created_at: createdAt,
-    recalled_at: recalledAt,
-    expired_at: expiredAt,
-  });
-  return { appId, event, pos: Number(pos) };
-}
-
 // Every page runs these; compiled once, they are only re-bound.
 const headQuery = preparedQuery([] as const, (db) => streamQueries.head(db));
 const spansQuery = preparedQuery(['appId', 'userId', 'afterPos'] as const, (db, p) =>
   streamQueries.spans(db, p.appId, p.userId, p.afterPos),
 );
-const pageQuery = preparedPage();
+const boundsQuery = perCount<SeqSearch>(['conversationId', 'pos'], streamQueries.seqBounds);
+const pageQuery = perCount<SeqRead>(['conversationId', 'from', 'to'], streamQueries.streamPage);
+
+/** An event of a page as the merge holds it: with the characters of its body. */
+interface PageItem {
+  pos: number;
+  event: StreamEvent;
+  chars: number;
+}
 
 export interface StreamReaderOptions {
   /** Where pages of users' streams wait for their turn; without one they run at once. */
@@ -316,22 +143,63 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
   }
 
   /**
-   * The first `limit` events of the streams after `afterPos`, in position order: one statement per
-   * `streamsPerStatement` streams, combined.
+   * The streams as ranges of seqs: for each, the first seq past its start and the first past its end, by
+   * one search statement per `streamsPerStatement` streams. Streams with no event are left out.
    */
-  async function part(appId: string, streams: MergeStream[], afterPos: number, limit: number, top: number) {
-    const open = streamsAfter(streams, afterPos);
-    if (open.length === 0) return { items: [], through: Math.max(afterPos, top), more: false, chars: 0 };
-    const answers: StreamEvent[][] = [];
-    let chars = 0;
-    for (let i = 0; i < open.length; i += perStatement) {
-      const chunk = open.slice(i, i + perStatement);
-      // As arrays: a page is thousands of rows, and an object per row costs as much as reading it.
-      const rows = (await store.readRows(pageQuery(db, appId, chunk, limit))) as PageRow[];
-      for (const row of rows) chars += (row[bodyColumn] as string | null)?.length ?? 0;
-      answers.push(rows.map((row) => pageEvent(appId, chunk[row[0]]!.conversationId, row)));
+  async function seqStreams(appId: string, streams: MergeStream[]): Promise<SeqStream[]> {
+    const found: SeqStream[] = [];
+    for (let i = 0; i < streams.length; i += perStatement) {
+      const chunk = streams.slice(i, i + perStatement);
+      const searches = chunk.flatMap((s) => [
+        { conversationId: s.conversationId, pos: s.after },
+        { conversationId: s.conversationId, pos: s.to },
+      ]);
+      const firstPast = new Array<number>(searches.length);
+      for (const [k, seq] of await store.readRows(boundsQuery(db, appId, searches)))
+        firstPast[Number(k)] = Number(seq);
+      chunk.forEach((s, j) => {
+        const [first, end] = [firstPast[2 * j], firstPast[2 * j + 1]];
+        // Each search answers once per conversation that exists; a conversation gone answers nothing.
+        if (first !== undefined && end !== undefined && end > first)
+          found.push({ ...s, first, last: end - 1 });
+      });
     }
-    return { ...combine(answers, limit, top), chars };
+    return found;
+  }
+
+  /** The merge of a user's page after `afterPos`: her streams up to the head, as seqs. */
+  async function open(appId: string, userId: string, afterPos: number) {
+    const top = await head();
+    if (top <= afterPos) return new StreamMerge<PageItem>([], afterPos);
+    const streams = streamsAfter(await streamsOf(appId, userId, afterPos, top), afterPos);
+    return new StreamMerge<PageItem>(await seqStreams(appId, streams), top);
+  }
+
+  /**
+   * Reads until `want` events are complete, the streams are all read, or `budget` events were read: one
+   * statement per `streamsPerStatement` ranges a round.
+   */
+  async function fill(appId: string, merge: StreamMerge<PageItem>, want: number, budget: number) {
+    for (let read = 0; read < budget && merge.unfinished;) {
+      const ready = merge.ready();
+      if (ready >= want) return;
+      const reads = merge.reads(Math.min(want - ready, budget - read));
+      if (reads.length === 0) return;
+      for (let i = 0; i < reads.length; i += perStatement) {
+        const chunk = reads.slice(i, i + perStatement);
+        // As arrays: a page is thousands of rows, and an object per row costs as much as reading it.
+        const rows = (await store.readRows(pageQuery(db, appId, chunk))) as PageRow[];
+        const items = chunk.map((): PageItem[] => []);
+        for (const row of rows) {
+          const r = chunk[row[0]]!;
+          const event = pageEvent(appId, r.conversationId, row);
+          const chars = (row[bodyColumn] as string | null)?.length ?? 0;
+          items[row[0]]!.push({ pos: event.pos, event, chars });
+        }
+        chunk.forEach((r: SeqRead, k) => merge.add(r, items[k]!));
+        read += rows.length;
+      }
+    }
   }
 
   return {
@@ -341,26 +209,25 @@ export function createStreamReader(store: Store, opts: StreamReaderOptions = {})
       const { catchUps } = opts;
       const turn = <T>(task: () => Promise<T>): Promise<T> => (catchUps ? catchUps.run(task) : task());
       const perTurn = catchUps ? (opts.eventsPerTurn ?? 250) : limit;
-      // A page takes several turns, each reading at most `perTurn` events, so one turn holds the event loop
-      // for a few milliseconds at most. Positions up to the head are all committed (cursor.ts): every part
+      // A page takes several turns, each reading about `perTurn` events, so one turn holds the event loop
+      // for a few milliseconds at most. Positions up to the head are all committed (cursor.ts): every turn
       // sees the same events below it.
-      let top = 0;
-      let streams: MergeStream[] | undefined;
+      let merge: StreamMerge<PageItem> | undefined;
       const events: StreamEvent[] = [];
       let through = afterPos;
       let chars = 0;
       for (;;) {
         const want = Math.min(perTurn, limit - events.length);
         const found = await turn(async () => {
-          if (!streams) {
-            top = await head();
-            streams = top > afterPos ? await streamsOf(appId, userId, afterPos, top) : [];
-          }
-          return part(appId, streams, through, want, top);
+          merge ??= await open(appId, userId, afterPos);
+          await fill(appId, merge, want, perTurn);
+          return merge.take(want);
         });
-        events.push(...found.items);
+        for (const item of found.items) {
+          events.push(item.event);
+          chars += item.chars;
+        }
         through = found.through;
-        chars += found.chars;
         if (!found.more || events.length >= limit || chars >= pageChars)
           return { events, through, more: found.more };
       }
