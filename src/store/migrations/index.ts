@@ -16,6 +16,7 @@ import { writeProbe } from './0010-write-probe.js';
 import { sourceConversations } from './0011-source-conversations.js';
 import { eventsByPosition } from './0012-events-by-position.js';
 import { webhookSuccessInRow } from './0013-webhook-success-in-row.js';
+import { streamBySeq } from './0014-stream-by-seq.js';
 
 /** What the adapter's database can do with a table's layout; migrations choose by these, never by its name. */
 export type SchemaCapabilities = Pick<Store, 'integerKeyStoresRows'>;
@@ -38,6 +39,7 @@ export const migrationsFor = (capabilities: SchemaCapabilities): Readonly<Record
   '0011_source_conversations': sourceConversations,
   '0012_events_by_position': eventsByPosition(capabilities),
   '0013_webhook_success_in_row': webhookSuccessInRow,
+  '0014_stream_by_seq': streamBySeq,
 });
 
 /** Applies every pending migration; throws with the failing migration's name. */
