@@ -68,31 +68,33 @@ export const streamQueries = {
    * conversation with nothing new.
    */
   seqBounds: (db: Kysely<Database>, appId: string, searches: SeqSearch[]): RawBuilder<SeqBound> => {
-    // Each row of `b`: seqs up to `lo` lie at or before the position, seqs from `hi` past it; `p` is the
-    // position of the event at the next probe (a seq between them). A probe steps back from `hi` by `step`
-    // (doubling while the events stay past the position), or halves the gap once one did not (step 0).
-    const probe = (lo: Expr, hi: Expr, step: Expr) =>
-      sql`(case when ${step} > 0 and ${hi} - ${step} > ${lo} then ${hi} - ${step} else (${lo} + ${hi}) / 2 end)`;
-    // One point look-up per probe, in a scalar subquery: each database runs it as a seek of the seq index.
+    // Each row of `b`: seqs up to `lo` lie at or before the position, seqs from `hi` past it; while a gap is
+    // left between them, `m` is the seq probed next (from `hi` back by `step`, doubling while the events stay
+    // past the position; halfway once one did not, step 0) and `p` the position of its event.
     const posAt = (conversationId: Expr, seq: Expr) => sql`(select e.pos from events as e
       where e.app_id = ${appId} and e.conversation_id = ${conversationId} and e.seq = ${seq})`;
     const starts = searches.map(
       (s, k) => sql`select ${sql.lit(k)} as k, c.id as conversation_id, cast(${s.pos} as bigint) as bound,
         cast(0 as bigint) as lo, cast(c.last_seq + 1 as bigint) as hi, cast(1 as bigint) as step,
+        cast(c.last_seq as bigint) as m,
         case when c.last_seq > 0 then ${posAt(sql`c.id`, sql`c.last_seq`)} end as p
         from conversations as c where c.app_id = ${appId} and c.id = ${s.conversationId}`,
     );
     // A missing event (none: seqs have no gaps) counts as past the position: its range is read, not skipped.
     const past = sql`(b.p is null or b.p > b.bound)`;
-    const at = probe(sql`b.lo`, sql`b.hi`, sql`b.step`);
-    const lo = sql`(case when ${past} then b.lo else ${at} end)`;
-    const hi = sql`(case when ${past} then ${at} else b.hi end)`;
-    const step = sql`(case when ${past} and b.step > 0 and b.hi - b.step > b.lo then b.step * 2 else 0 end)`;
-    return sql<SeqBound>`with recursive b (k, conversation_id, bound, lo, hi, step, p) as (
+    // The next probe: past, the gap is (lo, m) and the step doubles; else it is (m, hi), halved.
+    const next = sql`(case when ${past} then (case when b.step > 0 and b.m - 2 * b.step > b.lo
+        then b.m - 2 * b.step else (b.lo + b.m) / 2 end) else (b.m + b.hi) / 2 end)`;
+    const gapLeft = sql`(case when ${past} then b.m - b.lo else b.hi - b.m end) > 1`;
+    return sql<SeqBound>`with recursive b (k, conversation_id, bound, lo, hi, step, m, p) as (
       ${sql.join(starts, sql` union all `)}
       union all
-      select b.k, b.conversation_id, b.bound, ${lo}, ${hi}, ${step},
-        case when ${hi} - ${lo} > 1 then ${posAt(sql`b.conversation_id`, probe(lo, hi, step))} end
+      select b.k, b.conversation_id, b.bound,
+        case when ${past} then b.lo else b.m end,
+        case when ${past} then b.m else b.hi end,
+        case when ${past} then 2 * b.step else 0 end,
+        ${next},
+        case when ${gapLeft} then ${posAt(sql`b.conversation_id`, next)} end
       from b where b.hi - b.lo > 1
     )
     select k, hi as seq from b where b.hi - b.lo <= 1`;
